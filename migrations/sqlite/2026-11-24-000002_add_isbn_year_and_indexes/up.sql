@@ -1,0 +1,29 @@
+-- Adds two nullable columns, so every existing row stays valid and keeps its data.
+-- SQLite cannot add a UNIQUE column with ALTER TABLE: the unique indexes below give the
+-- same guarantee (NULLs never clash).
+ALTER TABLE books ADD COLUMN isbn TEXT
+    CONSTRAINT books_isbn_check
+    CHECK (isbn IS NULL OR (
+        length(isbn) = 13
+        AND isbn NOT GLOB '*[^0-9]*'
+        AND substr(isbn, 1, 3) IN ('978', '979')
+        AND (  substr(isbn, 1, 1) + 3 * substr(isbn, 2, 1)
+             + substr(isbn, 3, 1) + 3 * substr(isbn, 4, 1)
+             + substr(isbn, 5, 1) + 3 * substr(isbn, 6, 1)
+             + substr(isbn, 7, 1) + 3 * substr(isbn, 8, 1)
+             + substr(isbn, 9, 1) + 3 * substr(isbn, 10, 1)
+             + substr(isbn, 11, 1) + 3 * substr(isbn, 12, 1)
+             + substr(isbn, 13, 1)) % 10 = 0
+    ));
+
+-- The upper bound in Rust is next year; a CHECK cannot read the clock, so it stops at 9999.
+ALTER TABLE books ADD COLUMN published_year INTEGER
+    CONSTRAINT books_published_year_check
+    CHECK (published_year IS NULL OR published_year BETWEEN -3000 AND 9999);
+
+CREATE UNIQUE INDEX books_isbn_key ON books (isbn);
+-- Serves books_by_author (ordered by title) and the eager load without a sort, and makes
+-- a title unique per author.
+CREATE UNIQUE INDEX books_author_id_title_key ON books (author_id, title);
+CREATE INDEX books_title_idx ON books (title);
+CREATE INDEX authors_name_idx ON authors (name);

@@ -1,0 +1,134 @@
+//! [`Config`], the builder that opens a [`Repository`](crate::Repository).
+
+use std::time::Duration;
+
+use crate::{Repository, Result};
+
+/// How to open a [`Repository`]: the database URL, the pool, the SQL echo and
+/// migrations. Every setting has a default suited to an embedded SQLite database, so
+/// `Config::new(url).open()` is the same as [`Repository::open`](crate::Repository::open).
+///
+/// ```
+/// # fn main() -> bookshelf::Result<()> {
+/// use std::time::Duration;
+/// use bookshelf::Config;
+///
+/// let repo = Config::new(":memory:")
+///     .max_size(4)
+///     .connection_timeout(Duration::from_secs(5))
+///     .log_queries(true)
+///     .open()?;
+/// assert_eq!(repo.count_authors()?, 0);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Coming from SQLAlchemy
+///
+/// SQLAlchemy's `create_engine(url, pool_size=10, max_overflow=20)` keeps 10 connections
+/// and opens up to 20 more under load. An r2d2 pool has one cap and a floor instead:
+/// `Config::new(url).max_size(30).min_idle(Some(10))` allows 30 connections at once and
+/// keeps at least 10 open; connections above the floor are closed after r2d2's idle
+/// timeout (10 minutes). `pool_timeout` is [`connection_timeout`](Config::connection_timeout),
+/// `echo=True` is [`log_queries`](Config::log_queries).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) url: String,
+    pub(crate) max_size: u32,
+    pub(crate) min_idle: Option<u32>,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) log_queries: bool,
+    pub(crate) log_bind_values: bool,
+    pub(crate) slow_query_threshold: Duration,
+    pub(crate) run_migrations: bool,
+}
+
+impl Config {
+    /// Settings for the database at `url`: a path, `sqlite://path`, a `file:` URI, or
+    /// `:memory:` for a private in-memory database.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_size: 10,
+            min_idle: None,
+            connection_timeout: Duration::from_secs(30),
+            busy_timeout: Duration::from_secs(5),
+            log_queries: false,
+            log_bind_values: false,
+            slow_query_threshold: Duration::from_secs(1),
+            run_migrations: true,
+        }
+    }
+
+    /// The most connections the pool holds at once; a caller beyond that waits up to
+    /// [`connection_timeout`](Config::connection_timeout). Defaults to 10.
+    pub fn max_size(mut self, max_size: u32) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// The fewest idle connections the pool keeps open; `None` keeps `max_size`.
+    /// Defaults to `None`.
+    pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
+        self.min_idle = min_idle;
+        self
+    }
+
+    /// How long a call waits for a free connection before it fails with
+    /// [`Error::Pool`](crate::Error::Pool). Defaults to 30 seconds.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long SQLite waits for another connection's lock before a statement fails with
+    /// `database is locked`. Defaults to 5 seconds.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Emits every statement as a `tracing` event at DEBUG level, with target
+    /// `bookshelf::sql`, its SQL and its duration. Defaults to `false`.
+    pub fn log_queries(mut self, log: bool) -> Self {
+        self.log_queries = log;
+        self
+    }
+
+    /// Adds the bound values to logged statements. They may hold personal data, so
+    /// defaults to `false`.
+    pub fn log_bind_values(mut self, log: bool) -> Self {
+        self.log_bind_values = log;
+        self
+    }
+
+    /// Statements that take at least this long are logged at WARN level, whether or not
+    /// [`log_queries`](Config::log_queries) is on. Defaults to 1 second.
+    pub fn slow_query_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_query_threshold = threshold;
+        self
+    }
+
+    /// Applies pending migrations on open. With `false` the database is opened as it is
+    /// (a database with migrations newer than this build is still refused), and
+    /// [`Repository::run_pending_migrations`](crate::Repository::run_pending_migrations)
+    /// applies them later. Defaults to `true`.
+    pub fn run_migrations(mut self, run: bool) -> Self {
+        self.run_migrations = run;
+        self
+    }
+
+    /// Opens the repository.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedUrl`](crate::Error::UnsupportedUrl) for a URL of another
+    /// database, [`Error::Connection`](crate::Error::Connection) when the database cannot
+    /// be opened, [`Error::Migration`](crate::Error::Migration) when it holds a migration
+    /// this build does not know or a migration fails, [`Error::Pool`](crate::Error::Pool)
+    /// when the pool cannot open its connections.
+    pub fn open(self) -> Result<Repository> {
+        Repository::from_config(self)
+    }
+}

@@ -1,0 +1,221 @@
+//! The crate's error type.
+
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind};
+
+/// The result type of every fallible operation in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `bookshelf`.
+///
+/// Input the crate rejects before any SQL runs is a [`Validation`](Error::Validation);
+/// constraint failures the database reports are mapped to [`Conflict`](Error::Conflict)
+/// and [`NotFound`](Error::NotFound), so callers never have to parse database messages.
+///
+/// ```
+/// # fn main() -> bookshelf::Result<()> {
+/// use bookshelf::{Error, NewAuthor, Repository};
+///
+/// let repo = Repository::in_memory()?;
+/// match repo.create_author(&NewAuthor::new("   ")) {
+///     Err(Error::Validation { field, .. }) => assert_eq!(field, "name"),
+///     other => panic!("expected a validation error, got {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A command named a row that does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// `"author"` or `"book"`.
+        entity: &'static str,
+        /// The id that was looked for.
+        id: i64,
+    },
+
+    /// Input broke a rule of the data model; nothing was written.
+    #[error("invalid {field}: {message}")]
+    Validation {
+        /// The field at fault, such as `"title"` or `"isbn"`.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// One row of a bulk insert was rejected, so the whole batch was; nothing was written.
+    #[error("row {index} of the batch was rejected")]
+    InvalidRow {
+        /// The position of the offending row in the input slice (0-based).
+        index: usize,
+        /// Why that row was rejected.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A write would have broken a uniqueness rule.
+    #[error("{entity} with this {field} already exists")]
+    Conflict {
+        /// `"author"` or `"book"`.
+        entity: &'static str,
+        /// What clashed: `"isbn"`, or `"title"` (titles are unique per author).
+        field: &'static str,
+    },
+
+    /// No connection could be had from the pool within the connection timeout.
+    #[error("no database connection available")]
+    Pool(#[source] r2d2::Error),
+
+    /// The database could not be opened.
+    #[error("could not open the database")]
+    Connection(#[source] diesel::ConnectionError),
+
+    /// Applying, reverting or checking migrations failed.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+
+    /// The database reported an error the crate does not map to a variant above.
+    #[error(transparent)]
+    Database(diesel::result::Error),
+
+    /// The database URL names a backend this build does not support.
+    #[error("unsupported database url: {0}")]
+    UnsupportedUrl(String),
+}
+
+/// Why a migration step failed. Carried by [`Error::Migration`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// The database holds a migration this build does not know: it was written by a newer
+    /// version of the application. Nothing was changed.
+    #[error(
+        "database has migration {version} which this build does not know; refusing to open it"
+    )]
+    Unknown {
+        /// The unknown migration's version.
+        version: String,
+    },
+    /// There is no applied migration to revert.
+    #[error("no migration to revert")]
+    NothingToRevert,
+    /// The migration harness failed.
+    #[error("migration failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// True for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// True for [`Error::Validation`], and for an [`Error::InvalidRow`] that carries one.
+    pub fn is_validation(&self) -> bool {
+        match self {
+            Error::Validation { .. } => true,
+            Error::InvalidRow { source, .. } => source.is_validation(),
+            _ => false,
+        }
+    }
+
+    /// True for [`Error::Conflict`], and for an [`Error::InvalidRow`] that carries one.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::Conflict { .. } => true,
+            Error::InvalidRow { source, .. } => source.is_conflict(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The foreign key violation diesel reports when a book names a missing author.
+    pub(crate) fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(diesel::result::Error::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        )
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::Error as E;
+        match error {
+            E::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                let (entity, field) = conflict_target(info.as_ref());
+                Error::Conflict { entity, field }
+            }
+            E::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                let (_, field) = conflict_target(info.as_ref());
+                Error::validation(field, "rejected by a database CHECK constraint")
+            }
+            other => Error::Database(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    fn from(error: r2d2::Error) -> Self {
+        Error::Pool(error)
+    }
+}
+
+impl From<diesel::ConnectionError> for Error {
+    fn from(error: diesel::ConnectionError) -> Self {
+        Error::Connection(error)
+    }
+}
+
+/// Names the entity and field a constraint error is about. PostgreSQL reports the
+/// constraint's name; SQLite only a message such as `UNIQUE constraint failed: books.isbn`,
+/// so both are searched, most specific column first.
+fn conflict_target(info: &dyn DatabaseErrorInformation) -> (&'static str, &'static str) {
+    let text = info.constraint_name().unwrap_or_else(|| info.message());
+    let entity = if text.contains("authors") {
+        "author"
+    } else {
+        "book"
+    };
+    let field = ["isbn", "published_year", "title", "name"]
+        .into_iter()
+        .find(|field| text.contains(field))
+        .unwrap_or("row");
+    (entity, field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_send_sync_and_static() {
+        fn assert_traits<T: Send + Sync + 'static + std::error::Error>() {}
+        assert_traits::<Error>();
+        assert_traits::<MigrationError>();
+    }
+
+    #[test]
+    fn messages_are_lowercase_and_do_not_repeat_the_source() {
+        let error = Error::InvalidRow {
+            index: 3,
+            source: Box::new(Error::validation("title", "must not be empty")),
+        };
+        assert_eq!(error.to_string(), "row 3 of the batch was rejected");
+        assert!(error.is_validation());
+        assert_eq!(
+            std::error::Error::source(&error).map(ToString::to_string),
+            Some("invalid title: must not be empty".to_owned())
+        );
+    }
+}

@@ -1,0 +1,74 @@
+use diesel::prelude::*;
+
+use super::{AuthorId, Book};
+use crate::schema::authors;
+
+/// An author, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = authors)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Author {
+    /// Assigned by the database.
+    pub id: AuthorId,
+    /// Trimmed, 1 to 500 characters.
+    pub name: String,
+}
+
+impl Author {
+    /// The query for authors named exactly `name`, by id; select and load it yourself to
+    /// compose it with other diesel queries.
+    ///
+    /// ```
+    /// use bookshelf::Author;
+    /// use diesel::sqlite::Sqlite;
+    ///
+    /// let sql = diesel::debug_query::<Sqlite, _>(&Author::by_name("Ann")).to_string();
+    /// assert!(sql.contains("WHERE (`authors`.`name` = ?)"));
+    /// ```
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn by_name<'a>(name: &'a str) -> _ {
+        authors::table
+            .filter(authors::name.eq(name))
+            .order(authors::id)
+    }
+}
+
+/// An author to create.
+///
+/// ```
+/// # fn main() -> bookshelf::Result<()> {
+/// let repo = bookshelf::Repository::in_memory()?;
+/// let author = repo.create_author(&bookshelf::NewAuthor::new("  Ursula K. Le Guin "))?;
+/// assert_eq!(author.name, "Ursula K. Le Guin");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NewAuthor {
+    /// The name as given; it is trimmed and checked when the author is created.
+    pub name: String,
+}
+
+impl NewAuthor {
+    /// An author named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// A validated [`NewAuthor`], borrowed, as inserted.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = authors)]
+pub(crate) struct AuthorRow<'a> {
+    pub(crate) name: &'a str,
+}
+
+/// An author together with all of their books, ordered by title: the result of an eager
+/// load ([`Repository::authors_with_books`](crate::Repository::authors_with_books)).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthorWithBooks {
+    /// The author.
+    pub author: Author,
+    /// Their books, ordered by title.
+    pub books: Vec<Book>,
+}

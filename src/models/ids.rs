@@ -1,0 +1,82 @@
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::BigInt;
+
+/// Defines an id newtype over `i64` that diesel reads and writes as `BigInt` on any
+/// backend, so that an `AuthorId` can never be passed where a `BookId` is meant.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = BigInt)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl<DB: Backend> ToSql<BigInt, DB> for $name
+        where
+            i64: ToSql<BigInt, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<BigInt, DB> for $name
+        where
+            i64: FromSql<BigInt, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                i64::from_sql(bytes).map(Self)
+            }
+        }
+    };
+}
+
+id_type! {
+    /// The id of an [`Author`](crate::Author).
+    ///
+    /// ```
+    /// use bookshelf::AuthorId;
+    ///
+    /// let id = AuthorId::from(7);
+    /// assert_eq!(id.to_string(), "7");
+    /// assert_eq!(i64::from(id), 7);
+    /// ```
+    AuthorId
+}
+
+id_type! {
+    /// The id of a [`Book`](crate::Book).
+    ///
+    /// A distinct type from [`AuthorId`], so mixing the two up does not compile:
+    ///
+    /// ```compile_fail
+    /// # fn main() -> bookshelf::Result<()> {
+    /// let repo = bookshelf::Repository::in_memory()?;
+    /// repo.books_by_author(bookshelf::BookId(1))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    BookId
+}

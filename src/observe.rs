@@ -1,0 +1,146 @@
+//! Statement counting and the SQL echo, installed on every pooled connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+
+/// The `tracing` target of the SQL echo.
+pub const SQL_TARGET: &str = "bookshelf::sql";
+
+/// Counters shared by every connection of one repository.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) statements: AtomicU64,
+    pub(crate) transaction_statements: AtomicU64,
+    pub(crate) setup_statements: AtomicU64,
+    pub(crate) connections: AtomicU64,
+}
+
+/// What the echo logs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EchoSettings {
+    pub(crate) log_queries: bool,
+    pub(crate) log_bind_values: bool,
+    pub(crate) slow_query_threshold: Option<Duration>,
+}
+
+/// Diesel instrumentation: counts each statement as data or transaction control, and
+/// emits the echo events.
+pub(crate) struct Observer {
+    counters: Arc<Counters>,
+    echo: EchoSettings,
+    /// Diesel announces BEGIN, COMMIT, ROLLBACK and savepoints with an event of their own
+    /// just before it runs their SQL; the next statement is then transaction control.
+    next_is_control: bool,
+    started: Option<Instant>,
+}
+
+impl Observer {
+    pub(crate) fn new(counters: Arc<Counters>, echo: EchoSettings) -> Self {
+        Self {
+            counters,
+            echo,
+            next_is_control: false,
+            started: None,
+        }
+    }
+
+    fn timed(&self) -> bool {
+        self.echo.log_queries || self.echo.slow_query_threshold.is_some()
+    }
+}
+
+impl Instrumentation for Observer {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::BeginTransaction { .. }
+            | InstrumentationEvent::CommitTransaction { .. }
+            | InstrumentationEvent::RollbackTransaction { .. } => self.next_is_control = true,
+            InstrumentationEvent::StartQuery { .. } => {
+                let counter = if std::mem::take(&mut self.next_is_control) {
+                    &self.counters.transaction_statements
+                } else {
+                    &self.counters.statements
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if self.timed() {
+                    self.started = Some(Instant::now());
+                }
+            }
+            InstrumentationEvent::FinishQuery { query, error, .. } => {
+                let Some(started) = self.started.take() else {
+                    return;
+                };
+                let elapsed = started.elapsed();
+                let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+                let slow = self
+                    .echo
+                    .slow_query_threshold
+                    .is_some_and(|threshold| elapsed >= threshold);
+                let error = error.map(ToString::to_string);
+                // The SQL is formatted only when an event is emitted and enabled.
+                match (slow, self.echo.log_bind_values) {
+                    (true, false) => {
+                        tracing::warn!(target: SQL_TARGET, elapsed_us, error, sql = %query, "slow statement")
+                    }
+                    (true, true) => {
+                        tracing::warn!(target: SQL_TARGET, elapsed_us, error, sql = ?query, "slow statement")
+                    }
+                    (false, _) if !self.echo.log_queries => {}
+                    (false, false) => {
+                        tracing::debug!(target: SQL_TARGET, elapsed_us, error, sql = %query, "statement")
+                    }
+                    (false, true) => {
+                        tracing::debug!(target: SQL_TARGET, elapsed_us, error, sql = ?query, "statement")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Statement and connection counts of a repository, from [`Repository::stats`](crate::Repository::stats).
+///
+/// ```
+/// # fn main() -> bookshelf::Result<()> {
+/// use bookshelf::{Page, Repository};
+///
+/// let repo = Repository::in_memory()?;
+/// let before = repo.stats();
+/// repo.authors_with_books(Page::all())?;
+/// assert!(repo.stats().statements - before.statements <= 2);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Data statements run (SELECT, INSERT, UPDATE, DELETE, and DDL outside migrations).
+    pub statements: u64,
+    /// Transaction control statements run (BEGIN, COMMIT, ROLLBACK, savepoints).
+    pub transaction_statements: u64,
+    /// PRAGMAs and other per-connection setup statements.
+    pub setup_statements: u64,
+    /// Connections the pool has opened so far.
+    pub connections_opened: u64,
+    /// Connections the pool holds now, idle or in use.
+    pub pool_connections: u32,
+    /// Connections idle in the pool now.
+    pub pool_idle_connections: u32,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, state: r2d2::State) -> Stats {
+        Stats {
+            statements: self.statements.load(Ordering::Relaxed),
+            transaction_statements: self.transaction_statements.load(Ordering::Relaxed),
+            setup_statements: self.setup_statements.load(Ordering::Relaxed),
+            connections_opened: self.connections.load(Ordering::Relaxed),
+            pool_connections: state.connections,
+            pool_idle_connections: state.idle_connections,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Connection set-up: which database a URL names, the pragmas every SQLite connection
+//! gets, and the pool around them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::sqlite::SqliteConnection;
+
+use crate::observe::{Counters, EchoSettings, Observer};
+use crate::{Error, Result};
+
+/// The pool type of an SQLite repository.
+pub(crate) type SqlitePool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
+
+/// The database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A file (a path, `sqlite://path` or a `file:` URI), given as SQLite will open it.
+    SqliteFile(String),
+    /// A private in-memory database.
+    SqliteMemory,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Self> {
+        let url = url.trim();
+        if matches!(url, ":memory:" | "sqlite::memory:" | "sqlite://:memory:") {
+            return Ok(Target::SqliteMemory);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(Error::UnsupportedUrl(
+                "PostgreSQL support is not in this build yet".to_owned(),
+            ));
+        }
+        if url.is_empty() {
+            return Err(Error::UnsupportedUrl("the url is empty".to_owned()));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            if scheme != "sqlite" {
+                return Err(Error::UnsupportedUrl(format!("unknown scheme {scheme:?}")));
+            }
+        }
+        Ok(Target::SqliteFile(url.to_owned()))
+    }
+}
+
+/// A name for a new in-memory database, unique in this process. SQLite's `memdb` VFS
+/// shares a database among every connection of the process that opens the same name
+/// starting with `/`, and frees it when the last one closes. Unlike a plain `:memory:`
+/// (one database per connection) every pooled connection then sees the same data, and
+/// unlike `cache=shared` it keeps SQLite's ordinary locking, so the busy timeout applies.
+pub(crate) fn memory_url() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("file:/bookshelf-{}-{n}?vfs=memdb", std::process::id())
+}
+
+/// Settings applied to each SQLite connection when it is opened.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteSetup {
+    pub(crate) busy_timeout: Duration,
+    pub(crate) echo: EchoSettings,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl SqliteSetup {
+    /// Opens a connection and applies the pragmas (not the echo: see [`Self::observe`]).
+    pub(crate) fn connect(&self, url: &str) -> Result<SqliteConnection> {
+        let mut conn = SqliteConnection::establish(url)?;
+        self.pragmas(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// Each pragma runs in its own statement, busy timeout first so that the others wait
+    /// for a lock rather than fail. `foreign_keys` is a no-op inside a transaction, so
+    /// it is read back rather than trusted.
+    pub(crate) fn pragmas(&self, conn: &mut SqliteConnection) -> Result<()> {
+        let millis = self.busy_timeout.as_millis().min(i32::MAX as u128);
+        for pragma in [
+            format!("PRAGMA busy_timeout = {millis}"),
+            "PRAGMA foreign_keys = ON".to_owned(),
+            // With WAL, NORMAL is durable against application crashes and keeps the
+            // database consistent through power loss; only the last commits may be lost.
+            "PRAGMA synchronous = NORMAL".to_owned(),
+        ] {
+            conn.batch_execute(&pragma)?;
+            self.counters
+                .setup_statements
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let foreign_keys: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+            "foreign_keys FROM pragma_foreign_keys",
+        ))
+        .get_result(conn)?;
+        self.counters
+            .setup_statements
+            .fetch_add(1, Ordering::Relaxed);
+        if foreign_keys != 1 {
+            return Err(Error::Database(diesel::result::Error::QueryBuilderError(
+                "the connection refused PRAGMA foreign_keys = ON".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Installs the statement counter and the SQL echo.
+    pub(crate) fn observe(&self, conn: &mut SqliteConnection) {
+        conn.set_instrumentation(Observer::new(Arc::clone(&self.counters), self.echo));
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.pragmas(conn).map_err(|error| match error {
+            Error::Database(error) => diesel::r2d2::Error::QueryError(error),
+            other => diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
+                other.into(),
+            )),
+        })?;
+        self.observe(conn);
+        self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Pool settings taken from [`Config`](crate::Config).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolSettings {
+    pub(crate) max_size: u32,
+    pub(crate) min_idle: Option<u32>,
+    pub(crate) connection_timeout: Duration,
+}
+
+pub(crate) fn sqlite_pool(
+    url: &str,
+    setup: SqliteSetup,
+    settings: PoolSettings,
+) -> Result<SqlitePool> {
+    Ok(r2d2::Pool::builder()
+        .max_size(settings.max_size)
+        .min_idle(settings.min_idle)
+        .connection_timeout(settings.connection_timeout)
+        // An SQLite connection is a handle on a local file; it does not go stale the way
+        // a network connection does, so the `SELECT 1` r2d2 would send on every checkout
+        // buys nothing.
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(setup))
+        .build(ConnectionManager::new(url))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_database() {
+        assert_eq!(Target::parse(":memory:").ok(), Some(Target::SqliteMemory));
+        assert_eq!(
+            Target::parse("sqlite://data/x.db").ok(),
+            Some(Target::SqliteFile("sqlite://data/x.db".into()))
+        );
+        assert_eq!(
+            Target::parse("file:x.db?mode=rwc").ok(),
+            Some(Target::SqliteFile("file:x.db?mode=rwc".into()))
+        );
+        assert!(matches!(
+            Target::parse("postgres://localhost/db"),
+            Err(Error::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            Target::parse("mysql://localhost/db"),
+            Err(Error::UnsupportedUrl(_))
+        ));
+        assert!(matches!(Target::parse(""), Err(Error::UnsupportedUrl(_))));
+    }
+
+    #[test]
+    fn memory_urls_are_unique() {
+        assert_ne!(memory_url(), memory_url());
+    }
+}

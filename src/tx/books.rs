@@ -1,0 +1,254 @@
+//! Operations on books.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+
+use super::{validate_all, INSERT_CHUNK_ROWS};
+use crate::connection::{with_conn, Backend};
+use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook};
+use crate::query::{contains_pattern, BookOrder, Direction};
+use crate::schema::{authors, books};
+use crate::{validate, BookFilter, Error, Page, Result, Tx};
+
+impl Tx<'_> {
+    /// Creates a book. See [`Repository::create_book`](crate::Repository::create_book).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing author,
+    /// [`Error::Conflict`] for a duplicate ISBN or a title the author already has.
+    pub fn create_book(&mut self, new: &NewBook) -> Result<Book> {
+        let row = validate::book(new)?;
+        let created = with_conn!(self, |conn| diesel::insert_into(books::table)
+            .values(&row)
+            .returning(Book::as_returning())
+            .get_result(conn));
+        created.map_err(|error| missing_author(error.into(), new.author_id))
+    }
+
+    /// Creates several books, all or none. See
+    /// [`Repository::create_books`](crate::Repository::create_books).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRow`] naming the first bad row (invalid, or by a missing author),
+    /// [`Error::Conflict`] for a duplicate ISBN or title.
+    pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
+        let rows = validate_all(new, validate::book)?;
+        let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
+            let mut created = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
+                created.extend(
+                    diesel::insert_into(books::table)
+                        .values(chunk)
+                        .returning(Book::as_returning())
+                        .get_results(conn)?,
+                );
+            }
+            Ok(created)
+        }));
+        match created {
+            Err(error) if error.is_foreign_key_violation() => {
+                Err(self.name_missing_author(new)?.unwrap_or(error))
+            }
+            other => other,
+        }
+    }
+
+    /// The book with `id`, if there is one. See [`Repository::book`](crate::Repository::book).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails.
+    pub fn book(&mut self, id: BookId) -> Result<Option<Book>> {
+        with_conn!(self, |conn| Ok(books::table
+            .find(id)
+            .select(Book::as_select())
+            .get_result(conn)
+            .optional()?))
+    }
+
+    /// The books of an author, by title. See
+    /// [`Repository::books_by_author`](crate::Repository::books_by_author).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails.
+    pub fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>> {
+        with_conn!(self, |conn| Ok(Book::by_author(author_id)
+            .select(Book::as_select())
+            .load(conn)?))
+    }
+
+    /// Books titled exactly `title` (after trimming it), by id. See
+    /// [`Repository::books_by_title`](crate::Repository::books_by_title).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails.
+    pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
+        with_conn!(self, |conn| Ok(Book::by_title(title.trim())
+            .select(Book::as_select())
+            .load(conn)?))
+    }
+
+    /// Books matching `filter`. See
+    /// [`Repository::search_books`](crate::Repository::search_books).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails.
+    pub fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
+        with_conn!(self, |conn| {
+            let mut query = books::table.select(Book::as_select()).into_boxed();
+            if let Some(text) = &filter.title_contains {
+                query = query.filter(books::title.like(contains_pattern(text)).escape('\\'));
+            }
+            if let Some(author_id) = filter.author_id {
+                query = query.filter(books::author_id.eq(author_id));
+            }
+            if let Some(year) = filter.year_from {
+                query = query.filter(books::published_year.ge(year));
+            }
+            if let Some(year) = filter.year_to {
+                query = query.filter(books::published_year.le(year));
+            }
+            query = match (filter.order, filter.direction) {
+                (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
+                (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
+                (BookOrder::Title, Direction::Ascending) => {
+                    query.order((books::title.asc(), books::id.asc()))
+                }
+                (BookOrder::Title, Direction::Descending) => {
+                    query.order((books::title.desc(), books::id.desc()))
+                }
+                // `IS NULL` first puts books without a year last on every backend (SQLite
+                // and PostgreSQL disagree on where NULLs sort by default).
+                (BookOrder::PublishedYear, Direction::Ascending) => query.order((
+                    books::published_year.is_null(),
+                    books::published_year.asc(),
+                    books::id.asc(),
+                )),
+                (BookOrder::PublishedYear, Direction::Descending) => query.order((
+                    books::published_year.is_null(),
+                    books::published_year.desc(),
+                    books::id.desc(),
+                )),
+            };
+            if let Some(limit) = filter.limit {
+                query = query.limit(i64::from(limit));
+            }
+            if let Some(offset) = filter.offset {
+                query = query.offset(i64::from(offset));
+            }
+            Ok(query.load(conn)?)
+        })
+    }
+
+    /// A keyset page of books, by id. See
+    /// [`Repository::list_books`](crate::Repository::list_books).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails.
+    pub fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
+        with_conn!(self, |conn| Ok(books::table
+            .filter(books::id.gt(page.after_id()))
+            .order(books::id)
+            .limit(page.limit_i64())
+            .select(Book::as_select())
+            .load(conn)?))
+    }
+
+    /// Applies `changes` to a book. See
+    /// [`Repository::update_book`](crate::Repository::update_book).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing book,
+    /// [`Error::Conflict`] for a duplicate ISBN or title.
+    pub fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
+        let changeset = validate::changes(changes)?;
+        let not_found = Error::NotFound {
+            entity: "book",
+            id: id.0,
+        };
+        if changes.is_empty() {
+            return self.book(id)?.ok_or(not_found);
+        }
+        with_conn!(self, |conn| diesel::update(books::table.find(id))
+            .set(&changeset)
+            .returning(Book::as_returning())
+            .get_result(conn)
+            .optional()?
+            .ok_or(not_found))
+    }
+
+    /// Deletes a book. See [`Repository::delete_book`](crate::Repository::delete_book).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for a missing book.
+    pub fn delete_book(&mut self, id: BookId) -> Result<()> {
+        let deleted = with_conn!(self, |conn| diesel::delete(books::table.find(id))
+            .execute(conn)?);
+        if deleted == 0 {
+            return Err(Error::NotFound {
+                entity: "book",
+                id: id.0,
+            });
+        }
+        Ok(())
+    }
+
+    /// The number of books. See [`Repository::count_books`](crate::Repository::count_books).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails.
+    pub fn count_books(&mut self) -> Result<i64> {
+        with_conn!(self, |conn| Ok(books::table.count().get_result(conn)?))
+    }
+
+    /// After a bulk insert failed on its foreign key: the first row whose author does
+    /// not exist, as an [`Error::InvalidRow`]. Runs only on that error path.
+    fn name_missing_author(&mut self, new: &[NewBook]) -> Result<Option<Error>> {
+        let wanted: BTreeSet<AuthorId> = new.iter().map(|book| book.author_id).collect();
+        let mut existing = BTreeSet::new();
+        let wanted: Vec<AuthorId> = wanted.into_iter().collect();
+        // Chunked to stay under the bound-parameter limit.
+        for chunk in wanted.chunks(INSERT_CHUNK_ROWS) {
+            let found: Vec<AuthorId> = with_conn!(self, |conn| authors::table
+                .filter(authors::id.eq_any(chunk))
+                .select(authors::id)
+                .load(conn)?);
+            existing.extend(found);
+        }
+        let missing = new
+            .iter()
+            .enumerate()
+            .find(|(_, book)| !existing.contains(&book.author_id));
+        // None when every author exists by now (one was deleted and re-created
+        // meanwhile): the caller then reports the database's own error.
+        Ok(missing.map(|(index, book)| Error::InvalidRow {
+            index,
+            source: Box::new(Error::NotFound {
+                entity: "author",
+                id: book.author_id.0,
+            }),
+        }))
+    }
+}
+
+/// A foreign key error on inserting a book means its author does not exist.
+fn missing_author(error: Error, author_id: AuthorId) -> Error {
+    if error.is_foreign_key_violation() {
+        Error::NotFound {
+            entity: "author",
+            id: author_id.0,
+        }
+    } else {
+        error
+    }
+}
