@@ -80,25 +80,37 @@ impl Instrumentation for Observer {
                     .slow_query_threshold
                     .is_some_and(|threshold| elapsed >= threshold);
                 let error = error.map(ToString::to_string);
-                // The SQL is formatted only when an event is emitted and enabled.
-                match (slow, self.echo.log_bind_values) {
-                    (true, false) => {
-                        tracing::warn!(target: SQL_TARGET, elapsed_us, error, sql = %query, "slow statement")
-                    }
-                    (true, true) => {
-                        tracing::warn!(target: SQL_TARGET, elapsed_us, error, sql = ?query, "slow statement")
-                    }
-                    (false, _) if !self.echo.log_queries => {}
-                    (false, false) => {
-                        tracing::debug!(target: SQL_TARGET, elapsed_us, error, sql = %query, "statement")
-                    }
-                    (false, true) => {
-                        tracing::debug!(target: SQL_TARGET, elapsed_us, error, sql = ?query, "statement")
-                    }
+                // `Sql` formats only if the event is enabled.
+                let sql = Sql {
+                    query,
+                    with_binds: self.echo.log_bind_values,
+                };
+                if slow {
+                    tracing::warn!(target: SQL_TARGET, elapsed_us, error, %sql, "slow statement");
+                } else if self.echo.log_queries {
+                    tracing::debug!(target: SQL_TARGET, elapsed_us, error, %sql, "statement");
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Displays a statement's SQL, with or without its bound values. Diesel's display of a
+/// query always appends ` -- binds: [..]`; that part is cut unless asked for.
+struct Sql<'a> {
+    query: &'a dyn diesel::connection::DebugQuery,
+    with_binds: bool,
+}
+
+impl std::fmt::Display for Sql<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.query.to_string();
+        let sql = match text.find(" -- binds: ") {
+            Some(end) if !self.with_binds => &text[..end],
+            _ => &text,
+        };
+        f.write_str(sql)
     }
 }
 
