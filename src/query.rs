@@ -22,6 +22,8 @@
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Page {
     /// Only rows with an id greater than this; `None` starts at the beginning.
@@ -73,6 +75,8 @@ impl Default for Page {
 }
 
 /// What [`BookFilter`] orders by. Ties are broken by id, so the order is total.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BookOrder {
@@ -86,6 +90,8 @@ pub enum BookOrder {
 }
 
 /// Sort direction.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Smallest first.
@@ -117,6 +123,8 @@ pub enum Direction {
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BookFilter {
     /// Titles containing this text, ignoring case; `%`, `_` and `\` match literally.

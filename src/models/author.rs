@@ -4,6 +4,7 @@ use super::{AuthorId, Book};
 use crate::schema::authors;
 
 /// An author, as stored.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = authors)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
@@ -43,6 +44,8 @@ impl Author {
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NewAuthor {
     /// The name as given; it is trimmed and checked when the author is created.
@@ -65,6 +68,7 @@ pub(crate) struct AuthorRow<'a> {
 
 /// An author together with all of their books, ordered by title: the result of an eager
 /// load ([`Repository::authors_with_books`](crate::Repository::authors_with_books)).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuthorWithBooks {
     /// The author.

@@ -4,6 +4,7 @@ use super::{Author, AuthorId, BookId};
 use crate::schema::books;
 
 /// A book, as stored.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Associations)]
 #[diesel(table_name = books)]
 #[diesel(belongs_to(Author))]
@@ -64,6 +65,8 @@ impl Book {
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NewBook {
     /// The author; must exist.
@@ -71,8 +74,10 @@ pub struct NewBook {
     /// The title as given; trimmed and checked when the book is created.
     pub title: String,
     /// ISBN-10 or ISBN-13, hyphens and spaces allowed; stored as ISBN-13.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub isbn: Option<String>,
     /// Year of first publication.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub published_year: Option<i32>,
 }
 
@@ -124,14 +129,49 @@ pub(crate) struct BookRow<'a> {
 /// assert_eq!(changes.published_year, Some(None));
 /// assert_eq!(changes.isbn, None);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BookChanges {
     /// A new title.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub title: Option<String>,
-    /// `Some(Some(isbn))` sets the ISBN, `Some(None)` clears it.
+    /// `Some(Some(isbn))` sets the ISBN, `Some(None)` clears it. In JSON: absent leaves
+    /// it, `null` clears it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )
+    )]
     pub isbn: Option<Option<String>>,
-    /// `Some(Some(year))` sets the year, `Some(None)` clears it.
+    /// `Some(Some(year))` sets the year, `Some(None)` clears it. In JSON: absent leaves
+    /// it, `null` clears it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )
+    )]
     pub published_year: Option<Option<i32>>,
+}
+
+/// Deserializes a field that is present (possibly `null`) as `Some`, so that an absent
+/// field (`None`, through `default`) differs from an explicit `null` (`Some(None)`).
+#[cfg(feature = "serde")]
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
 impl BookChanges {
