@@ -1,6 +1,8 @@
 //! The embedded migrations and the checks around them.
 
 use diesel::migration::{Migration, MigrationSource};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -27,41 +29,63 @@ pub(crate) fn known_versions() -> Result<Vec<String>> {
     Ok(versions)
 }
 
-/// Applied versions, oldest first.
+diesel::table! {
+    /// diesel_migrations' bookkeeping table.
+    __diesel_schema_migrations (version) {
+        version -> Text,
+    }
+}
+
+/// Applied versions, oldest first. Only reads (diesel's own `applied_migrations` creates
+/// the table when it is missing), so it works on a read-only database too.
 pub(crate) fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>> {
-    let mut versions: Vec<String> = conn
-        .applied_migrations()
-        .map_err(failed)?
-        .into_iter()
-        .map(|version| version.to_string())
-        .collect();
-    versions.sort();
-    Ok(versions)
+    let tables: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
+        "count(*) FROM sqlite_master WHERE type = 'table' AND name = '__diesel_schema_migrations'",
+    ))
+    .get_result(conn)?;
+    if tables == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(__diesel_schema_migrations::table
+        .select(__diesel_schema_migrations::version)
+        .order(__diesel_schema_migrations::version)
+        .load(conn)?)
 }
 
 /// Versions not applied yet, oldest first.
 pub(crate) fn pending(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+    check(conn)
+}
+
+/// The pending versions, after refusing a database that holds a migration this build
+/// does not know (it was written by a newer build).
+fn check(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+    let known = known_versions()?;
     let applied = applied(conn)?;
-    Ok(known_versions()?
+    if let Some(version) = applied.iter().find(|version| !known.contains(version)) {
+        return Err(MigrationError::Unknown {
+            version: version.clone(),
+        }
+        .into());
+    }
+    Ok(known
         .into_iter()
         .filter(|version| !applied.contains(version))
         .collect())
 }
 
-/// Refuses a database that holds a migration this build does not know (it was written
-/// by a newer build), then applies what is pending when `run` is set. All of it holds
-/// the write lock, so that processes opening one new database at the same moment apply
-/// each migration once; on any error nothing is changed.
+/// Checks the database and, when `run` is set, applies what is pending; returns the
+/// versions applied. The check only reads, so an up-to-date database (even a read-only
+/// one) is opened without taking the write lock. Applying holds the write lock and
+/// checks again under it, so processes opening one new database at the same moment
+/// apply each migration once; on any error nothing is changed.
 pub(crate) fn prepare(conn: &mut SqliteConnection, run: bool) -> Result<Vec<String>> {
+    let pending = conn.read_transaction(check)?;
+    if !run || pending.is_empty() {
+        return Ok(Vec::new());
+    }
     conn.write_transaction(|conn| {
-        let known = known_versions()?;
-        if let Some(version) = applied(conn)?
-            .into_iter()
-            .find(|version| !known.contains(version))
-        {
-            return Err(MigrationError::Unknown { version }.into());
-        }
-        if !run {
+        if check(conn)?.is_empty() {
             return Ok(Vec::new());
         }
         let ran = conn.run_pending_migrations(SQLITE).map_err(failed)?;

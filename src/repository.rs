@@ -75,6 +75,10 @@ impl Repository {
     /// the same data; two in-memory repositories never see each other's. The database
     /// lives as long as the repository (or a clone of it).
     ///
+    /// It is made for tests and scratch work. It has no WAL journal, so unlike a file
+    /// database, an open write transaction holds off readers on other connections until
+    /// it ends (they wait up to the busy timeout).
+    ///
     /// # Errors
     ///
     /// As [`Config::open`].

@@ -12,16 +12,16 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// The earliest accepted `published_year`.
 pub const MIN_YEAR: i32 = -3000;
 
-pub(crate) fn author(new: &NewAuthor) -> Result<AuthorRow<'_>> {
+pub(crate) fn author(new: &NewAuthor) -> Result<AuthorRow> {
     Ok(AuthorRow {
-        name: text("name", &new.name)?,
+        name: text("name", &new.name)?.to_owned(),
     })
 }
 
-pub(crate) fn book(new: &NewBook) -> Result<BookRow<'_>> {
+pub(crate) fn book(new: &NewBook) -> Result<BookRow> {
     Ok(BookRow {
         author_id: new.author_id,
-        title: text("title", &new.title)?,
+        title: text("title", &new.title)?.to_owned(),
         isbn: new.isbn.as_deref().map(isbn).transpose()?,
         published_year: new.published_year.map(published_year).transpose()?,
     })

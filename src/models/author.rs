@@ -59,11 +59,12 @@ impl NewAuthor {
     }
 }
 
-/// A validated [`NewAuthor`], borrowed, as inserted.
+/// A validated [`NewAuthor`], as inserted. It owns its data: diesel caches the prepared
+/// statement of a multi-row insert only for `'static` row types.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = authors)]
-pub(crate) struct AuthorRow<'a> {
-    pub(crate) name: &'a str,
+pub(crate) struct AuthorRow {
+    pub(crate) name: String,
 }
 
 /// An author together with all of their books, ordered by title: the result of an eager

@@ -105,16 +105,17 @@ impl NewBook {
     }
 }
 
-/// A validated [`NewBook`], borrowing its title, as inserted.
+/// A validated [`NewBook`], as inserted. It owns its data: diesel caches the prepared
+/// statement of a multi-row insert only for `'static` row types.
 ///
 /// `treat_none_as_default_value = false` makes `None` mean NULL, so that a slice of rows
 /// becomes one multi-row `INSERT` instead of one statement per row.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = books)]
 #[diesel(treat_none_as_default_value = false)]
-pub(crate) struct BookRow<'a> {
+pub(crate) struct BookRow {
     pub(crate) author_id: AuthorId,
-    pub(crate) title: &'a str,
+    pub(crate) title: String,
     pub(crate) isbn: Option<String>,
     pub(crate) published_year: Option<i32>,
 }

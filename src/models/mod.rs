@@ -3,7 +3,7 @@
 //! Rows read back from the database ([`Author`], [`Book`]) carry every column. Inputs
 //! ([`NewAuthor`], [`NewBook`], [`BookChanges`]) hold what the caller gave, unvalidated:
 //! the repository checks and normalizes them before any SQL runs, then inserts the
-//! validated, borrowed form.
+//! validated, normalized form.
 
 mod author;
 mod book;

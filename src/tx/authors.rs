@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::{validate_all, INSERT_CHUNK_ROWS};
+use super::{insert_chunked, validate_all};
 use crate::connection::{with_conn, Backend};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
 use crate::schema::{authors, books};
@@ -31,18 +31,9 @@ impl Tx<'_> {
     /// fails.
     pub fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
         let rows = validate_all(new, validate::author)?;
-        with_conn!(self, |conn| conn.write_transaction(|conn| {
-            let mut created = Vec::with_capacity(rows.len());
-            for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
-                created.extend(
-                    diesel::insert_into(authors::table)
-                        .values(chunk)
-                        .returning(Author::as_returning())
-                        .get_results(conn)?,
-                );
-            }
-            Ok(created)
-        }))
+        with_conn!(self, |conn| conn.write_transaction(|conn| Ok(
+            insert_chunked!(conn, authors::table, &rows, Author::as_returning())
+        )))
     }
 
     /// The author with `id`, if there is one. See

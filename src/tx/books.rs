@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 
-use super::{validate_all, INSERT_CHUNK_ROWS};
+use super::{insert_chunked, validate_all, INSERT_CHUNK_ROWS};
 use crate::connection::{with_conn, Backend};
 use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook};
 use crate::query::{contains_pattern, BookOrder, Direction};
@@ -36,18 +36,9 @@ impl Tx<'_> {
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
         let rows = validate_all(new, validate::book)?;
-        let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
-            let mut created = Vec::with_capacity(rows.len());
-            for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
-                created.extend(
-                    diesel::insert_into(books::table)
-                        .values(chunk)
-                        .returning(Book::as_returning())
-                        .get_results(conn)?,
-                );
-            }
-            Ok(created)
-        }));
+        let created = with_conn!(self, |conn| conn.write_transaction(|conn| Ok(
+            insert_chunked!(conn, books::table, &rows, Book::as_returning())
+        )));
         match created {
             Err(error) if error.is_foreign_key_violation() => {
                 Err(self.name_missing_author(new)?.unwrap_or(error))

@@ -6,10 +6,39 @@ mod books;
 use crate::connection::{self, with_conn, AnyConn};
 use crate::Result;
 
-/// Bulk inserts are split into statements of at most this many rows. At four bound
-/// values a row this stays far below SQLite's limit of 32,766 bound values a statement,
-/// and large enough that statement overhead is noise.
-pub(crate) const INSERT_CHUNK_ROWS: usize = 1024;
+/// Bulk inserts are split into statements of this many rows. At four bound values a row
+/// this stays far below SQLite's limit of 32,766 bound values a statement, and is large
+/// enough that per-statement overhead is noise.
+pub(crate) const INSERT_CHUNK_ROWS: usize = 256;
+
+/// Inserts `$rows` (a slice of insertable rows) into `$table` in chunks of
+/// [`INSERT_CHUNK_ROWS`], returning `$returning` for every row in input order.
+///
+/// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so the
+/// one prepared statement is cached and reused, where a slice of rows would be prepared
+/// anew for every statement. Only the last, shorter chunk is a slice.
+macro_rules! insert_chunked {
+    ($conn:expr, $table:expr, $rows:expr, $returning:expr) => {{
+        let rows = $rows;
+        let mut inserted = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks($crate::tx::INSERT_CHUNK_ROWS) {
+            let insert = ::diesel::insert_into($table);
+            let batch = match <&[_; $crate::tx::INSERT_CHUNK_ROWS]>::try_from(chunk) {
+                Ok(full) => insert
+                    .values(full)
+                    .returning($returning)
+                    .get_results($conn)?,
+                Err(_) => insert
+                    .values(chunk)
+                    .returning($returning)
+                    .get_results($conn)?,
+            };
+            inserted.extend(batch);
+        }
+        inserted
+    }};
+}
+use insert_chunked;
 
 /// A connection handed to the closure of
 /// [`Repository::transaction`](crate::Repository::transaction).
