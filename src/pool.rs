@@ -48,6 +48,34 @@ impl Target {
     }
 }
 
+/// For a plain path (or `sqlite://path`), names what SQLite would only report as
+/// "unable to open database file": a directory, or a parent directory that is missing.
+pub(crate) fn check_path(url: &str) -> Result<()> {
+    if url.starts_with("file:") {
+        return Ok(());
+    }
+    let path = std::path::Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
+    let problem = if path.is_dir() {
+        Some(format!(
+            "{} is a directory, not a database file",
+            path.display()
+        ))
+    } else {
+        match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => {
+                Some(format!("directory {} does not exist", parent.display()))
+            }
+            _ => None,
+        }
+    };
+    match problem {
+        Some(problem) => Err(Error::Connection(diesel::ConnectionError::BadConnection(
+            problem,
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A name for a new in-memory database, unique in this process. SQLite's `memdb` VFS
 /// shares a database among every connection of the process that opens the same name
 /// starting with `/`, and frees it when the last one closes. Unlike a plain `:memory:`

@@ -1,12 +1,12 @@
 //! Operations on books.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use diesel::prelude::*;
 
 use super::{insert_chunked, validate_all, INSERT_CHUNK_ROWS};
 use crate::connection::{with_conn, Backend};
-use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook};
+use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
 use crate::query::{contains_pattern, BookOrder, Direction};
 use crate::schema::{authors, books};
 use crate::{validate, BookFilter, Error, Page, Result, Tx};
@@ -39,9 +39,14 @@ impl Tx<'_> {
         let created = with_conn!(self, |conn| conn.write_transaction(|conn| Ok(
             insert_chunked!(conn, books::table, &rows, Book::as_returning())
         )));
+        // The database does not say which row failed; on these error paths only, find
+        // it, so that the caller learns the index.
         match created {
             Err(error) if error.is_foreign_key_violation() => {
                 Err(self.name_missing_author(new)?.unwrap_or(error))
+            }
+            Err(error @ Error::Conflict { .. }) => {
+                Err(self.name_conflicting_row(&rows)?.unwrap_or(error))
             }
             other => other,
         }
@@ -229,6 +234,50 @@ impl Tx<'_> {
                 id: book.author_id.0,
             }),
         }))
+    }
+}
+
+impl Tx<'_> {
+    /// After a bulk insert failed on a unique constraint: the first row whose ISBN, or
+    /// title for its author, is already taken — by a stored book or an earlier row of
+    /// the batch — as an [`Error::InvalidRow`].
+    fn name_conflicting_row(&mut self, rows: &[BookRow]) -> Result<Option<Error>> {
+        let isbns: Vec<&str> = rows.iter().filter_map(|row| row.isbn.as_deref()).collect();
+        let titles: Vec<&str> = rows.iter().map(|row| row.title.as_str()).collect();
+        let mut stored_isbns: Vec<Option<String>> = Vec::new();
+        let mut stored_titles: Vec<(AuthorId, String)> = Vec::new();
+        for chunk in isbns.chunks(INSERT_CHUNK_ROWS) {
+            stored_isbns.extend(with_conn!(self, |conn| books::table
+                .filter(books::isbn.eq_any(chunk))
+                .select(books::isbn)
+                .load::<Option<String>>(conn)?));
+        }
+        for chunk in titles.chunks(INSERT_CHUNK_ROWS) {
+            stored_titles.extend(with_conn!(self, |conn| books::table
+                .filter(books::title.eq_any(chunk))
+                .select((books::author_id, books::title))
+                .load::<(AuthorId, String)>(conn)?));
+        }
+        let mut isbns: HashSet<&str> = stored_isbns.iter().flatten().map(String::as_str).collect();
+        let mut titles: HashSet<(AuthorId, &str)> = stored_titles
+            .iter()
+            .map(|(author_id, title)| (*author_id, title.as_str()))
+            .collect();
+        for (index, row) in rows.iter().enumerate() {
+            let field = match row.isbn.as_deref() {
+                Some(isbn) if !isbns.insert(isbn) => "isbn",
+                _ if !titles.insert((row.author_id, &row.title)) => "title",
+                _ => continue,
+            };
+            return Ok(Some(Error::InvalidRow {
+                index,
+                source: Box::new(Error::Conflict {
+                    entity: "book",
+                    field,
+                }),
+            }));
+        }
+        Ok(None)
     }
 }
 

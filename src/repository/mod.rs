@@ -1,4 +1,6 @@
-//! [`Repository`]: the pool, how it is opened, and the operations it delegates to [`Tx`].
+//! [`Repository`]: the pool, how it is opened, transactions and migrations.
+
+mod operations;
 
 use std::sync::{Arc, Mutex};
 
@@ -6,11 +8,9 @@ use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 
 use crate::connection::{self, Backend};
-use crate::models::{Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId};
-use crate::models::{NewAuthor, NewBook};
 use crate::observe::{Counters, EchoSettings, Stats};
 use crate::pool::{self, PoolSettings, SqlitePool, SqliteSetup, Target};
-use crate::{migrations, BookFilter, Config, Error, Page, Result, Tx};
+use crate::{migrations, Config, Error, Result, Tx};
 
 /// The data layer: a pool of connections to one database, with every operation on
 /// authors and books.
@@ -98,7 +98,10 @@ impl Repository {
             counters: Arc::clone(&counters),
         };
         let (url, in_memory) = match Target::parse(&config.url)? {
-            Target::SqliteFile(url) => (url, false),
+            Target::SqliteFile(url) => {
+                pool::check_path(&url)?;
+                (url, false)
+            }
             Target::SqliteMemory => (pool::memory_url(), true),
         };
         let mut conn = setup.connect(&url)?;
@@ -129,7 +132,7 @@ impl Repository {
     }
 
     /// Checks out a connection and runs `f` on it, in autocommit.
-    fn with_tx<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.inner.pool.get()?;
         f(&mut conn.handle())
     }
@@ -262,247 +265,5 @@ impl Repository {
     /// nothing is changed).
     pub fn revert_last_migration(&self) -> Result<String> {
         self.with_sqlite(migrations::revert_last)
-    }
-}
-
-/// The operations, each delegating to the [`Tx`] method of the same name on a pooled
-/// connection in autocommit.
-impl Repository {
-    /// Creates an author. The name is trimmed; it must then be 1 to 500 characters
-    /// without NUL.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Validation`] for a bad name; [`Error::Pool`]; [`Error::Database`].
-    pub fn create_author(&self, new: &NewAuthor) -> Result<Author> {
-        self.with_tx(|tx| tx.create_author(new))
-    }
-
-    /// Creates several authors in one transaction, all or none, with multi-row inserts.
-    /// The result is in input order.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidRow`] naming the first bad row (nothing is written);
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn create_authors(&self, new: &[NewAuthor]) -> Result<Vec<Author>> {
-        self.with_tx(|tx| tx.create_authors(new))
-    }
-
-    /// The author with `id`, or `None`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn author(&self, id: AuthorId) -> Result<Option<Author>> {
-        self.with_tx(|tx| tx.author(id))
-    }
-
-    /// The authors named exactly `name` (trimmed first), by id. Uses the name index.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn authors_by_name(&self, name: &str) -> Result<Vec<Author>> {
-        self.with_tx(|tx| tx.authors_by_name(name))
-    }
-
-    /// A keyset [`Page`] of authors, by id.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn list_authors(&self, page: Page) -> Result<Vec<Author>> {
-        self.with_tx(|tx| tx.list_authors(page))
-    }
-
-    /// Renames an author and returns it as stored.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Validation`] for a bad name; [`Error::NotFound`] for a missing author;
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn rename_author(&self, id: AuthorId, name: &str) -> Result<Author> {
-        self.with_tx(|tx| tx.rename_author(id, name))
-    }
-
-    /// Deletes an author; the database deletes their books with them (`ON DELETE
-    /// CASCADE`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] for a missing author; [`Error::Pool`]; [`Error::Database`].
-    pub fn delete_author(&self, id: AuthorId) -> Result<()> {
-        self.with_tx(|tx| tx.delete_author(id))
-    }
-
-    /// The number of authors.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn count_authors(&self) -> Result<i64> {
-        self.with_tx(|tx| tx.count_authors())
-    }
-
-    /// Creates a book. The title is trimmed like a name; the ISBN may be ISBN-10 or
-    /// ISBN-13 with hyphens or spaces and is stored as 13 digits; the year must be
-    /// between -3000 and next year.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Validation`] for bad input; [`Error::NotFound`] (`entity: "author"`)
-    /// for a missing author; [`Error::Conflict`] for an ISBN already taken or a title
-    /// the author already has; [`Error::Pool`]; [`Error::Database`].
-    pub fn create_book(&self, new: &NewBook) -> Result<Book> {
-        self.with_tx(|tx| tx.create_book(new))
-    }
-
-    /// Creates several books in one transaction, all or none, with multi-row inserts
-    /// chunked under SQLite's bound-parameter limit. The result is in input order.
-    ///
-    /// ```
-    /// # fn main() -> bookshelf::Result<()> {
-    /// use bookshelf::{Error, NewAuthor, NewBook, Repository};
-    ///
-    /// let repo = Repository::in_memory()?;
-    /// let author = repo.create_author(&NewAuthor::new("Iain M. Banks"))?;
-    /// let books = [
-    ///     NewBook::new(author.id, "Consider Phlebas"),
-    ///     NewBook::new(author.id, ""),
-    /// ];
-    /// match repo.create_books(&books) {
-    ///     Err(Error::InvalidRow { index, .. }) => assert_eq!(index, 1),
-    ///     other => panic!("unexpected {other:?}"),
-    /// }
-    /// assert_eq!(repo.count_books()?, 0);
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidRow`] naming the first bad row or the first row by a missing
-    /// author; [`Error::Conflict`]; [`Error::Pool`]; [`Error::Database`]. Nothing is
-    /// written on error.
-    pub fn create_books(&self, new: &[NewBook]) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.create_books(new))
-    }
-
-    /// The book with `id`, or `None`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn book(&self, id: BookId) -> Result<Option<Book>> {
-        self.with_tx(|tx| tx.book(id))
-    }
-
-    /// The books of an author, by title (empty for an unknown author). Uses the
-    /// `(author_id, title)` index.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn books_by_author(&self, author_id: AuthorId) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.books_by_author(author_id))
-    }
-
-    /// The books titled exactly `title` (trimmed first), by id. Uses the title index.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn books_by_title(&self, title: &str) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.books_by_title(title))
-    }
-
-    /// The books matching a [`BookFilter`]. Every value reaches the database as a bound
-    /// parameter, never as SQL text.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn search_books(&self, filter: &BookFilter) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.search_books(filter))
-    }
-
-    /// A keyset [`Page`] of books, by id.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn list_books(&self, page: Page) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.list_books(page))
-    }
-
-    /// Applies [`BookChanges`] to a book and returns it as stored. Empty changes write
-    /// nothing.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Validation`] for bad input; [`Error::NotFound`] for a missing book;
-    /// [`Error::Conflict`]; [`Error::Pool`]; [`Error::Database`].
-    pub fn update_book(&self, id: BookId, changes: &BookChanges) -> Result<Book> {
-        self.with_tx(|tx| tx.update_book(id, changes))
-    }
-
-    /// Deletes a book.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] for a missing book; [`Error::Pool`]; [`Error::Database`].
-    pub fn delete_book(&self, id: BookId) -> Result<()> {
-        self.with_tx(|tx| tx.delete_book(id))
-    }
-
-    /// The number of books.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn count_books(&self) -> Result<i64> {
-        self.with_tx(|tx| tx.count_books())
-    }
-
-    /// Eager loading: a keyset [`Page`] of authors, each with all of their books by
-    /// title, in exactly two SELECTs whatever the page size (one for the authors, one
-    /// for the books in their id range), read in one transaction so both see the same
-    /// snapshot. Loading `n` authors lazily with [`books_of`](Repository::books_of)
-    /// takes `n + 1` queries instead.
-    ///
-    /// ```
-    /// # fn main() -> bookshelf::Result<()> {
-    /// use bookshelf::{NewAuthor, NewBook, Page, Repository};
-    ///
-    /// let repo = Repository::in_memory()?;
-    /// for name in ["Le Guin", "Butler", "Banks"] {
-    ///     let author = repo.create_author(&NewAuthor::new(name))?;
-    ///     repo.create_book(&NewBook::new(author.id, format!("A book by {name}")))?;
-    /// }
-    /// let before = repo.stats().statements;
-    /// let shelf = repo.authors_with_books(Page::all())?;
-    /// assert_eq!(repo.stats().statements - before, 2);
-    /// assert!(shelf.iter().all(|entry| entry.books.len() == 1));
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn authors_with_books(&self, page: Page) -> Result<Vec<AuthorWithBooks>> {
-        self.with_tx(|tx| tx.authors_with_books(page))
-    }
-
-    /// Lazy loading: the books of `author`, by title, in one query per call. Calling it
-    /// for each of `n` authors is the N+1 pattern; prefer
-    /// [`authors_with_books`](Repository::authors_with_books) for many authors.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn books_of(&self, author: &Author) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.books_of(author))
     }
 }
