@@ -80,7 +80,9 @@ pub(crate) fn check_path(url: &str) -> Result<()> {
 /// shares a database among every connection of the process that opens the same name
 /// starting with `/`, and frees it when the last one closes. Unlike a plain `:memory:`
 /// (one database per connection) every pooled connection then sees the same data, and
-/// unlike `cache=shared` it keeps SQLite's ordinary locking, so the busy timeout applies.
+/// unlike `cache=shared` (table locks that fail at once, or dirty reads) a connection
+/// that meets a lock waits through the busy timeout. There is no WAL: while a write
+/// transaction is open, readers on other connections wait for it to end.
 pub(crate) fn memory_url() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
