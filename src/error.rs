@@ -45,13 +45,14 @@ pub enum Error {
     },
 
     /// One row of a bulk insert was rejected, so the whole batch was; nothing was written.
-    #[error("row {index} of the batch was rejected")]
+    /// The message names the row and why: `row 3: invalid title: must not be empty`.
+    #[error("row {index}: {error}")]
     InvalidRow {
         /// The position of the offending row in the input slice (0-based).
         index: usize,
-        /// Why that row was rejected.
-        #[source]
-        source: Box<Error>,
+        /// Why that row was rejected: a [`Validation`](Error::Validation),
+        /// [`NotFound`](Error::NotFound) (its author) or [`Conflict`](Error::Conflict).
+        error: Box<Error>,
     },
 
     /// A write would have broken a uniqueness rule.
@@ -106,16 +107,20 @@ pub enum MigrationError {
 }
 
 impl Error {
-    /// True for [`Error::NotFound`].
+    /// True for [`Error::NotFound`], and for an [`Error::InvalidRow`] that carries one.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        match self {
+            Error::NotFound { .. } => true,
+            Error::InvalidRow { error, .. } => error.is_not_found(),
+            _ => false,
+        }
     }
 
     /// True for [`Error::Validation`], and for an [`Error::InvalidRow`] that carries one.
     pub fn is_validation(&self) -> bool {
         match self {
             Error::Validation { .. } => true,
-            Error::InvalidRow { source, .. } => source.is_validation(),
+            Error::InvalidRow { error, .. } => error.is_validation(),
             _ => false,
         }
     }
@@ -124,7 +129,7 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         match self {
             Error::Conflict { .. } => true,
-            Error::InvalidRow { source, .. } => source.is_conflict(),
+            Error::InvalidRow { error, .. } => error.is_conflict(),
             _ => false,
         }
     }
@@ -206,16 +211,15 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_lowercase_and_do_not_repeat_the_source() {
+    fn an_invalid_row_says_which_row_and_why() {
         let error = Error::InvalidRow {
             index: 3,
-            source: Box::new(Error::validation("title", "must not be empty")),
+            error: Box::new(Error::validation("title", "must not be empty")),
         };
-        assert_eq!(error.to_string(), "row 3 of the batch was rejected");
+        assert_eq!(error.to_string(), "row 3: invalid title: must not be empty");
         assert!(error.is_validation());
-        assert_eq!(
-            std::error::Error::source(&error).map(ToString::to_string),
-            Some("invalid title: must not be empty".to_owned())
-        );
+        assert!(!error.is_not_found());
+        // The cause is part of the message, so it is not also a source.
+        assert!(std::error::Error::source(&error).is_none());
     }
 }

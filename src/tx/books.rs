@@ -229,7 +229,7 @@ impl Tx<'_> {
         // meanwhile): the caller then reports the database's own error.
         Ok(missing.map(|(index, book)| Error::InvalidRow {
             index,
-            source: Box::new(Error::NotFound {
+            error: Box::new(Error::NotFound {
                 entity: "author",
                 id: book.author_id.0,
             }),
@@ -271,7 +271,7 @@ impl Tx<'_> {
             };
             return Ok(Some(Error::InvalidRow {
                 index,
-                source: Box::new(Error::Conflict {
+                error: Box::new(Error::Conflict {
                     entity: "book",
                     field,
                 }),

@@ -122,9 +122,9 @@ fn validate_all<'a, T, R>(
         .iter()
         .enumerate()
         .map(|(index, input)| {
-            validate(input).map_err(|source| crate::Error::InvalidRow {
+            validate(input).map_err(|error| crate::Error::InvalidRow {
                 index,
-                source: Box::new(source),
+                error: Box::new(error),
             })
         })
         .collect()

@@ -10,6 +10,9 @@ pub type BoxError = Box<dyn std::error::Error>;
 /// What every test returns.
 pub type TestResult = Result<(), BoxError>;
 
+/// The database file's name inside the temporary directory.
+const DB_FILE: &str = "bookshelf.db";
+
 /// A [`Repository`] on a fresh database file in a temporary directory. The directory,
 /// and the database with it, is removed when the `TestDb` is dropped.
 #[allow(dead_code)]
@@ -25,7 +28,7 @@ impl TestDb {
     /// Opens (and migrates) a new database file.
     pub fn new() -> Result<Self, BoxError> {
         let dir = tempfile::tempdir()?;
-        let path = dir.path().join("bookshelf.db");
+        let path = dir.path().join(DB_FILE);
         let url = path.to_str().ok_or("temporary path is not UTF-8")?;
         let repo = Repository::open(url)?;
         Ok(Self { repo, dir })
@@ -33,7 +36,7 @@ impl TestDb {
 
     /// The path of the database file.
     pub fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("bookshelf.db")
+        self.dir.path().join(DB_FILE)
     }
 }
 
@@ -57,7 +60,9 @@ pub fn seed(
     authors: usize,
     books_per_author: usize,
 ) -> bookshelf::Result<Vec<Author>> {
-    let new_authors: Vec<NewAuthor> = (1..=authors).map(|i| NewAuthor::new(author_name(i))).collect();
+    let new_authors: Vec<NewAuthor> = (1..=authors)
+        .map(|i| NewAuthor::new(author_name(i)))
+        .collect();
     let created = repo.create_authors(&new_authors)?;
     let new_books: Vec<NewBook> = created
         .iter()
@@ -69,3 +74,20 @@ pub fn seed(
     repo.create_books(&new_books)?;
     Ok(created)
 }
+
+/// Returns early from a test with an error unless `$result` is an `Err` matching the
+/// pattern (and guard).
+#[allow(unused_macros)]
+macro_rules! expect_err {
+    ($result:expr, $pattern:pat $(if $guard:expr)?) => {
+        match $result {
+            Err($pattern) $(if $guard)? => {}
+            other => {
+                let expected = stringify!($pattern $(if $guard)?);
+                return Err(format!("expected Err({expected}), got {other:?}").into());
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use expect_err;

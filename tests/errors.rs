@@ -1,0 +1,304 @@
+//! The error type (messages, sources, helpers, auto traits), the repository's auto
+//! traits, and SQL-looking input stored as plain data.
+
+mod common;
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use bookshelf::{AuthorId, BookFilter, Config, Error, NewAuthor, NewBook, Page, Repository};
+use common::{TestDb, TestResult};
+
+/// Checks the house rules on every error of a chain: the message starts in lowercase,
+/// has no trailing period, and does not print its source's message again.
+fn assert_well_formed(error: &(dyn StdError + 'static)) {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let message = error.to_string();
+        let first = message.chars().next();
+        assert!(
+            first.is_some_and(|c| !c.is_uppercase()),
+            "{message:?} does not start in lowercase"
+        );
+        assert!(!message.ends_with('.'), "{message:?} ends with a period");
+        if let Some(source) = error.source() {
+            let inner = source.to_string();
+            assert!(
+                !message.contains(&inner),
+                "{message:?} repeats its source {inner:?}"
+            );
+        }
+        current = error.source();
+    }
+}
+
+#[test]
+fn not_found_message() -> TestResult {
+    let repo = Repository::in_memory()?;
+    let error = repo
+        .delete_author(AuthorId(42))
+        .err()
+        .ok_or("delete succeeded")?;
+    assert_eq!(error.to_string(), "author 42 not found");
+    assert!(error.source().is_none());
+    assert_well_formed(&error);
+
+    let error = repo
+        .delete_book(bookshelf::BookId(-7))
+        .err()
+        .ok_or("delete succeeded")?;
+    assert_eq!(error.to_string(), "book -7 not found");
+    Ok(())
+}
+
+#[test]
+fn validation_message() -> TestResult {
+    let repo = Repository::in_memory()?;
+    let error = repo
+        .create_author(&NewAuthor::new("  "))
+        .err()
+        .ok_or("created")?;
+    assert_eq!(error.to_string(), "invalid name: must not be empty");
+    assert!(error.source().is_none());
+    assert_well_formed(&error);
+
+    let author = repo.create_author(&NewAuthor::new("Someone"))?;
+    let bad_isbn = NewBook::new(author.id, "Book").isbn("0-441-17271-8");
+    let error = repo.create_book(&bad_isbn).err().ok_or("created")?;
+    assert!(error.to_string().starts_with("invalid isbn: "), "{error}");
+    assert_well_formed(&error);
+    Ok(())
+}
+
+#[test]
+fn conflict_message() -> TestResult {
+    let repo = Repository::in_memory()?;
+    let author = repo.create_author(&NewAuthor::new("Someone"))?;
+    repo.create_book(&NewBook::new(author.id, "Book").isbn("0-441-17271-7"))?;
+
+    let same_isbn = NewBook::new(author.id, "Other").isbn("9780441172719");
+    let error = repo.create_book(&same_isbn).err().ok_or("created")?;
+    assert_eq!(error.to_string(), "book with this isbn already exists");
+    assert!(error.source().is_none());
+    assert_well_formed(&error);
+
+    let same_title = NewBook::new(author.id, "Book");
+    let error = repo.create_book(&same_title).err().ok_or("created")?;
+    assert_eq!(error.to_string(), "book with this title already exists");
+    Ok(())
+}
+
+#[test]
+fn invalid_row_message_names_the_row_and_why() -> TestResult {
+    let repo = Repository::in_memory()?;
+    let author = repo.create_author(&NewAuthor::new("Someone"))?;
+
+    let books = [NewBook::new(author.id, "Fine"), NewBook::new(author.id, "")];
+    let error = repo.create_books(&books).err().ok_or("created")?;
+    assert_eq!(error.to_string(), "row 1: invalid title: must not be empty");
+    assert_well_formed(&error);
+
+    let books = [
+        NewBook::new(author.id, "One"),
+        NewBook::new(author.id, "Two"),
+        NewBook::new(AuthorId(999), "Three"),
+    ];
+    let error = repo.create_books(&books).err().ok_or("created")?;
+    assert_eq!(error.to_string(), "row 2: author 999 not found");
+    assert_well_formed(&error);
+    assert_eq!(repo.count_books()?, 0);
+    Ok(())
+}
+
+/// The cause of a rejected row is a field of the variant, matched like any other.
+#[test]
+fn invalid_row_carries_the_cause_as_a_crate_error() -> TestResult {
+    let repo = Repository::in_memory()?;
+    let author = repo.create_author(&NewAuthor::new("Someone"))?;
+    let books = [NewBook::new(author.id, "Fine"), NewBook::new(author.id, "")];
+    let error = repo.create_books(&books).err().ok_or("created")?;
+    match &error {
+        Error::InvalidRow { index: 1, error } => {
+            assert!(matches!(**error, Error::Validation { field: "title", .. }));
+        }
+        other => return Err(format!("unexpected {other:?}").into()),
+    }
+    assert!(error.is_validation() && !error.is_not_found() && !error.is_conflict());
+    Ok(())
+}
+
+#[test]
+fn pool_and_url_errors_are_well_formed() -> TestResult {
+    let error = Repository::open("mysql://localhost/books")
+        .err()
+        .ok_or("opened")?;
+    assert!(matches!(error, Error::UnsupportedUrl(_)), "{error:?}");
+    assert_well_formed(&error);
+
+    // One connection, held by the transaction, so the inner call cannot get another.
+    let db = TestDb::new()?;
+    let url = db.path().to_str().ok_or("path is not UTF-8")?.to_owned();
+    let repo = Config::new(url)
+        .max_size(1)
+        .connection_timeout(Duration::from_millis(200))
+        .open()?;
+    let inner = repo.transaction(|_tx| Ok(repo.count_authors()))?;
+    let error = inner.err().ok_or("a second connection was handed out")?;
+    assert!(matches!(error, Error::Pool(_)), "{error:?}");
+    assert_eq!(error.to_string(), "no database connection available");
+    assert!(error.source().is_some());
+    assert_well_formed(&error);
+    Ok(())
+}
+
+#[test]
+fn error_is_send_sync_static() -> TestResult {
+    fn assert_traits<T: Send + Sync + 'static + StdError>() {}
+    assert_traits::<Error>();
+    assert_traits::<bookshelf::MigrationError>();
+
+    // So it converts into the usual boxed error, and crosses threads.
+    let error = std::thread::spawn(|| Error::NotFound {
+        entity: "book",
+        id: 1,
+    })
+    .join()
+    .map_err(|_| "thread panicked")?;
+    let boxed: Box<dyn StdError + Send + Sync> = error.into();
+    assert_eq!(boxed.to_string(), "book 1 not found");
+    Ok(())
+}
+
+#[test]
+fn repository_is_clone_send_sync_debug() -> TestResult {
+    fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
+    assert_traits::<Repository>();
+
+    let repo = Repository::in_memory()?;
+    let debug = format!("{repo:?}");
+    assert!(debug.starts_with("Repository"), "{debug}");
+
+    // Clones share one database, from any thread.
+    let clone = repo.clone();
+    let created = std::thread::spawn(move || clone.create_author(&NewAuthor::new("Threaded")))
+        .join()
+        .map_err(|_| "thread panicked")??;
+    assert_eq!(repo.author(created.id)?, Some(created));
+    Ok(())
+}
+
+#[test]
+fn helper_methods_classify_errors() -> TestResult {
+    let repo = Repository::in_memory()?;
+    let author = repo.create_author(&NewAuthor::new("Someone"))?;
+    repo.create_book(&NewBook::new(author.id, "Taken"))?;
+
+    let not_found = repo
+        .rename_author(AuthorId(0), "x")
+        .err()
+        .ok_or("renamed")?;
+    let validation = repo
+        .create_author(&NewAuthor::new(""))
+        .err()
+        .ok_or("created")?;
+    let conflict = repo
+        .create_book(&NewBook::new(author.id, "Taken"))
+        .err()
+        .ok_or("created")?;
+    let bad_row = repo
+        .create_authors(&[NewAuthor::new("ok"), NewAuthor::new("\0")])
+        .err()
+        .ok_or("created")?;
+
+    let flags = |e: &Error| (e.is_not_found(), e.is_validation(), e.is_conflict());
+    assert_eq!(flags(&not_found), (true, false, false));
+    assert_eq!(flags(&validation), (false, true, false));
+    assert_eq!(flags(&conflict), (false, false, true));
+    assert!(matches!(bad_row, Error::InvalidRow { index: 1, .. }));
+    assert_eq!(flags(&bad_row), (false, true, false));
+
+    let conflicting_row = Error::InvalidRow {
+        index: 0,
+        error: Box::new(Error::Conflict {
+            entity: "book",
+            field: "isbn",
+        }),
+    };
+    assert_eq!(flags(&conflicting_row), (false, false, true));
+
+    let missing_author_row = Error::InvalidRow {
+        index: 0,
+        error: Box::new(Error::NotFound {
+            entity: "author",
+            id: 7,
+        }),
+    };
+    assert_eq!(flags(&missing_author_row), (true, false, false));
+    Ok(())
+}
+
+const HOSTILE: [&str; 6] = [
+    "'); DROP TABLE books; --",
+    "\" OR 1=1 --",
+    "Robert'); DROP TABLE authors;--",
+    "x' OR 'x'='x",
+    "1; DELETE FROM authors WHERE 1=1",
+    "`books`.`title` /* ? */ ?1 $1 :name",
+];
+
+#[test]
+fn sql_looking_text_is_stored_as_data() -> TestResult {
+    let db = TestDb::new()?;
+    let repo = &db.repo;
+    let mut author_ids = Vec::new();
+    let mut book_ids = Vec::new();
+    for text in HOSTILE {
+        let author = repo.create_author(&NewAuthor::new(text))?;
+        assert_eq!(author.name.as_bytes(), text.as_bytes());
+        assert_eq!(
+            repo.author(author.id)?.map(|a| a.name).as_deref(),
+            Some(text)
+        );
+        assert_eq!(repo.authors_by_name(text)?, vec![author.clone()]);
+
+        let book = repo.create_book(&NewBook::new(author.id, text))?;
+        assert_eq!(book.title.as_bytes(), text.as_bytes());
+        assert_eq!(repo.books_by_title(text)?, vec![book.clone()]);
+        let found = repo.search_books(&BookFilter::new().title_contains(text))?;
+        assert_eq!(found, vec![book.clone()], "search for {text:?}");
+        author_ids.push(author.id);
+        book_ids.push(book.id);
+    }
+    let renamed = repo.rename_author(author_ids[0], HOSTILE[1])?;
+    assert_eq!(renamed.name, HOSTILE[1]);
+
+    // Both tables are still there, with every row.
+    assert_eq!(repo.count_authors()?, HOSTILE.len() as i64);
+    assert_eq!(repo.count_books()?, HOSTILE.len() as i64);
+    let titles: Vec<String> = repo
+        .list_books(Page::all())?
+        .into_iter()
+        .map(|book| book.title)
+        .collect();
+    assert_eq!(titles, HOSTILE);
+    for id in book_ids {
+        assert!(repo.book(id)?.is_some());
+    }
+    Ok(())
+}
+
+#[test]
+fn sql_looking_lookups_match_nothing() -> TestResult {
+    let repo = Repository::in_memory()?;
+    common::seed(&repo, 3, 2)?;
+    for text in HOSTILE {
+        assert!(repo.authors_by_name(text)?.is_empty());
+        assert!(repo.books_by_title(text)?.is_empty());
+        assert!(repo
+            .search_books(&BookFilter::new().title_contains(text))?
+            .is_empty());
+    }
+    assert_eq!(repo.count_authors()?, 3);
+    assert_eq!(repo.count_books()?, 6);
+    Ok(())
+}
