@@ -1,0 +1,162 @@
+//! The SQL echo: `tracing` events with target `bookshelf::sql`.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bookshelf::{Config, NewAuthor, Page, SQL_TARGET};
+use tracing_subscriber::fmt::MakeWriter;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Collects what a `fmt` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Runs `f` with a subscriber that records every event at DEBUG and above, and returns
+/// what it recorded. The subscriber is this thread's default, and the repository runs
+/// its statements on the calling thread.
+fn capture(f: impl FnOnce() -> TestResult) -> Result<String, Box<dyn std::error::Error>> {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f)?;
+    Ok(captured.text())
+}
+
+const SECRET_NAME: &str = "Secret Name 8419";
+
+#[test]
+fn log_queries_emits_each_statement_with_its_sql_and_duration() -> TestResult {
+    let log = capture(|| {
+        let repo = Config::new(":memory:").log_queries(true).open()?;
+        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+        repo.authors_with_books(Page::all())?;
+        Ok(())
+    })?;
+    let statements: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(SQL_TARGET) && line.contains("DEBUG"))
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .any(|line| line.contains("INSERT INTO `authors`") && line.contains("elapsed_us=")),
+        "{log}"
+    );
+    assert!(
+        statements.iter().any(|line| line.contains("BEGIN")),
+        "{log}"
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|line| line.contains("SELECT") && line.contains("FROM `books`")),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET_NAME), "bound values leaked: {log}");
+    assert!(!log.contains("binds"), "{log}");
+    Ok(())
+}
+
+#[test]
+fn bound_values_are_logged_only_when_asked_for() -> TestResult {
+    let log = capture(|| {
+        let repo = Config::new(":memory:")
+            .log_queries(true)
+            .log_bind_values(true)
+            .open()?;
+        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+        Ok(())
+    })?;
+    assert!(log.contains(SECRET_NAME), "{log}");
+    Ok(())
+}
+
+#[test]
+fn nothing_is_logged_by_default() -> TestResult {
+    let log = capture(|| {
+        let repo = Config::new(":memory:").open()?;
+        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+        repo.list_authors(Page::all())?;
+        Ok(())
+    })?;
+    assert!(!log.contains(SQL_TARGET), "{log}");
+    Ok(())
+}
+
+#[test]
+fn statements_over_the_slow_threshold_are_warnings() -> TestResult {
+    // Every statement takes at least zero time, so each one is "slow" here, even with
+    // log_queries off.
+    let log = capture(|| {
+        let repo = Config::new(":memory:")
+            .slow_query_threshold(Duration::ZERO)
+            .open()?;
+        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+        Ok(())
+    })?;
+    let warning = log
+        .lines()
+        .find(|line| line.contains("INSERT INTO `authors`"))
+        .ok_or_else(|| format!("no slow statement logged: {log}"))?;
+    assert!(
+        warning.contains("WARN") && warning.contains(SQL_TARGET),
+        "{warning}"
+    );
+    assert!(warning.contains("slow statement"), "{warning}");
+    assert!(!log.contains(SECRET_NAME), "{log}");
+    Ok(())
+}
+
+#[test]
+fn stats_count_data_statements_apart_from_transaction_control() -> TestResult {
+    let repo = Config::new(":memory:").open()?;
+    let before = repo.stats();
+    repo.transaction(|tx| {
+        tx.create_author(&NewAuthor::new("One"))?;
+        tx.create_author(&NewAuthor::new("Two"))?;
+        tx.transaction(|tx| tx.count_authors())
+    })?;
+    let after = repo.stats();
+    assert_eq!(after.statements - before.statements, 3);
+    // BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT.
+    assert_eq!(
+        after.transaction_statements - before.transaction_statements,
+        4
+    );
+    assert!(after.connections_opened >= 1);
+    assert!(after.setup_statements >= 4 * after.connections_opened);
+    Ok(())
+}
