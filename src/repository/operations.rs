@@ -178,6 +178,38 @@ impl Repository {
         self.with_tx(|tx| tx.list_books(page))
     }
 
+    /// Streams every book, by id, to `f`, and returns how many there were. The books
+    /// are read by one statement (one consistent snapshot) and decoded one at a time, so
+    /// memory stays constant however many there are: the way to export or scan a whole
+    /// catalog. The connection is busy until `f` has seen the last book.
+    ///
+    /// ```
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use bookshelf::{NewAuthor, NewBook, Repository};
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let author = repo.create_author(&NewAuthor::new("Jorge Luis Borges"))?;
+    /// repo.create_books(&[
+    ///     NewBook::new(author.id, "Ficciones"),
+    ///     NewBook::new(author.id, "El Aleph"),
+    /// ])?;
+    /// let mut title_chars = 0;
+    /// let visited = repo.for_each_book(|book| title_chars += book.title.chars().count())?;
+    /// assert_eq!((visited, title_chars), (2, 17));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`]; [`Error::Database`].
+    pub fn for_each_book<F>(&self, f: F) -> Result<u64>
+    where
+        F: FnMut(Book),
+    {
+        self.with_tx(|tx| tx.for_each_book(f))
+    }
+
     /// Applies [`BookChanges`] to a book and returns it as stored. Empty changes write
     /// nothing.
     ///

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
 use super::{insert_chunked, validate_all, INSERT_CHUNK_ROWS};
@@ -155,6 +156,32 @@ impl Tx<'_> {
             .limit(page.limit_i64())
             .select(Book::as_select())
             .load(conn)?))
+    }
+
+    /// Calls `f` with every book, by id, in constant memory. See
+    /// [`Repository::for_each_book`](crate::Repository::for_each_book).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if the query fails; the books visited so far stay visited.
+    pub fn for_each_book<F>(&mut self, mut f: F) -> Result<u64>
+    where
+        F: FnMut(Book),
+    {
+        with_conn!(self, |conn| {
+            // One statement is one snapshot; rows are decoded one at a time as SQLite
+            // steps through them, so memory stays flat at any table size.
+            let rows = books::table
+                .order(books::id)
+                .select(Book::as_select())
+                .load_iter::<Book, DefaultLoadingMode>(conn)?;
+            let mut visited = 0;
+            for book in rows {
+                f(book?);
+                visited += 1;
+            }
+            Ok(visited)
+        })
     }
 
     /// Applies `changes` to a book. See
