@@ -79,6 +79,7 @@ mod observe;
 mod pool;
 mod query;
 mod repository;
+mod sql;
 mod tx;
 mod validate;
 

@@ -61,10 +61,6 @@ impl Page {
     pub(crate) fn after_id(&self) -> i64 {
         self.after.unwrap_or(i64::MIN)
     }
-
-    pub(crate) fn limit_i64(&self) -> i64 {
-        self.limit.map_or(i64::MAX, i64::from)
-    }
 }
 
 impl Default for Page {

@@ -6,7 +6,7 @@ use super::{insert_chunked, validate_all};
 use crate::connection::{with_conn, Backend};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
 use crate::schema::{authors, books};
-use crate::{validate, Error, Page, Result, Tx};
+use crate::{sql, validate, Error, Page, Result, Tx};
 
 impl Tx<'_> {
     /// Creates an author. See [`Repository::create_author`](crate::Repository::create_author).
@@ -69,12 +69,14 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_authors(&mut self, page: Page) -> Result<Vec<Author>> {
-        with_conn!(self, |conn| Ok(authors::table
-            .filter(authors::id.gt(page.after_id()))
-            .order(authors::id)
-            .limit(page.limit_i64())
-            .select(Author::as_select())
-            .load(conn)?))
+        with_conn!(self, |conn| Ok(sql::limit(
+            authors::table
+                .filter(authors::id.gt(page.after_id()))
+                .order(authors::id)
+                .select(Author::as_select()),
+            page
+        )
+        .load(conn)?))
     }
 
     /// Renames an author. See
@@ -132,12 +134,14 @@ impl Tx<'_> {
     /// [`Error::Database`] if a query fails.
     pub fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>> {
         with_conn!(self, |conn| conn.read_transaction(|conn| {
-            let authors: Vec<Author> = authors::table
-                .filter(authors::id.gt(page.after_id()))
-                .order(authors::id)
-                .limit(page.limit_i64())
-                .select(Author::as_select())
-                .load(conn)?;
+            let authors: Vec<Author> = sql::limit(
+                authors::table
+                    .filter(authors::id.gt(page.after_id()))
+                    .order(authors::id)
+                    .select(Author::as_select()),
+                page,
+            )
+            .load(conn)?;
             let (Some(first), Some(last)) = (authors.first(), authors.last()) else {
                 return Ok(Vec::new());
             };

@@ -10,7 +10,7 @@ use crate::connection::{with_conn, Backend};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
 use crate::query::{contains_pattern, BookOrder, Direction};
 use crate::schema::{authors, books};
-use crate::{validate, BookFilter, Error, Page, Result, Tx};
+use crate::{sql, validate, BookFilter, Error, Page, Result, Tx};
 
 impl Tx<'_> {
     /// Creates a book. See [`Repository::create_book`](crate::Repository::create_book).
@@ -150,12 +150,14 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
-        with_conn!(self, |conn| Ok(books::table
-            .filter(books::id.gt(page.after_id()))
-            .order(books::id)
-            .limit(page.limit_i64())
-            .select(Book::as_select())
-            .load(conn)?))
+        with_conn!(self, |conn| Ok(sql::limit(
+            books::table
+                .filter(books::id.gt(page.after_id()))
+                .order(books::id)
+                .select(Book::as_select()),
+            page
+        )
+        .load(conn)?))
     }
 
     /// Calls `f` with every book, by id, in constant memory. See
