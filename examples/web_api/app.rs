@@ -1,0 +1,419 @@
+//! The application: state, router, and one handler per route.
+//!
+//! `tests/web_api.rs` compiles this file, and `config.rs` and `error.rs` through it, into
+//! the test, so that the test serves exactly the router the example serves.
+
+// A `path` relative to this file, so that it resolves the same whether this file is
+// reached as `mod app` from `main.rs` or through a `#[path]` from the test.
+#[path = "config.rs"]
+mod config;
+#[path = "error.rs"]
+mod error;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{AUTHORIZATION, LOCATION};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bookshelf::{
+    Author, AuthorId, Book, BookChanges, BookFilter, BookId, BookOrder, Direction, NewAuthor,
+    NewBook, Page, Repository,
+};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use config::{AppConfig, Settings};
+pub use error::{ApiError, Json, Path, Query};
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest `limit` a list route accepts; a larger one is refused with 422.
+pub const MAX_LIMIT: u32 = 1000;
+/// The `limit` of a list route that names none.
+pub const DEFAULT_LIMIT: u32 = 100;
+
+/// The router's state: the repository and the limits around it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    repo: Repository,
+    config: Arc<AppConfig>,
+    db_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// State serving `repo` under `config`.
+    pub fn new(repo: Repository, config: AppConfig) -> Self {
+        let db_slots = Arc::new(Semaphore::new(config.max_db_calls));
+        Self {
+            repo,
+            config: Arc::new(config),
+            db_slots,
+        }
+    }
+
+    /// Repository calls running or about to run on a blocking thread now.
+    pub fn db_calls_in_flight(&self) -> usize {
+        self.config.max_db_calls - self.db_slots.available_permits()
+    }
+
+    /// Runs `f` on the repository on a blocking thread: diesel is synchronous, and a
+    /// tokio worker must never wait on SQLite. Every handler goes through here.
+    async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Repository) -> bookshelf::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::clone(&self.db_slots).acquire_owned();
+        let permit = match tokio::time::timeout(self.config.db_queue_timeout, slot).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(ApiError::internal()),
+            Err(_elapsed) => return Err(ApiError::unavailable()),
+        };
+        let repo = self.repo.clone();
+        // The permit moves into the task: a request dropped by its client still holds
+        // its slot until the call it started is over.
+        let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&repo)
+        })
+        .await;
+        match joined {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(error) => {
+                tracing::error!(%error, "repository call panicked");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+/// The API over `state`: every route, the token check on writes, the body limit and
+/// request tracing.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/authors", get(list_authors).post(create_author))
+        .route(
+            "/authors/{id}",
+            get(author).patch(rename_author).delete(delete_author),
+        )
+        .route("/authors/{id}/books", get(books_of_author))
+        .route("/books", get(search_books).post(create_book))
+        .route(
+            "/books/{id}",
+            get(book).patch(update_book).delete(delete_book),
+        )
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(
+            // Spans carry the method, URI and HTTP version; headers (the token) are not logged.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// With a token configured, every request that is not a read needs it.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = state.config.api_token.as_deref() else {
+        return next.run(request).await;
+    };
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
+    // Constant time in the token's content; only its length can show.
+    let allowed =
+        presented.is_some_and(|token| bool::from(token.as_bytes().ct_eq(expected.as_bytes())));
+    if allowed {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
+}
+
+async fn no_such_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept this method",
+    )
+}
+
+/// The page size asked for, defaulted and checked against [`MAX_LIMIT`].
+fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(limit) if limit <= MAX_LIMIT => Ok(limit),
+        Some(limit) => Err(ApiError::validation(format!(
+            "invalid limit: {limit} is more than {MAX_LIMIT}"
+        ))),
+    }
+}
+
+/// A keyset page: `next_after` is the `after` of the next page, `null` on the last.
+#[derive(Debug, Serialize)]
+struct KeysetPage<T> {
+    items: Vec<T>,
+    next_after: Option<i64>,
+}
+
+impl<T> KeysetPage<T> {
+    fn new(items: Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> Self {
+        let full = items.len() == limit as usize;
+        let next_after = items.last().filter(|_| full).map(id);
+        Self { items, next_after }
+    }
+}
+
+/// An offset page: `next_offset` is the `offset` of the next page, `null` on the last.
+#[derive(Debug, Serialize)]
+struct OffsetPage<T> {
+    items: Vec<T>,
+    next_offset: Option<u32>,
+}
+
+impl<T> OffsetPage<T> {
+    fn new(items: Vec<T>, limit: u32, offset: u32) -> Self {
+        let full = limit > 0 && items.len() == limit as usize;
+        let next_offset = full.then(|| offset.checked_add(limit)).flatten();
+        Self { items, next_offset }
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (stats, migrations) = state
+        .db(|repo| Ok((repo.stats(), repo.applied_migrations()?)))
+        .await?;
+    let body = serde_json::json!({
+        "status": "ok",
+        "pool": {
+            "connections": stats.pool_connections,
+            "idle_connections": stats.pool_idle_connections,
+        },
+        "statements": stats.statements,
+        "db_calls_in_flight": state.db_calls_in_flight(),
+        "migrations": migrations,
+    });
+    Ok(Json(body).into_response())
+}
+
+/// `?include=books`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Include {
+    Books,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorsQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+    include: Option<Include>,
+}
+
+async fn list_authors(
+    State(state): State<AppState>,
+    Query(query): Query<AuthorsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(query.limit)?;
+    let page = Page {
+        after: query.after,
+        limit: Some(limit),
+    };
+    Ok(match query.include {
+        None => {
+            let authors = state.db(move |repo| repo.list_authors(page)).await?;
+            Json(KeysetPage::new(authors, limit, |author| author.id.0)).into_response()
+        }
+        Some(Include::Books) => {
+            let shelf = state.db(move |repo| repo.authors_with_books(page)).await?;
+            Json(KeysetPage::new(shelf, limit, |entry| entry.author.id.0)).into_response()
+        }
+    })
+}
+
+async fn create_author(
+    State(state): State<AppState>,
+    Json(new): Json<NewAuthor>,
+) -> Result<Response, ApiError> {
+    let author = state.db(move |repo| repo.create_author(&new)).await?;
+    Ok(created(format!("/authors/{}", author.id), author))
+}
+
+/// 201 with the new resource and where it lives.
+fn created<T: Serialize>(location: String, body: T) -> Response {
+    (StatusCode::CREATED, [(LOCATION, location)], Json(body)).into_response()
+}
+
+async fn author(
+    State(state): State<AppState>,
+    Path(id): Path<AuthorId>,
+) -> Result<Json<Author>, ApiError> {
+    let author = state.db(move |repo| repo.author(id)).await?;
+    author.map(Json).ok_or_else(|| not_found("author", id.0))
+}
+
+fn not_found(entity: &'static str, id: i64) -> ApiError {
+    bookshelf::Error::NotFound { entity, id }.into()
+}
+
+/// The body of `PATCH /authors/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorChanges {
+    name: String,
+}
+
+async fn rename_author(
+    State(state): State<AppState>,
+    Path(id): Path<AuthorId>,
+    Json(changes): Json<AuthorChanges>,
+) -> Result<Json<Author>, ApiError> {
+    let author = state
+        .db(move |repo| repo.rename_author(id, &changes.name))
+        .await?;
+    Ok(Json(author))
+}
+
+async fn delete_author(
+    State(state): State<AppState>,
+    Path(id): Path<AuthorId>,
+) -> Result<StatusCode, ApiError> {
+    state.db(move |repo| repo.delete_author(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OffsetQuery {
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn books_of_author(
+    State(state): State<AppState>,
+    Path(id): Path<AuthorId>,
+    Query(query): Query<OffsetQuery>,
+) -> Result<Json<OffsetPage<Book>>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let offset = query.offset.unwrap_or(0);
+    let filter = BookFilter::new()
+        .author(id)
+        .order_by(BookOrder::Title, Direction::Ascending)
+        .limit(limit)
+        .offset(offset);
+    let books = state
+        .db(move |repo| {
+            // Two autocommit reads: a transaction would take SQLite's write lock.
+            if repo.author(id)?.is_none() {
+                return Err(bookshelf::Error::NotFound {
+                    entity: "author",
+                    id: id.0,
+                });
+            }
+            repo.search_books(&filter)
+        })
+        .await?;
+    Ok(Json(OffsetPage::new(books, limit, offset)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BooksQuery {
+    title: Option<String>,
+    author_id: Option<AuthorId>,
+    year_from: Option<i32>,
+    year_to: Option<i32>,
+    order: Option<BookOrder>,
+    direction: Option<Direction>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn search_books(
+    State(state): State<AppState>,
+    Query(query): Query<BooksQuery>,
+) -> Result<Json<OffsetPage<Book>>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let offset = query.offset.unwrap_or(0);
+    let filter = BookFilter {
+        title_contains: query.title,
+        author_id: query.author_id,
+        year_from: query.year_from,
+        year_to: query.year_to,
+        order: query.order.unwrap_or_default(),
+        direction: query.direction.unwrap_or_default(),
+        limit: Some(limit),
+        offset: Some(offset),
+    };
+    let books = state.db(move |repo| repo.search_books(&filter)).await?;
+    Ok(Json(OffsetPage::new(books, limit, offset)))
+}
+
+async fn create_book(
+    State(state): State<AppState>,
+    Json(new): Json<NewBook>,
+) -> Result<Response, ApiError> {
+    let author_id = new.author_id;
+    let book = state
+        .db(move |repo| repo.create_book(&new))
+        .await
+        // The route exists; what is missing is a row the body names.
+        .map_err(|error| match error.status() {
+            StatusCode::NOT_FOUND => {
+                ApiError::validation(format!("invalid author_id: author {author_id} not found"))
+            }
+            _ => error,
+        })?;
+    Ok(created(format!("/books/{}", book.id), book))
+}
+
+async fn book(
+    State(state): State<AppState>,
+    Path(id): Path<BookId>,
+) -> Result<Json<Book>, ApiError> {
+    let book = state.db(move |repo| repo.book(id)).await?;
+    book.map(Json).ok_or_else(|| not_found("book", id.0))
+}
+
+async fn update_book(
+    State(state): State<AppState>,
+    Path(id): Path<BookId>,
+    Json(changes): Json<BookChanges>,
+) -> Result<Json<Book>, ApiError> {
+    let book = state.db(move |repo| repo.update_book(id, &changes)).await?;
+    Ok(Json(book))
+}
+
+async fn delete_book(
+    State(state): State<AppState>,
+    Path(id): Path<BookId>,
+) -> Result<StatusCode, ApiError> {
+    state.db(move |repo| repo.delete_book(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

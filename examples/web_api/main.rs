@@ -1,0 +1,149 @@
+//! A JSON API over the repository with axum on tokio: the data layer integrated into a
+//! web service.
+//!
+//! ```text
+//! cargo run --example web_api                          # 127.0.0.1:3000, ./bookshelf.db
+//! cargo run --example web_api -- 127.0.0.1:8080 /var/lib/bookshelf/books.db
+//! BIND_ADDR=127.0.0.1:8080 DATABASE_URL=books.db API_TOKEN=s3cret \
+//!     RUST_LOG=info,bookshelf::sql=debug cargo run --example web_api
+//! ```
+//!
+//! Arguments win over `BIND_ADDR` and `DATABASE_URL`. `RUST_LOG` filters the log (default
+//! `info`: one line per request); `bookshelf::sql=debug` adds every SQL statement, without
+//! its bound values. Ctrl-C or SIGTERM stops accepting connections, lets the requests in
+//! flight finish, then exits.
+//!
+//! # Routes
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /authors?after=&limit=` | `{"items": [author], "next_after": id or null}` |
+//! | `GET /authors?include=books&after=&limit=` | the same with `{"author", "books"}` items, in 2 queries |
+//! | `POST /authors` `{"name"}` | 201, the author, `Location` |
+//! | `GET`, `DELETE /authors/{id}`; `PATCH` `{"name"}` | the author; 204 for a delete (their books go too) |
+//! | `GET /authors/{id}/books?limit=&offset=` | `{"items": [book], "next_offset": n or null}`, by title |
+//! | `POST /books` `{"author_id", "title", "isbn"?, "published_year"?}` | 201, the book, `Location` |
+//! | `GET`, `DELETE /books/{id}`; `PATCH` `{"title"?, "isbn"?, "published_year"?}` | the book; in a `PATCH` an absent field stays, `null` clears it |
+//! | `GET /books?title=&author_id=&year_from=&year_to=&order=&direction=&limit=&offset=` | `{"items", "next_offset"}`; `order` is `id`, `title` or `published_year`, `direction` `ascending` or `descending` |
+//! | `GET /health` | pool state, statement count, applied migrations |
+//!
+//! Lists return 100 rows unless `limit` says otherwise, and at most 1,000: a larger
+//! `limit` is a 422, not silently cut. Unknown query parameters and unknown body fields
+//! are 422 too, so a misspelt filter never silently matches everything.
+//!
+//! Every error is `{"error": {"kind": ..., "message": ...}}`: 404 `not_found`, 409
+//! `conflict`, 422 `validation` (rejected by the data model, or an `author_id` that does
+//! not exist) or `invalid_request` (malformed JSON, wrong types, unknown fields, bad
+//! query or path parameters), 413 `payload_too_large` (bodies over 64 KiB), 415 without
+//! `Content-Type: application/json`, 401 `unauthorized`, 503 `unavailable` (no database
+//! connection in time; with `Retry-After`), and 500 `internal`, whose message never
+//! carries SQL or file paths (those go to the log).
+//!
+//! # Safe defaults
+//!
+//! With `API_TOKEN` set, every request other than GET, HEAD and OPTIONS needs
+//! `Authorization: Bearer <token>`, compared in constant time; without it the server
+//! logs a warning at startup, since anyone who can reach it can write. The token is read
+//! from the environment only: command-line arguments are visible to every local user.
+//! Diesel is synchronous, so each repository call runs on tokio's blocking threads, at
+//! most 16 at once (one per pooled connection); a request that waits 10 seconds for one
+//! is answered 503. There is no CORS layer: browsers on other origins cannot call the
+//! API unless you add one (`tower_http::cors`) listing the origins you trust.
+//!
+//! # Behind a reverse proxy
+//!
+//! Serve it as the backend of nginx, Caddy or a cloud load balancer: keep the default
+//! bind address `127.0.0.1` (or a private interface) so that only the proxy reaches it,
+//! and let the proxy terminate TLS — the bearer token must never cross a network in
+//! clear text — and apply rate limits, connection and request timeouts, and its own body
+//! limit. For example, with nginx:
+//!
+//! ```text
+//! location /api/ {
+//!     proxy_pass http://127.0.0.1:3000/;
+//!     client_max_body_size 64k;
+//!     limit_req zone=api burst=20;
+//! }
+//! ```
+
+mod app;
+
+use std::error::Error;
+use std::time::Duration;
+
+use bookshelf::Config;
+use tracing_subscriber::EnvFilter;
+
+use app::{app, AppConfig, AppState, Settings};
+
+/// Pool connections, and as many concurrent repository calls: requests beyond that
+/// queue as cheap futures rather than as blocked threads each waiting for a connection.
+const DB_CONNECTIONS: u32 = 16;
+/// How long a request waits for a connection before it is answered 503.
+const WAIT_FOR_DATABASE: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let settings = Settings::parse(std::env::args().skip(1), |key| std::env::var(key).ok())?;
+    let url = settings.database_url.clone();
+    // Opening runs the migrations: blocking work, kept off the async workers too.
+    let repo = tokio::task::spawn_blocking(move || {
+        Config::new(url)
+            .max_size(DB_CONNECTIONS)
+            .connection_timeout(WAIT_FOR_DATABASE)
+            .log_queries(true)
+            .open()
+    })
+    .await??;
+
+    let listener = tokio::net::TcpListener::bind(settings.bind_addr).await?;
+    let address = listener.local_addr()?;
+    if settings.api_token.is_none() {
+        tracing::warn!(%address, "API_TOKEN is not set: anyone who can reach the server can write");
+    }
+    tracing::info!(%address, database = %settings.database_url, "listening");
+
+    let config = AppConfig::new()
+        .api_token(settings.api_token)
+        .max_db_calls(DB_CONNECTIONS as usize)
+        .db_queue_timeout(WAIT_FOR_DATABASE);
+    let state = AppState::new(repo, config);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (what `docker stop` and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
