@@ -134,6 +134,28 @@ impl Error {
         }
     }
 
+    /// True when SQLite gave up waiting for another connection's lock (`database is
+    /// locked`): the operation may succeed if retried.
+    pub fn is_busy(&self) -> bool {
+        self.database_message()
+            .is_some_and(|message| message.contains("database is locked"))
+    }
+
+    /// True when the database refused a write because it is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.database_message()
+            .is_some_and(|message| message.contains("readonly database"))
+    }
+
+    /// The message of a database error (diesel reports SQLite's busy and read-only
+    /// errors with no kind of their own, only the message).
+    fn database_message(&self) -> Option<&str> {
+        match self {
+            Error::Database(diesel::result::Error::DatabaseError(_, info)) => Some(info.message()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Error::Validation {
             field,

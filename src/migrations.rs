@@ -74,16 +74,20 @@ fn check(conn: &mut SqliteConnection) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Checks the database and, when `run` is set, applies what is pending; returns the
-/// versions applied. The check only reads, so an up-to-date database (even a read-only
-/// one) is opened without taking the write lock. Applying holds the write lock and
-/// checks again under it, so processes opening one new database at the same moment
+/// The pending versions, read in one snapshot without taking the write lock, so that an
+/// up-to-date database (even a read-only one) opens without writing anything.
+///
+/// # Errors
+///
+/// [`MigrationError::Unknown`] for a database written by a newer build.
+pub(crate) fn pending_on_open(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+    conn.read_transaction(check)
+}
+
+/// Applies what is pending and returns the versions applied. It holds the write lock
+/// and checks again under it, so processes opening one new database at the same moment
 /// apply each migration once; on any error nothing is changed.
-pub(crate) fn prepare(conn: &mut SqliteConnection, run: bool) -> Result<Vec<String>> {
-    let pending = conn.read_transaction(check)?;
-    if !run || pending.is_empty() {
-        return Ok(Vec::new());
-    }
+pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<Vec<String>> {
     conn.write_transaction(|conn| {
         if check(conn)?.is_empty() {
             return Ok(Vec::new());

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -89,6 +89,37 @@ pub(crate) fn memory_url() -> String {
     format!("file:/bookshelf-{}-{n}?vfs=memdb", std::process::id())
 }
 
+/// Switches a file database to the WAL journal (persistent in the file; set once, on
+/// open, outside any transaction, where SQLite would ignore it).
+///
+/// The switch needs the write lock, and SQLite does not wait for it through the busy
+/// handler: another connection holding the lock (a second process opening the same new
+/// file, say) makes it fail at once with `database is locked`. So it is retried until the
+/// busy timeout runs out. A read-only database keeps the journal it has.
+pub(crate) fn enable_wal(conn: &mut SqliteConnection, busy_timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        let mode: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+            "journal_mode FROM pragma_journal_mode",
+        ))
+        .get_result(conn)?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        let error = match conn.batch_execute("PRAGMA journal_mode = WAL") {
+            Ok(()) => return Ok(()),
+            Err(error) => Error::from(error),
+        };
+        if error.is_read_only() {
+            return Ok(());
+        }
+        if !error.is_busy() || Instant::now() >= deadline {
+            return Err(error);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Settings applied to each SQLite connection when it is opened.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteSetup {
@@ -101,7 +132,13 @@ impl SqliteSetup {
     /// Opens a connection and applies the pragmas (not the echo: see [`Self::observe`]).
     pub(crate) fn connect(&self, url: &str) -> Result<SqliteConnection> {
         let mut conn = SqliteConnection::establish(url)?;
-        self.pragmas(&mut conn)?;
+        // SQLite opens files lazily: a file that is not a database shows up here.
+        self.pragmas(&mut conn).map_err(|error| match error {
+            Error::Database(error) => {
+                Error::Connection(diesel::ConnectionError::BadConnection(error.to_string()))
+            }
+            other => other,
+        })?;
         Ok(conn)
     }
 

@@ -64,6 +64,12 @@ pub(crate) fn text<'a>(field: &'static str, value: &'a str) -> Result<&'a str> {
     Ok(trimmed)
 }
 
+/// False when `text` cannot occur inside any valid name or title (too long, or holding
+/// a NUL).
+pub(crate) fn could_be_in_text(text: &str) -> bool {
+    !text.contains('\0') && text.chars().nth(MAX_TEXT_CHARS).is_none()
+}
+
 /// Accepts ISBN-10 or ISBN-13 with hyphens or spaces and a valid check digit; returns
 /// the 13 digits of the ISBN-13.
 pub(crate) fn isbn(value: &str) -> Result<String> {

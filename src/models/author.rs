@@ -61,8 +61,12 @@ impl NewAuthor {
 
 /// A validated [`NewAuthor`], as inserted. It owns its data: diesel caches the prepared
 /// statement of a multi-row insert only for `'static` row types.
+///
+/// `treat_none_as_default_value = false` keeps diesel from treating the row as one that
+/// may hold defaults: such rows are inserted one statement each, never cached.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = authors)]
+#[diesel(treat_none_as_default_value = false)]
 pub(crate) struct AuthorRow {
     pub(crate) name: String,
 }

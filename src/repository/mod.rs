@@ -4,7 +4,6 @@ mod operations;
 
 use std::sync::{Arc, Mutex};
 
-use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 
 use crate::connection::{self, Backend};
@@ -105,12 +104,15 @@ impl Repository {
             Target::SqliteMemory => (pool::memory_url(), true),
         };
         let mut conn = setup.connect(&url)?;
-        for version in migrations::prepare(&mut conn, config.run_migrations)? {
-            tracing::info!(target: "bookshelf", %version, "applied migration");
-        }
+        // Refuse a database from a newer build before anything is written to it.
+        let pending = migrations::pending_on_open(&mut conn)?;
         if !in_memory {
-            // Persistent in the file, and ignored inside a transaction: set once, here.
-            conn.batch_execute("PRAGMA journal_mode = WAL")?;
+            pool::enable_wal(&mut conn, config.busy_timeout)?;
+        }
+        if config.run_migrations && !pending.is_empty() {
+            for version in migrations::run_pending(&mut conn)? {
+                tracing::info!(target: "bookshelf", %version, "applied migration");
+            }
         }
         let pool = pool::sqlite_pool(
             &url,
@@ -253,7 +255,7 @@ impl Repository {
     /// [`Error::Migration`] when the database holds an unknown migration or one fails
     /// (then nothing is applied).
     pub fn run_pending_migrations(&self) -> Result<Vec<String>> {
-        self.with_sqlite(|conn| migrations::prepare(conn, true))
+        self.with_sqlite(migrations::run_pending)
     }
 
     /// Reverts the newest applied migration by running its `down.sql`, and returns its

@@ -97,6 +97,15 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
+        if filter
+            .title_contains
+            .as_deref()
+            .is_some_and(|text| !validate::could_be_in_text(text))
+        {
+            // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
+            // refuse a pattern over 50,000 bytes.
+            return Ok(Vec::new());
+        }
         with_conn!(self, |conn| {
             let mut query = books::table.select(Book::as_select()).into_boxed();
             if let Some(text) = &filter.title_contains {

@@ -1,5 +1,6 @@
 DROP INDEX authors_name_idx;
 DROP INDEX books_title_idx;
+CREATE INDEX books_author_id_idx ON books (author_id);
 DROP INDEX books_author_id_title_key;
 DROP INDEX books_isbn_key;
 ALTER TABLE books DROP COLUMN published_year;

@@ -1,0 +1,113 @@
+//! Property tests for input: any valid name or title round-trips exactly, and any string
+//! at all given to `search_books` returns `Ok` with exactly the titles that contain it.
+//! The runs are deterministic (a fixed-seed RNG), so a failure replays the same way.
+
+mod common;
+
+use bookshelf::{BookFilter, NewAuthor, NewBook, Page, MAX_TEXT_CHARS};
+use common::{TestDb, TestResult};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::{select, Index};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+fn runner(cases: u32) -> TestRunner {
+    let config = Config {
+        cases,
+        // Nothing written into the source tree; the fixed seed replays a failure.
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+}
+
+/// 1 to 500 characters of any kind but NUL, not starting or ending with whitespace.
+fn valid_text() -> impl Strategy<Value = String> {
+    let any_but_nul = any::<char>().prop_map(|c| if c == '\0' { '0' } else { c });
+    vec(any_but_nul, 1..=MAX_TEXT_CHARS).prop_map(|mut chars| {
+        for end in [0, chars.len() - 1] {
+            if chars[end].is_whitespace() {
+                chars[end] = 'x';
+            }
+        }
+        chars.into_iter().collect()
+    })
+}
+
+#[test]
+fn any_valid_name_or_title_round_trips_exactly() -> TestResult {
+    let db = TestDb::new()?;
+    let repo = &db.repo;
+    runner(256).run(&valid_text(), |text| {
+        let author = repo.create_author(&NewAuthor::new(text.as_str()))?;
+        prop_assert_eq!(&author.name, &text);
+        prop_assert_eq!(repo.author(author.id)?.map(|a| a.name), Some(text.clone()));
+
+        let book = repo.create_book(&NewBook::new(author.id, text.as_str()))?;
+        prop_assert_eq!(&book.title, &text);
+        prop_assert_eq!(repo.book(book.id)?.map(|b| b.title), Some(text.clone()));
+
+        let renamed = repo.rename_author(author.id, &text)?;
+        prop_assert_eq!(&renamed.name, &text);
+        // The title is found by searching for itself.
+        let filter = BookFilter::new()
+            .author(author.id)
+            .title_contains(text.as_str());
+        prop_assert_eq!(repo.search_books(&filter)?, vec![book]);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+const TITLES: [&str; 8] = [
+    "100% Pure",
+    "snake_case",
+    "back\\slash",
+    "Zoë and ZOË",
+    "📚 Books 🦀",
+    "MiXeD CaSe",
+    "O'Brien \"quoted\"",
+    "שלום",
+];
+
+/// Any string at all, or a piece of a stored title (so that searches also find books).
+fn any_needle() -> impl Strategy<Value = String> {
+    let piece = (select(TITLES.as_slice()), any::<Index>(), any::<Index>()).prop_map(
+        |(title, start, len)| {
+            let chars: Vec<char> = title.chars().collect();
+            let start = start.index(chars.len());
+            let len = len.index(chars.len() - start + 1);
+            chars[start..start + len].iter().collect::<String>()
+        },
+    );
+    prop_oneof![
+        vec(any::<char>(), 0..16).prop_map(String::from_iter),
+        vec(any::<char>(), 0..600).prop_map(String::from_iter),
+        piece,
+    ]
+}
+
+#[test]
+fn any_search_string_returns_ok_and_matches_literally() -> TestResult {
+    let db = TestDb::new()?;
+    let repo = &db.repo;
+    let author = repo.create_author(&NewAuthor::new("Author 000001"))?;
+    let books: Vec<NewBook> = TITLES.iter().map(|t| NewBook::new(author.id, *t)).collect();
+    repo.create_books(&books)?;
+    let stored = repo.list_books(Page::all())?;
+    runner(512).run(&any_needle(), |needle| {
+        let filter = BookFilter::new().title_contains(needle.as_str());
+        let found: Vec<String> = (repo.search_books(&filter)?.into_iter())
+            .map(|book| book.title)
+            .collect();
+        // `LIKE` ignores ASCII case only, as `to_ascii_lowercase` does.
+        let lower = needle.to_ascii_lowercase();
+        let expected: Vec<String> = (stored.iter())
+            .map(|book| book.title.clone())
+            .filter(|title| title.to_ascii_lowercase().contains(&lower))
+            .collect();
+        prop_assert_eq!(found, expected, "searching {:?}", needle);
+        Ok(())
+    })?;
+    Ok(())
+}
