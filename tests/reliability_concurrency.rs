@@ -309,7 +309,16 @@ fn open_waits_for_another_writer_before_switching_to_wal() -> TestResult {
         .to_owned();
     drop(Repository::open(&url)?);
     let mut other = SqliteConnection::establish(&url)?;
-    other.batch_execute("PRAGMA journal_mode = DELETE; BEGIN IMMEDIATE;")?;
+    // The dropped repository's pool may still be closing its connections on an r2d2
+    // thread, and a journal mode change does not wait through the busy handler: retry.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while let Err(error) = other.batch_execute("PRAGMA journal_mode = DELETE") {
+        if !error.to_string().contains("locked") || std::time::Instant::now() >= deadline {
+            return Err(error.into());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    other.batch_execute("PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE;")?;
     let holder = thread::spawn(move || -> diesel::QueryResult<()> {
         thread::sleep(Duration::from_millis(300));
         other.batch_execute("COMMIT")

@@ -38,8 +38,29 @@ fn url(path: &Path) -> Result<&str, BoxError> {
 }
 
 /// A plain connection on the file, without the repository's set-up.
+/// A plain connection to `path` that waits for locks: a dropped repository's pool may
+/// still be closing its connections (r2d2 finishes that on a background thread), and the
+/// last one to close checkpoints the WAL under an exclusive lock.
 fn raw(path: &Path) -> Result<SqliteConnection, BoxError> {
-    Ok(SqliteConnection::establish(url(path)?)?)
+    let mut conn = SqliteConnection::establish(url(path)?)?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000")?;
+    Ok(conn)
+}
+
+/// Runs `statement`, retrying while it fails with `database is locked`: changing the
+/// journal mode does not wait through the busy handler.
+fn execute_when_unlocked(conn: &mut SqliteConnection, statement: &str) -> TestResult {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match conn.batch_execute(statement) {
+            Err(error)
+                if error.to_string().contains("locked") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -63,7 +84,7 @@ fn dump(path: &Path) -> Result<Vec<String>, BoxError> {
 /// The main file's bytes after moving everything out of the WAL, so that they are the
 /// whole database.
 fn checkpointed_bytes(path: &Path) -> Result<Vec<u8>, BoxError> {
-    raw(path)?.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    execute_when_unlocked(&mut raw(path)?, "PRAGMA wal_checkpoint(TRUNCATE)")?;
     Ok(std::fs::read(path)?)
 }
 
@@ -235,7 +256,7 @@ fn a_read_only_database_opens_reads_and_refuses_writes() -> TestResult {
 #[test]
 fn a_read_only_rollback_journal_database_opens_reads_and_refuses_writes() -> TestResult {
     let (_dir, path) = seeded_file()?;
-    raw(&path)?.batch_execute("PRAGMA journal_mode = DELETE")?;
+    execute_when_unlocked(&mut raw(&path)?, "PRAGMA journal_mode = DELETE")?;
     read_only_database_reads_and_refuses_writes(&path)
 }
 

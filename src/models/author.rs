@@ -5,9 +5,14 @@ use crate::schema::authors;
 
 /// An author, as stored.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable)]
+///
+/// It is `Insertable` too, id included: bulk inserts write whole rows with the ids they
+/// reserved. (`treat_none_as_default_value = false` keeps a slice of them one multi-row
+/// statement: diesel otherwise inserts such a slice on SQLite one row per statement.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = authors)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct Author {
     /// Assigned by the database.
     pub id: AuthorId,
@@ -69,6 +74,16 @@ impl NewAuthor {
 #[diesel(treat_none_as_default_value = false)]
 pub(crate) struct AuthorRow {
     pub(crate) name: String,
+}
+
+impl AuthorRow {
+    /// The author this row became once stored with `id`.
+    pub(crate) fn stored(self, id: AuthorId) -> Author {
+        Author {
+            id,
+            name: self.name,
+        }
+    }
 }
 
 /// An author together with all of their books, ordered by title: the result of an eager

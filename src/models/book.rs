@@ -4,11 +4,17 @@ use super::{Author, AuthorId, BookId};
 use crate::schema::books;
 
 /// A book, as stored.
+///
+/// It is `Insertable` too, id included: bulk inserts write whole rows with the ids they
+/// reserved (`None` is NULL, so that a slice of books is one multi-row statement).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Associations)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Associations, Insertable,
+)]
 #[diesel(table_name = books)]
 #[diesel(belongs_to(Author))]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct Book {
     /// Assigned by the database.
     pub id: BookId,
@@ -118,6 +124,19 @@ pub(crate) struct BookRow {
     pub(crate) title: String,
     pub(crate) isbn: Option<String>,
     pub(crate) published_year: Option<i32>,
+}
+
+impl BookRow {
+    /// The book this row becomes once stored with `id`.
+    pub(crate) fn stored(self, id: BookId) -> Book {
+        Book {
+            id,
+            title: self.title,
+            author_id: self.author_id,
+            isbn: self.isbn,
+            published_year: self.published_year,
+        }
+    }
 }
 
 /// Changes to a book: each field left `None` stays as it is.

@@ -40,7 +40,9 @@ impl Repository {
         self.with_tx(|tx| tx.author(id))
     }
 
-    /// The authors named exactly `name` (trimmed first), by id. Uses the name index.
+    /// The authors named exactly `name` (trimmed first), by id. There is no index on
+    /// names (it would double the pages every author insert and rename writes), so this
+    /// reads the whole authors table: fine for occasional lookups, not for a hot path.
     ///
     /// # Errors
     ///

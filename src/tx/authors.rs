@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::{insert_chunked, validate_all};
+use super::{first_free_id, insert_chunked, validate_all};
 use crate::connection::{with_conn, Backend};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
 use crate::schema::{authors, books};
@@ -16,10 +16,15 @@ impl Tx<'_> {
     /// [`Error::Validation`] for a bad name; [`Error::Database`] if the insert fails.
     pub fn create_author(&mut self, new: &NewAuthor) -> Result<Author> {
         let row = validate::author(new)?;
-        with_conn!(self, |conn| Ok(diesel::insert_into(authors::table)
+        // `get_results` steps the statement to its end, which is where SQLite runs its
+        // automatic WAL checkpoint; `get_result` would stop at the row and leave the
+        // checkpoint to whichever statement next runs to completion.
+        let created = with_conn!(self, |conn| diesel::insert_into(authors::table)
             .values(&row)
             .returning(Author::as_returning())
-            .get_result(conn)?))
+            .get_results(conn)?
+            .pop());
+        created.ok_or(Error::Database(diesel::result::Error::NotFound))
     }
 
     /// Creates several authors, all or none. See
@@ -31,9 +36,19 @@ impl Tx<'_> {
     /// fails.
     pub fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
         let rows = validate_all(new, validate::author)?;
-        with_conn!(self, |conn| conn.write_transaction(|conn| Ok(
-            insert_chunked!(conn, authors::table, &rows, Author::as_returning())
-        )))
+        with_conn!(self, |conn| conn.write_transaction(|conn| {
+            let largest: Option<AuthorId> = authors::table
+                .select(diesel::dsl::max(authors::id))
+                .get_result(conn)?;
+            let first = first_free_id(largest.map(i64::from), rows.len())?;
+            let authors: Vec<Author> = rows
+                .into_iter()
+                .zip(first..)
+                .map(|(row, id)| row.stored(AuthorId(id)))
+                .collect();
+            insert_chunked!(conn, authors::table, &authors);
+            Ok(authors)
+        }))
     }
 
     /// The author with `id`, if there is one. See

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
-use super::{insert_chunked, validate_all, INSERT_CHUNK_ROWS};
+use super::{first_free_id, insert_chunked, validate_all, INSERT_CHUNK_ROWS};
 use crate::connection::{with_conn, Backend};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
 use crate::query::{contains_pattern, BookOrder, Direction};
@@ -21,11 +21,17 @@ impl Tx<'_> {
     /// [`Error::Conflict`] for a duplicate ISBN or a title the author already has.
     pub fn create_book(&mut self, new: &NewBook) -> Result<Book> {
         let row = validate::book(new)?;
+        // `get_results` runs the statement to its end: see `create_author`.
         let created = with_conn!(self, |conn| diesel::insert_into(books::table)
             .values(&row)
             .returning(Book::as_returning())
-            .get_result(conn));
-        created.map_err(|error| missing_author(error.into(), new.author_id))
+            .get_results(conn));
+        match created {
+            Ok(mut created) => created
+                .pop()
+                .ok_or(Error::Database(diesel::result::Error::NotFound)),
+            Err(error) => Err(missing_author(error.into(), new.author_id)),
+        }
     }
 
     /// Creates several books, all or none. See
@@ -37,9 +43,19 @@ impl Tx<'_> {
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
         let rows = validate_all(new, validate::book)?;
-        let created = with_conn!(self, |conn| conn.write_transaction(|conn| Ok(
-            insert_chunked!(conn, books::table, &rows, Book::as_returning())
-        )));
+        let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
+            let largest: Option<BookId> = books::table
+                .select(diesel::dsl::max(books::id))
+                .get_result(conn)?;
+            let first = first_free_id(largest.map(i64::from), rows.len())?;
+            let books: Vec<Book> = rows
+                .into_iter()
+                .zip(first..)
+                .map(|(row, id)| row.stored(BookId(id)))
+                .collect();
+            insert_chunked!(conn, books::table, &books);
+            Ok(books)
+        }));
         // The database does not say which row failed; on these error paths only, find
         // it, so that the caller learns the index.
         match created {
@@ -47,6 +63,7 @@ impl Tx<'_> {
                 Err(self.name_missing_author(new)?.unwrap_or(error))
             }
             Err(error @ Error::Conflict { .. }) => {
+                let rows = validate_all(new, validate::book)?;
                 Err(self.name_conflicting_row(&rows)?.unwrap_or(error))
             }
             other => other,
@@ -211,11 +228,12 @@ impl Tx<'_> {
         if changes.is_empty() {
             return self.book(id)?.ok_or(not_found);
         }
+        // `get_results` runs the statement to its end: see `create_author`.
         with_conn!(self, |conn| diesel::update(books::table.find(id))
             .set(&changeset)
             .returning(Book::as_returning())
-            .get_result(conn)
-            .optional()?
+            .get_results(conn)?
+            .pop()
             .ok_or(not_found))
     }
 

@@ -12,30 +12,20 @@ use crate::Result;
 pub(crate) const INSERT_CHUNK_ROWS: usize = 256;
 
 /// Inserts `$rows` (a slice of insertable rows) into `$table` in chunks of
-/// [`INSERT_CHUNK_ROWS`], returning `$returning` for every row in input order.
+/// [`INSERT_CHUNK_ROWS`].
 ///
 /// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so the
 /// one prepared statement is cached and reused, where a slice of rows would be prepared
 /// anew for every statement. Only the last, shorter chunk is a slice.
 macro_rules! insert_chunked {
-    ($conn:expr, $table:expr, $rows:expr, $returning:expr) => {{
-        let rows = $rows;
-        let mut inserted = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks($crate::tx::INSERT_CHUNK_ROWS) {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        for chunk in $rows.chunks($crate::tx::INSERT_CHUNK_ROWS) {
             let insert = ::diesel::insert_into($table);
-            let batch = match <&[_; $crate::tx::INSERT_CHUNK_ROWS]>::try_from(chunk) {
-                Ok(full) => insert
-                    .values(full)
-                    .returning($returning)
-                    .get_results($conn)?,
-                Err(_) => insert
-                    .values(chunk)
-                    .returning($returning)
-                    .get_results($conn)?,
+            match <&[_; $crate::tx::INSERT_CHUNK_ROWS]>::try_from(chunk) {
+                Ok(full) => insert.values(full).execute($conn)?,
+                Err(_) => insert.values(chunk).execute($conn)?,
             };
-            inserted.extend(batch);
         }
-        inserted
     }};
 }
 use insert_chunked;
@@ -110,6 +100,21 @@ impl<'c> Tx<'c> {
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
         with_conn!(self, |conn| connection::transaction(conn, f))
+    }
+}
+
+/// The first of `count` consecutive new ids above the largest in use, the ids SQLite
+/// itself would give. Bulk inserts give their rows these ids explicitly, under the write
+/// lock, so each inserted row is known without a `RETURNING` clause, whose row order
+/// SQLite leaves unspecified.
+fn first_free_id(largest: Option<i64>, count: usize) -> Result<i64> {
+    let first = largest.unwrap_or(0).checked_add(1);
+    let last = first.and_then(|first| first.checked_add(i64::try_from(count).ok()?));
+    match (first, last) {
+        (Some(first), Some(_)) => Ok(first),
+        _ => Err(crate::Error::Database(
+            diesel::result::Error::QueryBuilderError("no ids left above the largest one".into()),
+        )),
     }
 }
 

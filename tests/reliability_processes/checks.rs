@@ -71,8 +71,7 @@ pub(super) fn once(versions: &[&str]) -> Vec<String> {
     versions.iter().map(|v| format!("{v} x1")).collect()
 }
 
-const SECOND_INDEXES: [&str; 4] = [
-    "authors_name_idx",
+const SECOND_INDEXES: [&str; 3] = [
     "books_author_id_title_key",
     "books_isbn_key",
     "books_title_idx",

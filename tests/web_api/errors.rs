@@ -164,8 +164,18 @@ async fn bodies_over_64_kib_are_413() -> TestResult {
             ("POST", "/authors".to_owned()),
             ("PATCH", format!("/authors/{author}")),
         ] {
-            let reply = server.raw(method, &path, &body).await?;
-            reply.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")?;
+            match server.raw(method, &path, &body).await {
+                Ok(reply) => {
+                    reply.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")?;
+                }
+                // The server answers 413 as soon as the declared length is over the
+                // limit and closes the connection without reading the rest: a client
+                // still sending a megabyte may see the connection close before it
+                // reads the answer. Just over the limit, the body fits in the socket
+                // buffers and the 413 always arrives.
+                Err(error) if size > 2 * MAX_BODY_BYTES && closed_mid_body(&*error) => {}
+                Err(error) => return Err(error),
+            }
         }
     }
     // Under the limit, the data model has its say.
@@ -180,6 +190,21 @@ async fn bodies_over_64_kib_are_413() -> TestResult {
         Some("Author 000001")
     );
     server.stop().await
+}
+
+/// True when sending a request failed because the server closed the connection.
+fn closed_mid_body(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            );
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

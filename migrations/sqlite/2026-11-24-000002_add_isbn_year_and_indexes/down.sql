@@ -1,4 +1,3 @@
-DROP INDEX authors_name_idx;
 DROP INDEX books_title_idx;
 CREATE INDEX books_author_id_idx ON books (author_id);
 DROP INDEX books_author_id_title_key;

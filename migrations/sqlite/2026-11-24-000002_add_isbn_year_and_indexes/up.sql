@@ -29,4 +29,3 @@ CREATE UNIQUE INDEX books_isbn_key ON books (isbn) WHERE isbn IS NOT NULL;
 CREATE UNIQUE INDEX books_author_id_title_key ON books (author_id, title);
 DROP INDEX books_author_id_idx;
 CREATE INDEX books_title_idx ON books (title);
-CREATE INDEX authors_name_idx ON authors (name);
