@@ -1,0 +1,250 @@
+//! The output: one JSON line per operation and stack, and the table of medians and
+//! ratios that follows them.
+
+use std::collections::BTreeMap;
+
+use crate::workload::OPS;
+
+/// The stacks, in the order they run and are shown.
+pub const STACKS: [&str; 3] = ["bookshelf", "diesel", "rusqlite"];
+/// Targets: bookshelf's ops/s at least this fraction of rusqlite's, and of diesel's.
+pub const TARGET_VS_RUSQLITE: f64 = 0.8;
+pub const TARGET_VS_DIESEL: f64 = 1.0;
+
+/// One operation of one stack in one run.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    pub stack: String,
+    pub op: String,
+    pub n: u64,
+    pub seconds: f64,
+    pub queries: Option<u64>,
+}
+
+impl Measurement {
+    pub fn ops_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.n as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The line WORKLOAD.md prescribes, with the stack added at the end.
+    pub fn json_line(&self) -> String {
+        let queries = self
+            .queries
+            .map_or_else(|| "null".to_owned(), |q| q.to_string());
+        format!(
+            "{{\"op\": {}, \"n\": {}, \"seconds\": {:.9}, \"ops_per_s\": {:.1}, \"queries\": {}, \"stack\": {}}}",
+            json_string(&self.op),
+            self.n,
+            self.seconds,
+            self.ops_per_s(),
+            queries,
+            json_string(&self.stack),
+        )
+    }
+
+    /// Reads a line written by [`Measurement::json_line`]; `None` for any other line
+    /// (the table, blank lines).
+    pub fn parse(line: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+        Some(Self {
+            stack: value.get("stack")?.as_str()?.to_owned(),
+            op: value.get("op")?.as_str()?.to_owned(),
+            n: value.get("n")?.as_u64()?,
+            seconds: value.get("seconds")?.as_f64()?,
+            queries: value.get("queries").and_then(serde_json::Value::as_u64),
+        })
+    }
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// The median result of one operation of one stack over the runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell {
+    pub ops_per_s: f64,
+    pub queries: Option<u64>,
+}
+
+/// Medians per operation and stack.
+#[derive(Debug)]
+pub struct Summary {
+    /// Stacks present, in display order.
+    pub stacks: Vec<String>,
+    /// Operations present, in workload order (unknown ones after).
+    pub ops: Vec<String>,
+    cells: BTreeMap<(String, String), Cell>,
+    /// Runs per cell (the most seen).
+    pub runs: usize,
+    /// A, read from `insert_authors_bulk`.
+    pub authors: Option<u64>,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+impl Summary {
+    pub fn new(measurements: &[Measurement]) -> Self {
+        let mut groups: BTreeMap<(String, String), Vec<&Measurement>> = BTreeMap::new();
+        for m in measurements {
+            groups
+                .entry((m.stack.clone(), m.op.clone()))
+                .or_default()
+                .push(m);
+        }
+        let rank = |list: &[&str], name: &str| list.iter().position(|&x| x == name);
+        let mut stacks: Vec<String> = measurements.iter().map(|m| m.stack.clone()).collect();
+        stacks.sort_by_key(|s| (rank(&STACKS, s).unwrap_or(usize::MAX), s.clone()));
+        stacks.dedup();
+        let mut ops: Vec<String> = measurements.iter().map(|m| m.op.clone()).collect();
+        ops.sort_by_key(|op| (rank(&OPS, op).unwrap_or(usize::MAX), op.clone()));
+        ops.dedup();
+        let runs = groups.values().map(Vec::len).max().unwrap_or(0);
+        let cells = groups
+            .into_iter()
+            .map(|(key, group)| {
+                let mut rates: Vec<f64> = group.iter().map(|m| m.ops_per_s()).collect();
+                let mut queries: Vec<u64> = group.iter().filter_map(|m| m.queries).collect();
+                queries.sort_unstable();
+                let cell = Cell {
+                    ops_per_s: median(&mut rates),
+                    queries: queries.get(queries.len() / 2).copied(),
+                };
+                (key, cell)
+            })
+            .collect();
+        let authors = measurements
+            .iter()
+            .find(|m| m.op == "insert_authors_bulk")
+            .map(|m| m.n);
+        Self {
+            stacks,
+            ops,
+            cells,
+            runs,
+            authors,
+        }
+    }
+
+    pub fn cell(&self, stack: &str, op: &str) -> Option<Cell> {
+        self.cells.get(&(stack.to_owned(), op.to_owned())).copied()
+    }
+
+    /// bookshelf's ops/s over `other`'s for `op`.
+    pub fn ratio(&self, op: &str, other: &str) -> Option<f64> {
+        let ours = self.cell("bookshelf", op)?.ops_per_s;
+        let theirs = self.cell(other, op)?.ops_per_s;
+        (theirs > 0.0).then(|| ours / theirs)
+    }
+
+    /// The table printed after the JSON lines.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let scale = self
+            .authors
+            .map_or_else(String::new, |a| format!(", A = {a}"));
+        let runs = if self.runs > 1 {
+            format!("median of {} runs", self.runs)
+        } else {
+            "one run".to_owned()
+        };
+        out.push_str(&format!("\ncatalog workload: ops/s ({runs}{scale})\n\n"));
+        let mut header = format!("{:<26}", "op");
+        for stack in &self.stacks {
+            header.push_str(&format!(" {stack:>13}"));
+        }
+        header.push_str(&format!(
+            " {:>12} {:>12}  queries",
+            "bs/rusqlite", "bs/diesel"
+        ));
+        out.push_str(&header);
+        out.push('\n');
+        out.push_str(&"-".repeat(header.len() + 12));
+        out.push('\n');
+        let mut misses = 0;
+        for op in &self.ops {
+            let mut line = format!("{op:<26}");
+            for stack in &self.stacks {
+                let rate = self
+                    .cell(stack, op)
+                    .map_or_else(|| "-".to_owned(), |c| grouped(c.ops_per_s));
+                line.push_str(&format!(" {rate:>13}"));
+            }
+            for (other, target) in [
+                ("rusqlite", TARGET_VS_RUSQLITE),
+                ("diesel", TARGET_VS_DIESEL),
+            ] {
+                let text = match self.ratio(op, other) {
+                    Some(r) if r < target => {
+                        misses += 1;
+                        format!("{r:.2} !")
+                    }
+                    Some(r) => format!("{r:.2}  "),
+                    None => "-  ".to_owned(),
+                };
+                line.push_str(&format!(" {text:>12}"));
+            }
+            let queries: Vec<String> = self
+                .stacks
+                .iter()
+                .map(|stack| match self.cell(stack, op).and_then(|c| c.queries) {
+                    Some(q) => q.to_string(),
+                    None => "-".to_owned(),
+                })
+                .collect();
+            line.push_str(&format!("  {}", queries.join(" / ")));
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&format!(
+            "queries: {} (data statements per op).\n",
+            self.stacks.join(" / ")
+        ));
+        out.push_str(&format!(
+            "targets: bookshelf >= {TARGET_VS_RUSQLITE}x rusqlite and >= {TARGET_VS_DIESEL}x diesel; \
+             '!' marks a miss ({misses} here).\n"
+        ));
+        let scaling: Vec<String> = self
+            .stacks
+            .iter()
+            .filter_map(|stack| {
+                let two = self.cell(stack, "concurrent_get_author")?.ops_per_s;
+                let one = self.cell(stack, "get_author_by_id")?.ops_per_s;
+                Some(format!("{stack} {:.2}x", two / one))
+            })
+            .collect();
+        if !scaling.is_empty() {
+            out.push_str(&format!(
+                "2-thread scaling (concurrent_get_author / get_author_by_id): {}\n",
+                scaling.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// `1234567.8` as `1,234,568`.
+pub fn grouped(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,213 @@
+//! The `bookshelf` stack: the crate's public API only, called the way an application
+//! would, one [`Repository`] opened on the file with its defaults.
+
+use std::path::Path;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use bookshelf::{Author, AuthorId, Book, NewAuthor, NewBook, Page, Repository};
+
+use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
+
+pub struct BookshelfStack {
+    repo: Repository,
+}
+
+impl BookshelfStack {
+    pub fn open(path: &Path) -> BenchResult<Self> {
+        let url = path.to_str().ok_or("the database path is not UTF-8")?;
+        Ok(Self {
+            repo: Repository::open(url)?,
+        })
+    }
+}
+
+fn author_rec(author: Author) -> AuthorRec {
+    AuthorRec {
+        id: author.id.0,
+        name: author.name,
+    }
+}
+
+fn book_rec(book: Book) -> BookRec {
+    BookRec {
+        id: book.id.0,
+        title: book.title,
+        author_id: book.author_id.0,
+    }
+}
+
+fn book_recs(books: Vec<Book>) -> Vec<BookRec> {
+    books.into_iter().map(book_rec).collect()
+}
+
+impl Stack for BookshelfStack {
+    fn queries(&self) -> Option<u64> {
+        Some(self.repo.stats().statements)
+    }
+
+    fn insert_authors_bulk(
+        &mut self,
+        names: &[String],
+    ) -> BenchResult<(Duration, Option<Vec<AuthorRec>>)> {
+        let start = Instant::now();
+        let new: Vec<NewAuthor> = names
+            .iter()
+            .map(|name| NewAuthor::new(name.as_str()))
+            .collect();
+        let created = self.repo.create_authors(&new)?;
+        let elapsed = start.elapsed();
+        Ok((elapsed, Some(created.into_iter().map(author_rec).collect())))
+    }
+
+    fn insert_books_bulk(
+        &mut self,
+        books: &[(i64, String)],
+    ) -> BenchResult<(Duration, Option<Vec<BookRec>>)> {
+        let start = Instant::now();
+        let new: Vec<NewBook> = books
+            .iter()
+            .map(|(author_id, title)| NewBook::new(AuthorId(*author_id), title.as_str()))
+            .collect();
+        let created = self.repo.create_books(&new)?;
+        let elapsed = start.elapsed();
+        Ok((elapsed, Some(book_recs(created))))
+    }
+
+    fn insert_author_single(
+        &mut self,
+        names: &[String],
+    ) -> BenchResult<(Duration, Option<Vec<i64>>)> {
+        let mut ids = Vec::with_capacity(names.len());
+        let start = Instant::now();
+        for name in names {
+            ids.push(
+                self.repo
+                    .create_author(&NewAuthor::new(name.as_str()))?
+                    .id
+                    .0,
+            );
+        }
+        Ok((start.elapsed(), Some(ids)))
+    }
+
+    fn get_author_by_id(&mut self, ids: &[i64]) -> BenchResult<(Duration, Vec<Option<AuthorRec>>)> {
+        let mut found = Vec::with_capacity(ids.len());
+        let start = Instant::now();
+        for &id in ids {
+            found.push(self.repo.author(AuthorId(id))?);
+        }
+        let elapsed = start.elapsed();
+        Ok((
+            elapsed,
+            found.into_iter().map(|a| a.map(author_rec)).collect(),
+        ))
+    }
+
+    fn books_by_author_ordered(
+        &mut self,
+        author_ids: &[i64],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let mut found = Vec::with_capacity(author_ids.len());
+        let start = Instant::now();
+        for &id in author_ids {
+            found.push(self.repo.books_by_author(AuthorId(id))?);
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, found.into_iter().map(book_recs).collect()))
+    }
+
+    fn find_book_by_title(
+        &mut self,
+        titles: &[String],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let mut found = Vec::with_capacity(titles.len());
+        let start = Instant::now();
+        for title in titles {
+            found.push(self.repo.books_by_title(title)?);
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, found.into_iter().map(book_recs).collect()))
+    }
+
+    fn authors_with_books_eager(&mut self) -> BenchResult<(Duration, Shelf)> {
+        let start = Instant::now();
+        let shelf = self.repo.authors_with_books(Page::all())?;
+        let elapsed = start.elapsed();
+        let shelf = shelf
+            .into_iter()
+            .map(|entry| (author_rec(entry.author), book_recs(entry.books)))
+            .collect();
+        Ok((elapsed, shelf))
+    }
+
+    fn books_page_keyset(&mut self) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let limit = u32::try_from(PAGE_SIZE)?;
+        let mut pages = Vec::new();
+        let start = Instant::now();
+        let mut last = 0;
+        loop {
+            let page = self.repo.list_books(Page::after(last, limit))?;
+            let full = page.len() == PAGE_SIZE;
+            if let Some(book) = page.last() {
+                last = book.id.0;
+            }
+            pages.push(page);
+            if !full {
+                break;
+            }
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, pages.into_iter().map(book_recs).collect()))
+    }
+
+    fn update_author_name(&mut self, renames: &[(i64, String)]) -> BenchResult<(Duration, u64)> {
+        let mut renamed = 0;
+        let start = Instant::now();
+        for (id, name) in renames {
+            self.repo.rename_author(AuthorId(*id), name)?;
+            renamed += 1;
+        }
+        Ok((start.elapsed(), renamed))
+    }
+
+    fn delete_author_cascade(&mut self, ids: &[i64]) -> BenchResult<(Duration, u64)> {
+        let mut deleted = 0;
+        let start = Instant::now();
+        for &id in ids {
+            self.repo.delete_author(AuthorId(id))?;
+            deleted += 1;
+        }
+        Ok((start.elapsed(), deleted))
+    }
+
+    fn concurrent_get_author(
+        &mut self,
+        draws: [&[i64]; 2],
+        run: Duration,
+    ) -> BenchResult<(Duration, [Folded; 2])> {
+        let barrier = Barrier::new(2);
+        let lookups = |repo: Repository, draws: &[i64]| -> BenchResult<(Duration, Folded)> {
+            let mut folded = Folded::default();
+            let mut next = draws.iter().cycle();
+            barrier.wait();
+            let start = Instant::now();
+            while start.elapsed() < run {
+                for &id in next.by_ref().take(16) {
+                    let author = repo.author(AuthorId(id))?;
+                    folded.add(id, author.as_ref().map(|a| (a.id.0, a.name.as_str())));
+                }
+            }
+            Ok((start.elapsed(), folded))
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let repo = self.repo.clone();
+            let other = scope.spawn(|| lookups(repo, draws[1]));
+            let first = lookups(self.repo.clone(), draws[0]);
+            let second = other.join().map_err(|_| "a lookup thread panicked");
+            (first, second)
+        });
+        let (first, second) = (first?, second??);
+        Ok((first.0.max(second.0), [first.1, second.1]))
+    }
+}

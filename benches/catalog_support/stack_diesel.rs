@@ -1,0 +1,387 @@
+//! The `diesel` stack: plain, idiomatic Diesel on an r2d2 pool, as its documentation
+//! and examples write it, with no repository layer. Each operation call checks out a
+//! connection (as a request handler would), the same as `bookshelf` does, so that the
+//! difference between the two is the repository itself.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+
+use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
+
+#[rustfmt::skip]
+mod schema {
+    diesel::table! {
+        authors (id) {
+            id -> BigInt,
+            name -> Text,
+        }
+    }
+
+    diesel::table! {
+        books (id) {
+            id -> BigInt,
+            title -> Text,
+            author_id -> BigInt,
+        }
+    }
+
+    diesel::joinable!(books -> authors (author_id));
+    diesel::allow_tables_to_appear_in_same_query!(authors, books);
+}
+
+use schema::{authors, books};
+
+/// The workload's schema, exactly.
+const SCHEMA: &str = "
+    CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE books (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        author_id INTEGER NOT NULL REFERENCES authors (id) ON DELETE CASCADE
+    );
+    CREATE INDEX books_title_idx ON books (title);
+    CREATE INDEX books_author_id_idx ON books (author_id);
+";
+
+/// SQLite's default limit on bound values in one statement (SQLITE_MAX_VARIABLE_NUMBER).
+const MAX_BINDS: usize = 32_766;
+
+#[derive(Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = authors)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+struct Author {
+    id: i64,
+    name: String,
+}
+
+#[derive(Debug, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = books)]
+#[diesel(belongs_to(Author))]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+struct Book {
+    id: i64,
+    title: String,
+    author_id: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = authors)]
+struct NewAuthor<'a> {
+    name: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = books)]
+struct NewBook<'a> {
+    title: &'a str,
+    author_id: i64,
+}
+
+/// Per-connection set-up: the pragmas, and a statement counter.
+#[derive(Debug)]
+struct Setup {
+    statements: Arc<AtomicU64>,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Setup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        let statements = Arc::clone(&self.statements);
+        // Diesel announces BEGIN, COMMIT and ROLLBACK with an event of their own right
+        // before the StartQuery of their SQL; those are not data statements.
+        let mut control_next = false;
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::BeginTransaction { .. }
+            | InstrumentationEvent::CommitTransaction { .. }
+            | InstrumentationEvent::RollbackTransaction { .. } => control_next = true,
+            InstrumentationEvent::StartQuery { .. } if !std::mem::take(&mut control_next) => {
+                statements.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        });
+        Ok(())
+    }
+}
+
+type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+
+pub struct DieselStack {
+    pool: SqlitePool,
+    statements: Arc<AtomicU64>,
+}
+
+impl DieselStack {
+    pub fn open(path: &Path) -> BenchResult<Self> {
+        let url = path.to_str().ok_or("the database path is not UTF-8")?;
+        {
+            let mut conn = SqliteConnection::establish(url)?;
+            // Persistent in the file: set once.
+            conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+            conn.batch_execute(SCHEMA)?;
+        }
+        let statements = Arc::new(AtomicU64::new(0));
+        let pool = Pool::builder()
+            .max_size(10)
+            // r2d2 would otherwise send `SELECT 1` on every checkout; bookshelf turns that
+            // off too, so that the two stacks differ only by the repository.
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(Setup {
+                statements: Arc::clone(&statements),
+            }))
+            .build(ConnectionManager::<SqliteConnection>::new(url))?;
+        Ok(Self { pool, statements })
+    }
+}
+
+fn author_rec(author: Author) -> AuthorRec {
+    AuthorRec {
+        id: author.id,
+        name: author.name,
+    }
+}
+
+fn book_rec(book: Book) -> BookRec {
+    BookRec {
+        id: book.id,
+        title: book.title,
+        author_id: book.author_id,
+    }
+}
+
+fn book_recs(books: Vec<Book>) -> Vec<BookRec> {
+    books.into_iter().map(book_rec).collect()
+}
+
+fn author_by_id(pool: &SqlitePool, id: i64) -> BenchResult<Option<Author>> {
+    let mut conn = pool.get()?;
+    Ok(authors::table
+        .find(id)
+        .select(Author::as_select())
+        .first(&mut conn)
+        .optional()?)
+}
+
+impl Stack for DieselStack {
+    fn queries(&self) -> Option<u64> {
+        Some(self.statements.load(Ordering::Relaxed))
+    }
+
+    fn insert_authors_bulk(
+        &mut self,
+        names: &[String],
+    ) -> BenchResult<(Duration, Option<Vec<AuthorRec>>)> {
+        let start = Instant::now();
+        let rows: Vec<NewAuthor<'_>> = names.iter().map(|name| NewAuthor { name }).collect();
+        let mut conn = self.pool.get()?;
+        conn.transaction(|conn| {
+            for chunk in rows.chunks(MAX_BINDS) {
+                diesel::insert_into(authors::table)
+                    .values(chunk)
+                    .execute(conn)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        Ok((start.elapsed(), None))
+    }
+
+    fn insert_books_bulk(
+        &mut self,
+        books: &[(i64, String)],
+    ) -> BenchResult<(Duration, Option<Vec<BookRec>>)> {
+        let start = Instant::now();
+        let rows: Vec<NewBook<'_>> = books
+            .iter()
+            .map(|(author_id, title)| NewBook {
+                title,
+                author_id: *author_id,
+            })
+            .collect();
+        let mut conn = self.pool.get()?;
+        conn.transaction(|conn| {
+            for chunk in rows.chunks(MAX_BINDS / 2) {
+                diesel::insert_into(books::table)
+                    .values(chunk)
+                    .execute(conn)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        Ok((start.elapsed(), None))
+    }
+
+    fn insert_author_single(
+        &mut self,
+        names: &[String],
+    ) -> BenchResult<(Duration, Option<Vec<i64>>)> {
+        let start = Instant::now();
+        for name in names {
+            let mut conn = self.pool.get()?;
+            diesel::insert_into(authors::table)
+                .values(&NewAuthor { name })
+                .execute(&mut conn)?;
+        }
+        Ok((start.elapsed(), None))
+    }
+
+    fn get_author_by_id(&mut self, ids: &[i64]) -> BenchResult<(Duration, Vec<Option<AuthorRec>>)> {
+        let mut found = Vec::with_capacity(ids.len());
+        let start = Instant::now();
+        for &id in ids {
+            found.push(author_by_id(&self.pool, id)?);
+        }
+        let elapsed = start.elapsed();
+        Ok((
+            elapsed,
+            found.into_iter().map(|a| a.map(author_rec)).collect(),
+        ))
+    }
+
+    fn books_by_author_ordered(
+        &mut self,
+        author_ids: &[i64],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let mut found = Vec::with_capacity(author_ids.len());
+        let start = Instant::now();
+        for &id in author_ids {
+            let mut conn = self.pool.get()?;
+            found.push(
+                books::table
+                    .filter(books::author_id.eq(id))
+                    .order(books::title)
+                    .select(Book::as_select())
+                    .load(&mut conn)?,
+            );
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, found.into_iter().map(book_recs).collect()))
+    }
+
+    fn find_book_by_title(
+        &mut self,
+        titles: &[String],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let mut found = Vec::with_capacity(titles.len());
+        let start = Instant::now();
+        for title in titles {
+            let mut conn = self.pool.get()?;
+            found.push(
+                books::table
+                    .filter(books::title.eq(title))
+                    .select(Book::as_select())
+                    .load(&mut conn)?,
+            );
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, found.into_iter().map(book_recs).collect()))
+    }
+
+    fn authors_with_books_eager(&mut self) -> BenchResult<(Duration, Shelf)> {
+        let start = Instant::now();
+        let mut conn = self.pool.get()?;
+        let all_authors: Vec<Author> =
+            authors::table.select(Author::as_select()).load(&mut conn)?;
+        // `belonging_to` binds one value per author: chunked under the bind limit, so
+        // this is two queries up to 32,766 authors and one more per 32,766 after that.
+        let mut shelf = Vec::with_capacity(all_authors.len());
+        for chunk in all_authors.chunks(MAX_BINDS) {
+            let chunk_books: Vec<Book> = Book::belonging_to(chunk)
+                .select(Book::as_select())
+                .load(&mut conn)?;
+            shelf.extend(chunk_books.grouped_by(chunk));
+        }
+        let shelf: Vec<(Author, Vec<Book>)> = all_authors.into_iter().zip(shelf).collect();
+        let elapsed = start.elapsed();
+        let shelf = shelf
+            .into_iter()
+            .map(|(author, books)| (author_rec(author), book_recs(books)))
+            .collect();
+        Ok((elapsed, shelf))
+    }
+
+    fn books_page_keyset(&mut self) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let limit = i64::try_from(PAGE_SIZE)?;
+        let mut pages = Vec::new();
+        let start = Instant::now();
+        let mut last = 0;
+        loop {
+            let mut conn = self.pool.get()?;
+            let page: Vec<Book> = books::table
+                .filter(books::id.gt(last))
+                .order(books::id)
+                .limit(limit)
+                .select(Book::as_select())
+                .load(&mut conn)?;
+            let full = page.len() == PAGE_SIZE;
+            if let Some(book) = page.last() {
+                last = book.id;
+            }
+            pages.push(page);
+            if !full {
+                break;
+            }
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, pages.into_iter().map(book_recs).collect()))
+    }
+
+    fn update_author_name(&mut self, renames: &[(i64, String)]) -> BenchResult<(Duration, u64)> {
+        let mut renamed = 0;
+        let start = Instant::now();
+        for (id, name) in renames {
+            let mut conn = self.pool.get()?;
+            renamed += diesel::update(authors::table.find(id))
+                .set(authors::name.eq(name))
+                .execute(&mut conn)? as u64;
+        }
+        Ok((start.elapsed(), renamed))
+    }
+
+    fn delete_author_cascade(&mut self, ids: &[i64]) -> BenchResult<(Duration, u64)> {
+        let mut deleted = 0;
+        let start = Instant::now();
+        for &id in ids {
+            let mut conn = self.pool.get()?;
+            deleted += diesel::delete(authors::table.find(id)).execute(&mut conn)? as u64;
+        }
+        Ok((start.elapsed(), deleted))
+    }
+
+    fn concurrent_get_author(
+        &mut self,
+        draws: [&[i64]; 2],
+        run: Duration,
+    ) -> BenchResult<(Duration, [Folded; 2])> {
+        let barrier = Barrier::new(2);
+        let lookups = |pool: &SqlitePool, draws: &[i64]| -> BenchResult<(Duration, Folded)> {
+            let mut folded = Folded::default();
+            let mut next = draws.iter().cycle();
+            barrier.wait();
+            let start = Instant::now();
+            while start.elapsed() < run {
+                for &id in next.by_ref().take(16) {
+                    let author = author_by_id(pool, id)?;
+                    folded.add(id, author.as_ref().map(|a| (a.id, a.name.as_str())));
+                }
+            }
+            Ok((start.elapsed(), folded))
+        };
+        let pool = &self.pool;
+        let (first, second) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| lookups(pool, draws[1]));
+            let first = lookups(pool, draws[0]);
+            let second = other.join().map_err(|_| "a lookup thread panicked");
+            (first, second)
+        });
+        let (first, second) = (first?, second??);
+        Ok((first.0.max(second.0), [first.1, second.1]))
+    }
+}
