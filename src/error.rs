@@ -156,6 +156,15 @@ impl Error {
         }
     }
 
+    /// `Ok` when a command aimed at one row affected it, else [`Error::NotFound`].
+    pub(crate) fn unless_found(affected: usize, entity: &'static str, id: i64) -> Result<()> {
+        if affected == 0 {
+            Err(Error::NotFound { entity, id })
+        } else {
+            Ok(())
+        }
+    }
+
     pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Error::Validation {
             field,

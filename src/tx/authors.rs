@@ -108,12 +108,7 @@ impl Tx<'_> {
             diesel::update(authors::table.find(id)).set(authors::name.eq(name))
         )
         .execute(conn)?);
-        if renamed == 0 {
-            return Err(Error::NotFound {
-                entity: "author",
-                id: id.0,
-            });
-        }
+        Error::unless_found(renamed, "author", id.0)?;
         // The row now holds exactly these values; reading them back would cost a
         // RETURNING clause for nothing.
         Ok(Author {
@@ -131,13 +126,7 @@ impl Tx<'_> {
     pub fn delete_author(&mut self, id: AuthorId) -> Result<()> {
         let deleted = with_conn!(self, |conn| diesel::delete(authors::table.find(id))
             .execute(conn)?);
-        if deleted == 0 {
-            return Err(Error::NotFound {
-                entity: "author",
-                id: id.0,
-            });
-        }
-        Ok(())
+        Error::unless_found(deleted, "author", id.0)
     }
 
     /// The number of authors. See

@@ -245,13 +245,7 @@ impl Tx<'_> {
     pub fn delete_book(&mut self, id: BookId) -> Result<()> {
         let deleted = with_conn!(self, |conn| diesel::delete(books::table.find(id))
             .execute(conn)?);
-        if deleted == 0 {
-            return Err(Error::NotFound {
-                entity: "book",
-                id: id.0,
-            });
-        }
-        Ok(())
+        Error::unless_found(deleted, "book", id.0)
     }
 
     /// The number of books. See [`Repository::count_books`](crate::Repository::count_books).
