@@ -111,9 +111,16 @@ fn list_and_count_follow_id_order() -> TestResult {
 #[test]
 fn create_authors_returns_rows_in_input_order() -> TestResult {
     let db = TestDb::new()?;
+    let before = db.repo.stats();
     assert!(db.repo.create_authors(&[])?.is_empty());
+    let after = db.repo.stats();
+    assert_eq!(
+        (after.statements, after.transaction_statements),
+        (before.statements, before.transaction_statements),
+        "an empty batch sends nothing"
+    );
 
-    // More than one insert chunk (1024 rows), in an order that is not alphabetical.
+    // More than one insert chunk (256 rows), in an order that is not alphabetical.
     let input: Vec<NewAuthor> = (1..=2500)
         .rev()
         .map(|i| NewAuthor::new(author_name(i)))

@@ -36,6 +36,9 @@ impl Tx<'_> {
     /// fails.
     pub fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
         let rows = validate_all(new, validate::author)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         with_conn!(self, |conn| conn.write_transaction(|conn| {
             let largest: Option<AuthorId> = authors::table
                 .select(diesel::dsl::max(authors::id))

@@ -43,6 +43,9 @@ impl Tx<'_> {
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
         let rows = validate_all(new, validate::book)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
             let largest: Option<BookId> = books::table
                 .select(diesel::dsl::max(books::id))
