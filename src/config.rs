@@ -103,8 +103,9 @@ impl Config {
         self
     }
 
-    /// Statements that take at least this long are logged at WARN level, whether or not
-    /// [`log_queries`](Config::log_queries) is on. Defaults to 1 second.
+    /// With [`log_queries`](Config::log_queries) on, statements that take at least this
+    /// long are logged at WARN level instead of DEBUG, so that a subscriber filtering at
+    /// WARN still sees them. Defaults to 1 second.
     pub fn slow_query_threshold(mut self, threshold: Duration) -> Self {
         self.slow_query_threshold = threshold;
         self

@@ -64,7 +64,7 @@
 //!
 //! With [`Config::log_queries`], every statement is a `tracing` event with target
 //! `bookshelf::sql` at DEBUG level, with its SQL and `elapsed_us`; statements slower
-//! than [`Config::slow_query_threshold`] are WARN events. Bound values are left out
+//! than [`Config::slow_query_threshold`] are WARN events instead. Bound values are left out
 //! unless [`Config::log_bind_values`] asks for them. The crate only emits events:
 //! install a subscriber (for example `tracing-subscriber`) in the application.
 //!

@@ -23,7 +23,7 @@ pub(crate) struct Counters {
 pub(crate) struct EchoSettings {
     pub(crate) log_queries: bool,
     pub(crate) log_bind_values: bool,
-    pub(crate) slow_query_threshold: Option<Duration>,
+    pub(crate) slow_query_threshold: Duration,
 }
 
 /// Diesel instrumentation: counts each statement as data or transaction control, and
@@ -46,10 +46,6 @@ impl Observer {
             started: None,
         }
     }
-
-    fn timed(&self) -> bool {
-        self.echo.log_queries || self.echo.slow_query_threshold.is_some()
-    }
 }
 
 impl Instrumentation for Observer {
@@ -65,7 +61,9 @@ impl Instrumentation for Observer {
                     &self.counters.statements
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                if self.timed() {
+                // Reading the clock twice a statement is measurable on point lookups
+                // (about 40 ns), so only the echo pays for it.
+                if self.echo.log_queries {
                     self.started = Some(Instant::now());
                 }
             }
@@ -75,10 +73,7 @@ impl Instrumentation for Observer {
                 };
                 let elapsed = started.elapsed();
                 let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-                let slow = self
-                    .echo
-                    .slow_query_threshold
-                    .is_some_and(|threshold| elapsed >= threshold);
+                let slow = elapsed >= self.echo.slow_query_threshold;
                 let error = error.map(ToString::to_string);
                 // `Sql` formats only if the event is enabled.
                 let sql = Sql {
@@ -87,7 +82,7 @@ impl Instrumentation for Observer {
                 };
                 if slow {
                     tracing::warn!(target: SQL_TARGET, elapsed_us, error, %sql, "slow statement");
-                } else if self.echo.log_queries {
+                } else {
                     tracing::debug!(target: SQL_TARGET, elapsed_us, error, %sql, "statement");
                 }
             }

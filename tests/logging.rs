@@ -118,10 +118,10 @@ fn nothing_is_logged_by_default() -> TestResult {
 
 #[test]
 fn statements_over_the_slow_threshold_are_warnings() -> TestResult {
-    // Every statement takes at least zero time, so each one is "slow" here, even with
-    // log_queries off.
+    // Every statement takes at least zero time, so each one is "slow" here.
     let log = capture(|| {
         let repo = Config::new(":memory:")
+            .log_queries(true)
             .slow_query_threshold(Duration::ZERO)
             .open()?;
         repo.create_author(&NewAuthor::new(SECRET_NAME))?;
@@ -137,6 +137,17 @@ fn statements_over_the_slow_threshold_are_warnings() -> TestResult {
     );
     assert!(warning.contains("slow statement"), "{warning}");
     assert!(!log.contains(SECRET_NAME), "{log}");
+    assert!(!log.contains("DEBUG"), "every statement was slow: {log}");
+
+    // The echo off, nothing is timed or logged, slow or not.
+    let log = capture(|| {
+        let repo = Config::new(":memory:")
+            .slow_query_threshold(Duration::ZERO)
+            .open()?;
+        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+        Ok(())
+    })?;
+    assert!(!log.contains(SQL_TARGET), "{log}");
     Ok(())
 }
 

@@ -92,7 +92,7 @@ impl Repository {
             echo: EchoSettings {
                 log_queries: config.log_queries,
                 log_bind_values: config.log_bind_values,
-                slow_query_threshold: Some(config.slow_query_threshold),
+                slow_query_threshold: config.slow_query_threshold,
             },
             counters: Arc::clone(&counters),
         };

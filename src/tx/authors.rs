@@ -107,8 +107,10 @@ impl Tx<'_> {
         /// The cache key of the rename statement.
         struct Rename;
         let name = validate::text("name", name)?;
-        let renamed = with_conn!(self, |conn| sql::fixed::<Rename, _>(
-            diesel::update(authors::table.find(id)).set(authors::name.eq(name))
+        let renamed = with_conn!(self, |conn| sql::update::<Rename, _, _, _>(
+            authors::table,
+            authors::name.eq(name),
+            authors::id.eq(id)
         )
         .execute(conn)?);
         Error::unless_found(renamed, "author", id.0)?;
