@@ -180,6 +180,21 @@ async fn bodies_over_64_kib_are_413() -> TestResult {
             }
         }
     }
+    // Should every answer above have lost the race, ask again (bounded) until one arrives.
+    let just_over = json!({ "name": "x".repeat(MAX_BODY_BYTES) }).to_string();
+    for _ in 0..10 {
+        if answered_413 > 0 {
+            break;
+        }
+        match server.raw("POST", "/authors", &just_over).await {
+            Ok(reply) => {
+                reply.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")?;
+                answered_413 += 1;
+            }
+            Err(error) if closed_mid_request(&*error) => {}
+            Err(error) => return Err(error),
+        }
+    }
     assert!(answered_413 > 0, "no oversized request was answered 413");
     // Under the limit, the data model has its say.
     let long = json!({ "name": "x".repeat(MAX_BODY_BYTES / 2) }).to_string();
@@ -196,24 +211,14 @@ async fn bodies_over_64_kib_are_413() -> TestResult {
 }
 
 /// True when a request failed because the server closed the connection before the
-/// client had sent it all or read the answer.
+/// client had sent it all or read the answer. The client's error wraps hyper's, which
+/// wraps the system's; they are recognized by their debug form, the one place that shows
+/// the whole chain whatever the layers' types.
 fn closed_mid_request(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-            );
-        }
-        // hyper's "connection closed before message completed" (hyper is not a direct
-        // dependency, so it is recognized by its kind's name).
-        if format!("{error:?}").contains("IncompleteMessage") {
-            return true;
-        }
-        source = error.source();
-    }
-    false
+    let chain = format!("{error:?}");
+    ["BrokenPipe", "ConnectionReset", "IncompleteMessage"]
+        .iter()
+        .any(|kind| chain.contains(kind))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
