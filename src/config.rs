@@ -42,11 +42,16 @@ pub struct Config {
     pub(crate) log_bind_values: bool,
     pub(crate) slow_query_threshold: Duration,
     pub(crate) run_migrations: bool,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) statement_timeout: Option<Duration>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) health_check_after: Duration,
 }
 
 impl Config {
     /// Settings for the database at `url`: a path, `sqlite://path`, a `file:` URI, or
-    /// `:memory:` for a private in-memory database.
+    /// `:memory:` for a private in-memory database; with the `postgres` feature, a
+    /// `postgres://` or `postgresql://` URL (any libpq connection URI).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -58,6 +63,8 @@ impl Config {
             log_bind_values: false,
             slow_query_threshold: Duration::from_secs(1),
             run_migrations: true,
+            statement_timeout: None,
+            health_check_after: Duration::from_secs(30),
         }
     }
 
@@ -82,8 +89,9 @@ impl Config {
         self
     }
 
-    /// How long SQLite waits for another connection's lock before a statement fails with
-    /// `database is locked`. Defaults to 5 seconds.
+    /// How long a statement waits for another connection's lock before it fails (then
+    /// [`Error::is_busy`](crate::Error::is_busy) is true): SQLite's `busy_timeout`, and
+    /// PostgreSQL's `lock_timeout`. Defaults to 5 seconds.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -117,6 +125,28 @@ impl Config {
     /// applies them later. Defaults to `true`.
     pub fn run_migrations(mut self, run: bool) -> Self {
         self.run_migrations = run;
+        self
+    }
+
+    /// PostgreSQL only: the server cancels any statement of a pooled connection that
+    /// runs longer than this (`statement_timeout`), so a runaway query cannot hold a
+    /// connection and its locks indefinitely. Migrations run without it. It bounds the
+    /// whole of a [`for_each_book`](crate::Repository::for_each_book) scan too. `None`,
+    /// the default, sets no limit. SQLite has no such setting and ignores it.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// PostgreSQL only: a connection that has been idle in the pool at least this long
+    /// is tested with a round trip before it is handed out, and replaced if the server
+    /// dropped it (after a restart, or a proxy or firewall closing quiet connections).
+    /// Connections in steady use are not tested: that would add a round trip to every
+    /// operation. A connection that fails with a closed-connection error is discarded
+    /// when it is returned, whatever its age. `Duration::ZERO` tests on every checkout.
+    /// Defaults to 30 seconds. SQLite connections never go stale and are never tested.
+    pub fn health_check_after(mut self, idle: Duration) -> Self {
+        self.health_check_after = idle;
         self
     }
 

@@ -6,23 +6,43 @@
 //! body is compiled once per backend, with static dispatch and diesel's full type checks,
 //! so a backend is added by adding a variant here, not by rewriting the operations.
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, DefaultLoadingMode, TransactionManager};
+use diesel::dsl::sql;
+use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
 use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
-use crate::{Error, Result, Tx};
+use crate::schema::books;
+use crate::{migrations, Error, Result, Tx};
 
 /// A borrowed connection of any supported backend.
 pub(crate) enum AnyConn<'c> {
     Sqlite(&'c mut SqliteConnection),
+    #[cfg(feature = "postgres")]
+    Postgres(&'c mut diesel::pg::PgConnection),
 }
 
-/// Runs `$body` with `$conn` bound to the concrete connection inside `$tx`.
+/// Runs `$body` with `$conn` bound to the concrete connection inside `$tx` (and, in the
+/// second form, `$Conn` naming its type).
 macro_rules! with_conn {
     ($tx:expr, |$conn:ident| $body:expr) => {
+        $crate::connection::with_conn!($tx, |$conn: _Conn| $body)
+    };
+    ($tx:expr, |$conn:ident: $Conn:ident| $body:expr) => {
         match &mut $tx.conn {
             $crate::connection::AnyConn::Sqlite(connection) => {
-                let $conn: &mut ::diesel::sqlite::SqliteConnection = connection;
+                #[allow(dead_code)]
+                type $Conn = ::diesel::sqlite::SqliteConnection;
+                let $conn: &mut $Conn = connection;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            $crate::connection::AnyConn::Postgres(connection) => {
+                #[allow(dead_code)]
+                type $Conn = ::diesel::pg::PgConnection;
+                let $conn: &mut $Conn = connection;
                 $body
             }
         }
@@ -30,10 +50,39 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// The condition on a query of `books` that a backend builds itself.
+pub(crate) type BooksPredicate<C> =
+    Box<dyn BoxableExpression<books::table, <C as Connection>::Backend, SqlType = Bool>>;
+
 /// What differs between backends, for the few places where SQL semantics do.
-pub(crate) trait Backend: Connection<TransactionManager = AnsiTransactionManager> {
+pub(crate) trait Backend:
+    Connection<TransactionManager = AnsiTransactionManager> + MigrationHarness<Self::Backend>
+{
+    /// The backend's name in `Debug` output and logs.
+    const NAME: &'static str;
+
+    /// The backend's migrations, embedded at compile time.
+    const MIGRATIONS: EmbeddedMigrations;
+
+    /// How `load_iter` fetches rows so that memory stays flat at any result size.
+    type RowByRow;
+
     /// Wraps `conn` in the crate's transaction handle.
     fn handle(&mut self) -> Tx<'_>;
+
+    /// `books.title` contains the `LIKE` pattern `pattern` (escaped with `\`), ignoring
+    /// ASCII case.
+    fn title_like(&self, pattern: String) -> BooksPredicate<Self>;
+
+    /// `count` new ids for the `id` column of `table` (`"authors"` or `"books"`), in
+    /// increasing order, never handed out again. Runs inside a write transaction.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>>;
+
+    /// True when the table `name` exists.
+    fn has_table(&mut self, name: &str) -> Result<bool>;
+
+    /// Makes a transaction that changes migrations the only one doing so until it ends.
+    fn lock_migrations(&mut self) -> Result<()>;
 
     /// Runs `f` in a transaction that takes the write lock up front (`BEGIN IMMEDIATE`
     /// on SQLite: a deferred transaction that later writes can fail at once with
@@ -46,9 +95,58 @@ pub(crate) trait Backend: Connection<TransactionManager = AnsiTransactionManager
     fn read_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
 }
 
+/// A table whose ids [`Backend::reserve_ids`] hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdTable {
+    Authors,
+    Books,
+}
+
+impl IdTable {
+    fn name(self) -> &'static str {
+        match self {
+            IdTable::Authors => "authors",
+            IdTable::Books => "books",
+        }
+    }
+}
+
 impl Backend for SqliteConnection {
+    const NAME: &'static str = "sqlite";
+    const MIGRATIONS: EmbeddedMigrations = migrations::SQLITE;
+    type RowByRow = DefaultLoadingMode;
+
     fn handle(&mut self) -> Tx<'_> {
         Tx::new(AnyConn::Sqlite(self))
+    }
+
+    fn title_like(&self, pattern: String) -> BooksPredicate<Self> {
+        // SQLite's LIKE ignores ASCII case already.
+        Box::new(books::title.like(pattern).escape('\\'))
+    }
+
+    /// The ids above the largest in use, the ids SQLite itself would give; the write
+    /// lock held since `BEGIN IMMEDIATE` keeps them free until the insert.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
+        let largest: Option<i64> = diesel::select(sql::<diesel::sql_types::Nullable<BigInt>>(
+            &format!("max(id) FROM {}", table.name()),
+        ))
+        .get_result(self)?;
+        consecutive_ids(largest, count)
+    }
+
+    fn has_table(&mut self, name: &str) -> Result<bool> {
+        let tables: i64 = diesel::select(
+            sql::<BigInt>("count(*) FROM sqlite_master WHERE type = 'table' AND name = ")
+                .bind::<diesel::sql_types::Text, _>(name),
+        )
+        .get_result(self)?;
+        Ok(tables > 0)
+    }
+
+    fn lock_migrations(&mut self) -> Result<()> {
+        // `BEGIN IMMEDIATE` took the write lock already.
+        Ok(())
     }
 
     fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
@@ -66,6 +164,93 @@ impl Backend for SqliteConnection {
             self.transaction(f)
         }
     }
+}
+
+#[cfg(feature = "postgres")]
+impl Backend for diesel::pg::PgConnection {
+    const NAME: &'static str = "postgres";
+    const MIGRATIONS: EmbeddedMigrations = migrations::POSTGRES;
+    // The default mode reads the whole result into memory first.
+    type RowByRow = diesel::pg::PgRowByRowLoadingMode;
+
+    fn handle(&mut self) -> Tx<'_> {
+        Tx::new(AnyConn::Postgres(self))
+    }
+
+    fn title_like(&self, pattern: String) -> BooksPredicate<Self> {
+        use diesel::PgTextExpressionMethods;
+        // The column's "C" collation makes ILIKE fold ASCII case only, like SQLite.
+        Box::new(books::title.ilike(pattern).escape('\\'))
+    }
+
+    /// Ids from the column's identity sequence: concurrent transactions never get the
+    /// same one, and rows inserted later without an id do not collide with them.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
+        let count = i64::try_from(count).map_err(|_| no_ids_left())?;
+        Ok(diesel::select(
+            sql::<BigInt>("nextval(pg_get_serial_sequence(")
+                .bind::<diesel::sql_types::Text, _>(table.name())
+                .sql(", 'id')) FROM generate_series(1, ")
+                .bind::<BigInt, _>(count)
+                .sql(")"),
+        )
+        .load(self)?)
+    }
+
+    fn has_table(&mut self, name: &str) -> Result<bool> {
+        // Looked up along the search path, where diesel creates its tables too.
+        Ok(diesel::select(
+            sql::<Bool>("to_regclass(")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .sql(") IS NOT NULL"),
+        )
+        .get_result(self)?)
+    }
+
+    fn lock_migrations(&mut self) -> Result<()> {
+        // Serializes migrating sessions (two servers starting at once, say) until the
+        // transaction ends; the key is an arbitrary constant of this crate.
+        diesel::select(sql::<diesel::sql_types::Untyped>(
+            "pg_advisory_xact_lock(7373620537437601)",
+        ))
+        .execute(self)?;
+        Ok(())
+    }
+
+    fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        // READ COMMITTED, PostgreSQL's default: writers run side by side, with row locks.
+        self.transaction(f)
+    }
+
+    fn read_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if in_transaction(self) {
+            f(self)
+        } else {
+            self.build_transaction()
+                .repeatable_read()
+                .read_only()
+                .run(f)
+        }
+    }
+}
+
+/// `count` consecutive ids above `largest`.
+fn consecutive_ids(largest: Option<i64>, count: usize) -> Result<Vec<i64>> {
+    let first = largest
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or_else(no_ids_left)?;
+    let end = i64::try_from(count)
+        .ok()
+        .and_then(|count| first.checked_add(count))
+        .ok_or_else(no_ids_left)?;
+    Ok((first..end).collect())
+}
+
+fn no_ids_left() -> Error {
+    Error::Database(diesel::result::Error::QueryBuilderError(
+        "no ids left above the largest one".into(),
+    ))
 }
 
 /// True when `conn` has a transaction open.

@@ -77,6 +77,8 @@ mod migrations;
 mod models;
 mod observe;
 mod pool;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod query;
 mod repository;
 mod sql;

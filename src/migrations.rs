@@ -1,10 +1,8 @@
-//! The embedded migrations and the checks around them.
+//! The embedded migrations and the checks around them, written once for every backend.
 
 use diesel::migration::{Migration, MigrationSource};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel::sqlite::{Sqlite, SqliteConnection};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use crate::connection::Backend;
 use crate::{MigrationError, Result};
@@ -13,14 +11,18 @@ use crate::{MigrationError, Result};
 /// `migrations/` directory changes).
 pub(crate) const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
+/// The PostgreSQL migrations: the same versions, in PostgreSQL's SQL.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
 fn failed(error: Box<dyn std::error::Error + Send + Sync>) -> crate::Error {
     MigrationError::Failed(error).into()
 }
 
-/// Every migration this build knows, by version, oldest first.
-pub(crate) fn known_versions() -> Result<Vec<String>> {
-    let migrations: Vec<Box<dyn Migration<Sqlite>>> =
-        MigrationSource::<Sqlite>::migrations(&SQLITE).map_err(failed)?;
+/// Every migration this build knows for `C`'s backend, by version, oldest first.
+pub(crate) fn known_versions<C: Backend>() -> Result<Vec<String>> {
+    let migrations: Vec<Box<dyn Migration<C::Backend>>> =
+        MigrationSource::<C::Backend>::migrations(&C::MIGRATIONS).map_err(failed)?;
     let mut versions: Vec<String> = migrations
         .iter()
         .map(|migration| migration.name().version().to_string())
@@ -36,31 +38,44 @@ diesel::table! {
     }
 }
 
-/// Applied versions, oldest first. Only reads (diesel's own `applied_migrations` creates
-/// the table when it is missing), so it works on a read-only database too.
-pub(crate) fn applied(conn: &mut SqliteConnection) -> Result<Vec<String>> {
-    let tables: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
-        "count(*) FROM sqlite_master WHERE type = 'table' AND name = '__diesel_schema_migrations'",
-    ))
-    .get_result(conn)?;
-    if tables == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(__diesel_schema_migrations::table
+/// The applied versions, oldest first.
+#[diesel::dsl::auto_type]
+pub(crate) fn applied_versions() -> _ {
+    __diesel_schema_migrations::table
         .select(__diesel_schema_migrations::version)
         .order(__diesel_schema_migrations::version)
-        .load(conn)?)
+}
+
+/// Applied versions, oldest first. Only reads (diesel's own `applied_migrations` creates
+/// the table when it is missing), so it works on a read-only database too.
+pub(crate) fn applied<C>(conn: &mut C) -> Result<Vec<String>>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
+    if !conn.has_table("__diesel_schema_migrations")? {
+        return Ok(Vec::new());
+    }
+    Ok(applied_versions().load(conn)?)
 }
 
 /// Versions not applied yet, oldest first.
-pub(crate) fn pending(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+pub(crate) fn pending<C>(conn: &mut C) -> Result<Vec<String>>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
     check(conn)
 }
 
 /// The pending versions, after refusing a database that holds a migration this build
 /// does not know (it was written by a newer build).
-fn check(conn: &mut SqliteConnection) -> Result<Vec<String>> {
-    let known = known_versions()?;
+fn check<C>(conn: &mut C) -> Result<Vec<String>>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
+    let known = known_versions::<C>()?;
     let applied = applied(conn)?;
     if let Some(version) = applied.iter().find(|version| !known.contains(version)) {
         return Err(MigrationError::Unknown {
@@ -80,30 +95,45 @@ fn check(conn: &mut SqliteConnection) -> Result<Vec<String>> {
 /// # Errors
 ///
 /// [`MigrationError::Unknown`] for a database written by a newer build.
-pub(crate) fn pending_on_open(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+pub(crate) fn pending_on_open<C>(conn: &mut C) -> Result<Vec<String>>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
     conn.read_transaction(check)
 }
 
 /// Applies what is pending and returns the versions applied. It holds the write lock
-/// and checks again under it, so processes opening one new database at the same moment
-/// apply each migration once; on any error nothing is changed.
-pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<Vec<String>> {
+/// (the migration lock on PostgreSQL) and checks again under it, so processes opening
+/// one new database at the same moment apply each migration once; on any error nothing
+/// is changed.
+pub(crate) fn run_pending<C>(conn: &mut C) -> Result<Vec<String>>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
     conn.write_transaction(|conn| {
+        conn.lock_migrations()?;
         if check(conn)?.is_empty() {
             return Ok(Vec::new());
         }
-        let ran = conn.run_pending_migrations(SQLITE).map_err(failed)?;
+        let ran = conn.run_pending_migrations(C::MIGRATIONS).map_err(failed)?;
         Ok(ran.into_iter().map(|version| version.to_string()).collect())
     })
 }
 
 /// Reverts the newest applied migration and returns its version.
-pub(crate) fn revert_last(conn: &mut SqliteConnection) -> Result<String> {
+pub(crate) fn revert_last<C>(conn: &mut C) -> Result<String>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
     conn.write_transaction(|conn| {
+        conn.lock_migrations()?;
         if applied(conn)?.is_empty() {
             return Err(MigrationError::NothingToRevert.into());
         }
-        let version = conn.revert_last_migration(SQLITE).map_err(failed)?;
+        let version = conn.revert_last_migration(C::MIGRATIONS).map_err(failed)?;
         Ok(version.to_string())
     })
 }

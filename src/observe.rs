@@ -1,6 +1,6 @@
 //! Statement counting and the SQL echo, installed on every pooled connection.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,9 @@ pub(crate) struct Observer {
     /// just before it runs their SQL; the next statement is then transaction control.
     next_is_control: bool,
     started: Option<Instant>,
+    /// Set when a statement finds the connection closed (a server connection the server
+    /// dropped), so that the pool discards the connection instead of handing it out.
+    lost: Option<Arc<AtomicBool>>,
 }
 
 impl Observer {
@@ -44,7 +47,15 @@ impl Observer {
             echo,
             next_is_control: false,
             started: None,
+            lost: None,
         }
+    }
+
+    /// Also raises `lost` when a statement fails because the connection is gone.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn watching_for_loss(mut self, lost: Arc<AtomicBool>) -> Self {
+        self.lost = Some(lost);
+        self
     }
 }
 
@@ -68,6 +79,11 @@ impl Instrumentation for Observer {
                 }
             }
             InstrumentationEvent::FinishQuery { query, error, .. } => {
+                if let (Some(lost), Some(error)) = (&self.lost, error) {
+                    if is_connection_loss(error) {
+                        lost.store(true, Ordering::Relaxed);
+                    }
+                }
                 let Some(started) = self.started.take() else {
                     return;
                 };
@@ -107,6 +123,18 @@ impl std::fmt::Display for Sql<'_> {
         };
         f.write_str(sql)
     }
+}
+
+/// True for an error that leaves the connection unusable.
+fn is_connection_loss(error: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind;
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
 }
 
 /// Statement and connection counts of a repository, from [`Repository::stats`](crate::Repository::stats).

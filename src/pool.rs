@@ -16,6 +16,53 @@ use crate::{Error, Result};
 /// The pool type of an SQLite repository.
 pub(crate) type SqlitePool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
 
+/// The pool of a repository, of whichever backend its URL named.
+pub(crate) enum AnyPool {
+    Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(crate::postgres::PgPool),
+}
+
+impl AnyPool {
+    pub(crate) fn state(&self) -> r2d2::State {
+        match self {
+            AnyPool::Sqlite(pool) => pool.state(),
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(pool) => pool.state(),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &'static str {
+        use crate::connection::Backend;
+        match self {
+            AnyPool::Sqlite(_) => SqliteConnection::NAME,
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(_) => diesel::pg::PgConnection::NAME,
+        }
+    }
+}
+
+/// Checks out a connection from `$pool` (an [`AnyPool`]) and runs `$body` with `$conn`
+/// bound to it as the concrete connection type.
+macro_rules! with_pooled {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        match $pool {
+            $crate::pool::AnyPool::Sqlite(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn: &mut ::diesel::sqlite::SqliteConnection = &mut pooled;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            $crate::pool::AnyPool::Postgres(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn: &mut ::diesel::pg::PgConnection = &mut pooled.conn;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_pooled;
+
 /// The database a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -23,6 +70,9 @@ pub(crate) enum Target {
     SqliteFile(String),
     /// A private in-memory database.
     SqliteMemory,
+    /// A PostgreSQL server (a `postgres://` or `postgresql://` URL, as libpq takes it).
+    #[cfg(feature = "postgres")]
+    Postgres(String),
 }
 
 impl Target {
@@ -32,8 +82,13 @@ impl Target {
             return Ok(Target::SqliteMemory);
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Ok(Target::Postgres(url.to_owned()));
+            #[cfg(not(feature = "postgres"))]
             return Err(Error::UnsupportedUrl(
-                "PostgreSQL support is not in this build yet".to_owned(),
+                "a PostgreSQL URL needs bookshelf's `postgres` cargo feature \
+                 (bookshelf = { features = [\"postgres\"] })"
+                    .to_owned(),
             ));
         }
         if url.is_empty() {
@@ -234,10 +289,16 @@ mod tests {
             Target::parse("file:x.db?mode=rwc").ok(),
             Some(Target::SqliteFile("file:x.db?mode=rwc".into()))
         );
+        #[cfg(not(feature = "postgres"))]
         assert!(matches!(
             Target::parse("postgres://localhost/db"),
-            Err(Error::UnsupportedUrl(_))
+            Err(Error::UnsupportedUrl(message)) if message.contains("`postgres` cargo feature")
         ));
+        #[cfg(feature = "postgres")]
+        assert_eq!(
+            Target::parse("postgresql://localhost/db").ok(),
+            Some(Target::Postgres("postgresql://localhost/db".into()))
+        );
         assert!(matches!(
             Target::parse("mysql://localhost/db"),
             Err(Error::UnsupportedUrl(_))

@@ -12,6 +12,7 @@ use crate::schema::authors;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = authors)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
 #[diesel(treat_none_as_default_value = false)]
 pub struct Author {
     /// Assigned by the database.

@@ -14,6 +14,7 @@ use crate::schema::books;
 #[diesel(table_name = books)]
 #[diesel(belongs_to(Author))]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
 #[diesel(treat_none_as_default_value = false)]
 pub struct Book {
     /// Assigned by the database.

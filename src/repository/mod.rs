@@ -8,7 +8,7 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::connection::{self, Backend};
 use crate::observe::{Counters, EchoSettings, Stats};
-use crate::pool::{self, PoolSettings, SqlitePool, SqliteSetup, Target};
+use crate::pool::{self, with_pooled, AnyPool, PoolSettings, SqliteSetup, Target};
 use crate::{migrations, Config, Error, Result, Tx};
 
 /// The data layer: a pool of connections to one database, with every operation on
@@ -37,7 +37,7 @@ pub struct Repository {
 }
 
 struct Inner {
-    pool: SqlitePool,
+    pool: AnyPool,
     counters: Arc<Counters>,
     in_memory: bool,
     /// Keeps an in-memory database alive while the pool opens and closes connections.
@@ -47,7 +47,7 @@ struct Inner {
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Repository")
-            .field("backend", &"sqlite")
+            .field("backend", &self.inner.pool.backend())
             .field("in_memory", &self.inner.in_memory)
             .field("pool", &self.inner.pool.state())
             .finish()
@@ -87,14 +87,15 @@ impl Repository {
 
     pub(crate) fn from_config(config: Config) -> Result<Repository> {
         let counters = Arc::new(Counters::default());
-        let setup = SqliteSetup {
-            busy_timeout: config.busy_timeout,
-            echo: EchoSettings {
-                log_queries: config.log_queries,
-                log_bind_values: config.log_bind_values,
-                slow_query_threshold: config.slow_query_threshold,
-            },
-            counters: Arc::clone(&counters),
+        let echo = EchoSettings {
+            log_queries: config.log_queries,
+            log_bind_values: config.log_bind_values,
+            slow_query_threshold: config.slow_query_threshold,
+        };
+        let settings = PoolSettings {
+            max_size: config.max_size,
+            min_idle: config.min_idle,
+            connection_timeout: config.connection_timeout,
         };
         let (url, in_memory) = match Target::parse(&config.url)? {
             Target::SqliteFile(url) => {
@@ -102,6 +103,33 @@ impl Repository {
                 (url, false)
             }
             Target::SqliteMemory => (pool::memory_url(), true),
+            #[cfg(feature = "postgres")]
+            Target::Postgres(url) => {
+                let setup = crate::postgres::PgSetup {
+                    lock_timeout: config.busy_timeout,
+                    statement_timeout: config.statement_timeout,
+                    echo,
+                    counters: Arc::clone(&counters),
+                };
+                let mut conn = setup.connect(&url)?;
+                let pending = migrations::pending_on_open(&mut conn)?;
+                apply(&mut conn, &config, &pending)?;
+                let pool =
+                    crate::postgres::pg_pool(&url, setup, settings, config.health_check_after)?;
+                return Ok(Repository {
+                    inner: Arc::new(Inner {
+                        pool: AnyPool::Postgres(pool),
+                        counters,
+                        in_memory: false,
+                        _keepalive: None,
+                    }),
+                });
+            }
+        };
+        let setup = SqliteSetup {
+            busy_timeout: config.busy_timeout,
+            echo,
+            counters: Arc::clone(&counters),
         };
         let mut conn = setup.connect(&url)?;
         // Refuse a database from a newer build before anything is written to it.
@@ -109,23 +137,11 @@ impl Repository {
         if !in_memory {
             pool::enable_wal(&mut conn, config.busy_timeout)?;
         }
-        if config.run_migrations && !pending.is_empty() {
-            for version in migrations::run_pending(&mut conn)? {
-                tracing::info!(target: "bookshelf", %version, "applied migration");
-            }
-        }
-        let pool = pool::sqlite_pool(
-            &url,
-            setup,
-            PoolSettings {
-                max_size: config.max_size,
-                min_idle: config.min_idle,
-                connection_timeout: config.connection_timeout,
-            },
-        )?;
+        apply(&mut conn, &config, &pending)?;
+        let pool = pool::sqlite_pool(&url, setup, settings)?;
         Ok(Repository {
             inner: Arc::new(Inner {
-                pool,
+                pool: AnyPool::Sqlite(pool),
                 counters,
                 in_memory,
                 _keepalive: in_memory.then(|| Mutex::new(conn)),
@@ -135,14 +151,7 @@ impl Repository {
 
     /// Checks out a connection and runs `f` on it, in autocommit.
     pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.inner.pool.get()?;
-        f(&mut conn.handle())
-    }
-
-    /// Checks out a connection for the migration functions.
-    fn with_sqlite<T>(&self, f: impl FnOnce(&mut SqliteConnection) -> Result<T>) -> Result<T> {
-        let mut conn = self.inner.pool.get()?;
-        f(&mut conn)
+        with_pooled!(&self.inner.pool, |conn| f(&mut conn.handle()))
     }
 
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, and rolls back
@@ -176,8 +185,7 @@ impl Repository {
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        let mut conn = self.inner.pool.get()?;
-        connection::transaction(&mut *conn, f)
+        with_pooled!(&self.inner.pool, |conn| connection::transaction(conn, f))
     }
 
     /// Runs `f` in a transaction that is always rolled back, and returns what `f`
@@ -234,7 +242,7 @@ impl Repository {
     ///
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn applied_migrations(&self) -> Result<Vec<String>> {
-        self.with_sqlite(migrations::applied)
+        with_pooled!(&self.inner.pool, |conn| migrations::applied(conn))
     }
 
     /// The versions of the migrations this build has and the database has not applied,
@@ -244,7 +252,7 @@ impl Repository {
     ///
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
-        self.with_sqlite(migrations::pending)
+        with_pooled!(&self.inner.pool, |conn| migrations::pending(conn))
     }
 
     /// Applies the pending migrations and returns their versions (for a repository
@@ -255,7 +263,7 @@ impl Repository {
     /// [`Error::Migration`] when the database holds an unknown migration or one fails
     /// (then nothing is applied).
     pub fn run_pending_migrations(&self) -> Result<Vec<String>> {
-        self.with_sqlite(migrations::run_pending)
+        with_pooled!(&self.inner.pool, |conn| migrations::run_pending(conn))
     }
 
     /// Reverts the newest applied migration by running its `down.sql`, and returns its
@@ -266,6 +274,20 @@ impl Repository {
     /// [`Error::Migration`] when no migration is applied or the revert fails (then
     /// nothing is changed).
     pub fn revert_last_migration(&self) -> Result<String> {
-        self.with_sqlite(migrations::revert_last)
+        with_pooled!(&self.inner.pool, |conn| migrations::revert_last(conn))
     }
+}
+
+/// Applies the migrations found `pending` on open, unless `config` says not to.
+fn apply<C>(conn: &mut C, config: &Config, pending: &[String]) -> Result<()>
+where
+    C: Backend,
+    for<'a> migrations::applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
+    if config.run_migrations && !pending.is_empty() {
+        for version in migrations::run_pending(conn)? {
+            tracing::info!(target: "bookshelf", %version, backend = C::NAME, "applied migration");
+        }
+    }
+    Ok(())
 }

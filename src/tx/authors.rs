@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::{first_free_id, insert_chunked, validate_all};
-use crate::connection::{with_conn, Backend};
+use super::{insert_chunked, validate_all};
+use crate::connection::{with_conn, Backend, IdTable};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
 use crate::schema::{authors, books};
 use crate::{sql, validate, Error, Page, Result, Tx};
@@ -40,13 +40,10 @@ impl Tx<'_> {
             return Ok(Vec::new());
         }
         with_conn!(self, |conn| conn.write_transaction(|conn| {
-            let largest: Option<AuthorId> = authors::table
-                .select(diesel::dsl::max(authors::id))
-                .get_result(conn)?;
-            let first = first_free_id(largest.map(i64::from), rows.len())?;
+            let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
             let authors: Vec<Author> = rows
                 .into_iter()
-                .zip(first..)
+                .zip(ids)
                 .map(|(row, id)| row.stored(AuthorId(id)))
                 .collect();
             insert_chunked!(conn, authors::table, &authors);
@@ -75,6 +72,10 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>> {
+        if !validate::could_be_in_text(name) {
+            // No stored name can equal it (and PostgreSQL refuses text holding a NUL).
+            return Ok(Vec::new());
+        }
         with_conn!(self, |conn| Ok(Author::by_name(name.trim())
             .select(Author::as_select())
             .load(conn)?))

@@ -2,11 +2,10 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
-use super::{first_free_id, insert_chunked, validate_all, INSERT_CHUNK_ROWS};
-use crate::connection::{with_conn, Backend};
+use super::{insert_chunked, validate_all, INSERT_CHUNK_ROWS};
+use crate::connection::{with_conn, Backend, IdTable};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
 use crate::query::{contains_pattern, BookOrder, Direction};
 use crate::schema::{authors, books};
@@ -47,13 +46,10 @@ impl Tx<'_> {
             return Ok(Vec::new());
         }
         let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
-            let largest: Option<BookId> = books::table
-                .select(diesel::dsl::max(books::id))
-                .get_result(conn)?;
-            let first = first_free_id(largest.map(i64::from), rows.len())?;
+            let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
             let books: Vec<Book> = rows
                 .into_iter()
-                .zip(first..)
+                .zip(ids)
                 .map(|(row, id)| row.stored(BookId(id)))
                 .collect();
             insert_chunked!(conn, books::table, &books);
@@ -105,6 +101,10 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
+        if !validate::could_be_in_text(title) {
+            // No stored title can equal it (and PostgreSQL refuses text holding a NUL).
+            return Ok(Vec::new());
+        }
         with_conn!(self, |conn| Ok(Book::by_title(title.trim())
             .select(Book::as_select())
             .load(conn)?))
@@ -123,13 +123,14 @@ impl Tx<'_> {
             .is_some_and(|text| !validate::could_be_in_text(text))
         {
             // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
-            // refuse a pattern over 50,000 bytes.
+            // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
             return Ok(Vec::new());
         }
         with_conn!(self, |conn| {
             let mut query = books::table.select(Book::as_select()).into_boxed();
             if let Some(text) = &filter.title_contains {
-                query = query.filter(books::title.like(contains_pattern(text)).escape('\\'));
+                // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
+                query = query.filter(conn.title_like(contains_pattern(text)));
             }
             if let Some(author_id) = filter.author_id {
                 query = query.filter(books::author_id.eq(author_id));
@@ -199,13 +200,13 @@ impl Tx<'_> {
     where
         F: FnMut(Book),
     {
-        with_conn!(self, |conn| {
-            // One statement is one snapshot; rows are decoded one at a time as SQLite
-            // steps through them, so memory stays flat at any table size.
+        with_conn!(self, |conn: Conn| {
+            // One statement is one snapshot; rows are decoded one at a time as the
+            // database hands them over, so memory stays flat at any table size.
             let rows = books::table
                 .order(books::id)
                 .select(Book::as_select())
-                .load_iter::<Book, DefaultLoadingMode>(conn)?;
+                .load_iter::<Book, <Conn as Backend>::RowByRow>(conn)?;
             let mut visited = 0;
             for book in rows {
                 f(book?);

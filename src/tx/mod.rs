@@ -59,6 +59,8 @@ impl std::fmt::Debug for Tx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let backend = match self.conn {
             AnyConn::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            AnyConn::Postgres(_) => "postgres",
         };
         f.debug_struct("Tx").field("backend", &backend).finish()
     }
@@ -100,21 +102,6 @@ impl<'c> Tx<'c> {
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
         with_conn!(self, |conn| connection::transaction(conn, f))
-    }
-}
-
-/// The first of `count` consecutive new ids above the largest in use, the ids SQLite
-/// itself would give. Bulk inserts give their rows these ids explicitly, under the write
-/// lock, so each inserted row is known without a `RETURNING` clause, whose row order
-/// SQLite leaves unspecified.
-fn first_free_id(largest: Option<i64>, count: usize) -> Result<i64> {
-    let first = largest.unwrap_or(0).checked_add(1);
-    let last = first.and_then(|first| first.checked_add(i64::try_from(count).ok()?));
-    match (first, last) {
-        (Some(first), Some(_)) => Ok(first),
-        _ => Err(crate::Error::Database(
-            diesel::result::Error::QueryBuilderError("no ids left above the largest one".into()),
-        )),
     }
 }
 

@@ -1,0 +1,3 @@
+DROP INDEX books_author_id_idx;
+DROP TABLE books;
+DROP TABLE authors;
