@@ -4,28 +4,31 @@
 mod common;
 
 use bookshelf::{AuthorId, Error, NewAuthor, NewBook, Page, Repository, MAX_TEXT_CHARS};
-use common::{author_name, book_title, expect_err, seed, TestDb, TestResult};
+use common::{
+    author_name, backend_tests, book_title, expect_err, seed, Backend, TestDb, TestResult,
+};
 
 fn names(authors: &[bookshelf::Author]) -> Vec<&str> {
     authors.iter().map(|author| author.name.as_str()).collect()
 }
 
-#[test]
-fn create_then_read_back() -> TestResult {
-    let db = TestDb::new()?;
-    let created = db
-        .repo
-        .create_author(&NewAuthor::new("  Ursula K. Le Guin \n"))?;
-    assert_eq!(created.name, "Ursula K. Le Guin");
-    assert_eq!(db.repo.author(created.id)?, Some(created.clone()));
-    assert_eq!(db.repo.count_authors()?, 1);
+backend_tests! {
+    fn create_then_read_back(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let created = db
+            .repo
+            .create_author(&NewAuthor::new("  Ursula K. Le Guin \n"))?;
+        assert_eq!(created.name, "Ursula K. Le Guin");
+        assert_eq!(db.repo.author(created.id)?, Some(created.clone()));
+        assert_eq!(db.repo.count_authors()?, 1);
 
-    let second = db
-        .repo
-        .create_author(&NewAuthor::new("Octavia E. Butler"))?;
-    assert!(second.id > created.id);
-    assert_eq!(db.repo.count_authors()?, 2);
-    Ok(())
+        let second = db
+            .repo
+            .create_author(&NewAuthor::new("Octavia E. Butler"))?;
+        assert!(second.id > created.id);
+        assert_eq!(db.repo.count_authors()?, 2);
+        Ok(())
+    }
 }
 
 #[test]
@@ -38,142 +41,149 @@ fn data_survives_reopening_the_file() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn bad_names_are_rejected_before_writing() -> TestResult {
-    let db = TestDb::new()?;
-    let too_long = "é".repeat(MAX_TEXT_CHARS + 1);
-    for bad in ["", "   \t\n", "a\0b", too_long.as_str()] {
-        let result = db.repo.create_author(&NewAuthor::new(bad));
+backend_tests! {
+    fn bad_names_are_rejected_before_writing(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let too_long = "é".repeat(MAX_TEXT_CHARS + 1);
+        for bad in ["", "   \t\n", "a\0b", too_long.as_str()] {
+            let result = db.repo.create_author(&NewAuthor::new(bad));
+            expect_err!(result, Error::Validation { field: "name", .. });
+        }
+        assert_eq!(db.repo.count_authors()?, 0);
+
+        // The limit is in characters, not bytes.
+        let longest = "é".repeat(MAX_TEXT_CHARS);
+        assert_eq!(
+            db.repo
+                .create_author(&NewAuthor::new(longest.clone()))?
+                .name,
+            longest
+        );
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn rename_changes_only_the_name(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let author = db.repo.create_author(&NewAuthor::new("Old Name"))?;
+        let other = db.repo.create_author(&NewAuthor::new("Other"))?;
+
+        let renamed = db.repo.rename_author(author.id, "  New Name ")?;
+        assert_eq!(renamed.id, author.id);
+        assert_eq!(renamed.name, "New Name");
+        assert_eq!(db.repo.author(author.id)?, Some(renamed));
+        assert_eq!(db.repo.author(other.id)?, Some(other));
+
+        let result = db.repo.rename_author(author.id, "   ");
         expect_err!(result, Error::Validation { field: "name", .. });
+        assert_eq!(
+            db.repo.author(author.id)?.map(|a| a.name),
+            Some("New Name".to_owned())
+        );
+        Ok(())
     }
-    assert_eq!(db.repo.count_authors()?, 0);
-
-    // The limit is in characters, not bytes.
-    let longest = "é".repeat(MAX_TEXT_CHARS);
-    assert_eq!(
-        db.repo
-            .create_author(&NewAuthor::new(longest.clone()))?
-            .name,
-        longest
-    );
-    Ok(())
 }
 
-#[test]
-fn rename_changes_only_the_name() -> TestResult {
-    let db = TestDb::new()?;
-    let author = db.repo.create_author(&NewAuthor::new("Old Name"))?;
-    let other = db.repo.create_author(&NewAuthor::new("Other"))?;
-
-    let renamed = db.repo.rename_author(author.id, "  New Name ")?;
-    assert_eq!(renamed.id, author.id);
-    assert_eq!(renamed.name, "New Name");
-    assert_eq!(db.repo.author(author.id)?, Some(renamed));
-    assert_eq!(db.repo.author(other.id)?, Some(other));
-
-    let result = db.repo.rename_author(author.id, "   ");
-    expect_err!(result, Error::Validation { field: "name", .. });
-    assert_eq!(
-        db.repo.author(author.id)?.map(|a| a.name),
-        Some("New Name".to_owned())
-    );
-    Ok(())
-}
-
-#[test]
-fn delete_removes_only_that_author() -> TestResult {
-    let db = TestDb::new()?;
-    let authors = seed(&db.repo, 3, 0)?;
-    db.repo.delete_author(authors[1].id)?;
-    assert_eq!(db.repo.author(authors[1].id)?, None);
-    assert_eq!(db.repo.count_authors()?, 2);
-    let left = db.repo.list_authors(Page::all())?;
-    assert_eq!(left, vec![authors[0].clone(), authors[2].clone()]);
-    Ok(())
-}
-
-#[test]
-fn list_and_count_follow_id_order() -> TestResult {
-    let db = TestDb::new()?;
-    assert_eq!(db.repo.count_authors()?, 0);
-    assert!(db.repo.list_authors(Page::all())?.is_empty());
-
-    let authors = seed(&db.repo, 5, 0)?;
-    assert_eq!(db.repo.count_authors()?, 5);
-    let listed = db.repo.list_authors(Page::all())?;
-    assert_eq!(listed, authors);
-    let expected: Vec<String> = (1..=5).map(author_name).collect();
-    assert_eq!(names(&listed), expected);
-    assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id));
-    Ok(())
-}
-
-#[test]
-fn create_authors_returns_rows_in_input_order() -> TestResult {
-    let db = TestDb::new()?;
-    let before = db.repo.stats();
-    assert!(db.repo.create_authors(&[])?.is_empty());
-    let after = db.repo.stats();
-    assert_eq!(
-        (after.statements, after.transaction_statements),
-        (before.statements, before.transaction_statements),
-        "an empty batch sends nothing"
-    );
-
-    // More than one insert chunk (256 rows), in an order that is not alphabetical.
-    let input: Vec<NewAuthor> = (1..=2500)
-        .rev()
-        .map(|i| NewAuthor::new(author_name(i)))
-        .collect();
-    let created = db.repo.create_authors(&input)?;
-    assert_eq!(created.len(), input.len());
-    for (new, author) in input.iter().zip(&created) {
-        assert_eq!(author.name, new.name);
+backend_tests! {
+    fn delete_removes_only_that_author(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let authors = seed(&db.repo, 3, 0)?;
+        db.repo.delete_author(authors[1].id)?;
+        assert_eq!(db.repo.author(authors[1].id)?, None);
+        assert_eq!(db.repo.count_authors()?, 2);
+        let left = db.repo.list_authors(Page::all())?;
+        assert_eq!(left, vec![authors[0].clone(), authors[2].clone()]);
+        Ok(())
     }
-    assert!(created.windows(2).all(|pair| pair[0].id < pair[1].id));
-    assert_eq!(db.repo.list_authors(Page::all())?, created);
-    Ok(())
 }
 
-#[test]
-fn create_authors_is_all_or_nothing() -> TestResult {
-    let db = TestDb::new()?;
-    let too_long = "x".repeat(MAX_TEXT_CHARS + 1);
-    let batch = [
-        NewAuthor::new("Good One"),
-        NewAuthor::new("Good Two"),
-        NewAuthor::new(" \t "),
-        NewAuthor::new(too_long),
-        NewAuthor::new("Good Three"),
-    ];
-    // The first bad row is named.
-    expect_err!(
-        db.repo.create_authors(&batch),
-        Error::InvalidRow { index: 2, error }
-            if matches!(*error, Error::Validation { field: "name", .. })
-    );
-    assert_eq!(db.repo.count_authors()?, 0);
-    assert!(db.repo.authors_by_name("Good One")?.is_empty());
-    Ok(())
+backend_tests! {
+    fn list_and_count_follow_id_order(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        assert_eq!(db.repo.count_authors()?, 0);
+        assert!(db.repo.list_authors(Page::all())?.is_empty());
+
+        let authors = seed(&db.repo, 5, 0)?;
+        assert_eq!(db.repo.count_authors()?, 5);
+        let listed = db.repo.list_authors(Page::all())?;
+        assert_eq!(listed, authors);
+        let expected: Vec<String> = (1..=5).map(author_name).collect();
+        assert_eq!(names(&listed), expected);
+        assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id));
+        Ok(())
+    }
 }
 
-#[test]
-fn authors_by_name_is_exact_and_trims_its_argument() -> TestResult {
-    let db = TestDb::new()?;
-    let ann = db.repo.create_author(&NewAuthor::new("Ann"))?;
-    db.repo.create_author(&NewAuthor::new("Anne"))?;
-    let lower = db.repo.create_author(&NewAuthor::new("ann"))?;
-    let ann_again = db.repo.create_author(&NewAuthor::new("  Ann  "))?;
+backend_tests! {
+    fn create_authors_returns_rows_in_input_order(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let before = db.repo.stats();
+        assert!(db.repo.create_authors(&[])?.is_empty());
+        let after = db.repo.stats();
+        assert_eq!(
+            (after.statements, after.transaction_statements),
+            (before.statements, before.transaction_statements),
+            "an empty batch sends nothing"
+        );
 
-    let found = db.repo.authors_by_name("Ann")?;
-    assert_eq!(found, vec![ann.clone(), ann_again.clone()]);
-    assert_eq!(db.repo.authors_by_name("\t Ann \n")?, found);
-    assert_eq!(db.repo.authors_by_name("ann")?, vec![lower]);
-    assert!(db.repo.authors_by_name("An")?.is_empty());
-    assert!(db.repo.authors_by_name("Ann%")?.is_empty());
-    assert!(db.repo.authors_by_name("Nobody")?.is_empty());
-    assert!(db.repo.authors_by_name("")?.is_empty());
-    Ok(())
+        // More than one insert chunk (256 rows), in an order that is not alphabetical.
+        let input: Vec<NewAuthor> = (1..=2500)
+            .rev()
+            .map(|i| NewAuthor::new(author_name(i)))
+            .collect();
+        let created = db.repo.create_authors(&input)?;
+        assert_eq!(created.len(), input.len());
+        for (new, author) in input.iter().zip(&created) {
+            assert_eq!(author.name, new.name);
+        }
+        assert!(created.windows(2).all(|pair| pair[0].id < pair[1].id));
+        assert_eq!(db.repo.list_authors(Page::all())?, created);
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn create_authors_is_all_or_nothing(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let too_long = "x".repeat(MAX_TEXT_CHARS + 1);
+        let batch = [
+            NewAuthor::new("Good One"),
+            NewAuthor::new("Good Two"),
+            NewAuthor::new(" \t "),
+            NewAuthor::new(too_long),
+            NewAuthor::new("Good Three"),
+        ];
+        // The first bad row is named.
+        expect_err!(
+            db.repo.create_authors(&batch),
+            Error::InvalidRow { index: 2, error }
+                if matches!(*error, Error::Validation { field: "name", .. })
+        );
+        assert_eq!(db.repo.count_authors()?, 0);
+        assert!(db.repo.authors_by_name("Good One")?.is_empty());
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn authors_by_name_is_exact_and_trims_its_argument(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let ann = db.repo.create_author(&NewAuthor::new("Ann"))?;
+        db.repo.create_author(&NewAuthor::new("Anne"))?;
+        let lower = db.repo.create_author(&NewAuthor::new("ann"))?;
+        let ann_again = db.repo.create_author(&NewAuthor::new("  Ann  "))?;
+
+        let found = db.repo.authors_by_name("Ann")?;
+        assert_eq!(found, vec![ann.clone(), ann_again.clone()]);
+        assert_eq!(db.repo.authors_by_name("\t Ann \n")?, found);
+        assert_eq!(db.repo.authors_by_name("ann")?, vec![lower]);
+        assert!(db.repo.authors_by_name("An")?.is_empty());
+        assert!(db.repo.authors_by_name("Ann%")?.is_empty());
+        assert!(db.repo.authors_by_name("Nobody")?.is_empty());
+        assert!(db.repo.authors_by_name("")?.is_empty());
+        Ok(())
+    }
 }
 
 #[test]
@@ -203,59 +213,62 @@ fn missing_ids(repo: &Repository) -> bookshelf::Result<Vec<AuthorId>> {
     ])
 }
 
-#[test]
-fn commands_on_missing_ids_are_not_found() -> TestResult {
-    let db = TestDb::new()?;
-    let kept = db.repo.create_author(&NewAuthor::new("Kept"))?;
-    for id in missing_ids(&db.repo)? {
-        expect_err!(
-            db.repo.rename_author(id, "Renamed"),
-            Error::NotFound { entity: "author", id: got } if got == id.0
-        );
-        expect_err!(
-            db.repo.delete_author(id),
-            Error::NotFound { entity: "author", id: got } if got == id.0
-        );
+backend_tests! {
+    fn commands_on_missing_ids_are_not_found(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let kept = db.repo.create_author(&NewAuthor::new("Kept"))?;
+        for id in missing_ids(&db.repo)? {
+            expect_err!(
+                db.repo.rename_author(id, "Renamed"),
+                Error::NotFound { entity: "author", id: got } if got == id.0
+            );
+            expect_err!(
+                db.repo.delete_author(id),
+                Error::NotFound { entity: "author", id: got } if got == id.0
+            );
+        }
+        assert_eq!(db.repo.list_authors(Page::all())?, vec![kept]);
+        assert!(db.repo.authors_by_name("Renamed")?.is_empty());
+        Ok(())
     }
-    assert_eq!(db.repo.list_authors(Page::all())?, vec![kept]);
-    assert!(db.repo.authors_by_name("Renamed")?.is_empty());
-    Ok(())
 }
 
-#[test]
-fn lookups_on_missing_ids_are_none() -> TestResult {
-    let db = TestDb::new()?;
-    seed(&db.repo, 2, 2)?;
-    for id in missing_ids(&db.repo)? {
-        assert_eq!(db.repo.author(id)?, None, "author {id}");
-        assert!(db.repo.books_by_author(id)?.is_empty(), "books of {id}");
+backend_tests! {
+    fn lookups_on_missing_ids_are_none(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        seed(&db.repo, 2, 2)?;
+        for id in missing_ids(&db.repo)? {
+            assert_eq!(db.repo.author(id)?, None, "author {id}");
+            assert!(db.repo.books_by_author(id)?.is_empty(), "books of {id}");
+        }
+        Ok(())
     }
-    Ok(())
 }
 
-#[test]
-fn deleting_an_author_deletes_their_books() -> TestResult {
-    let db = TestDb::new()?;
-    let authors = seed(&db.repo, 2, 3)?;
-    let doomed: Vec<_> = db.repo.books_by_author(authors[0].id)?;
-    let kept = db.repo.books_by_author(authors[1].id)?;
-    assert_eq!((doomed.len(), kept.len()), (3, 3));
+backend_tests! {
+    fn deleting_an_author_deletes_their_books(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let authors = seed(&db.repo, 2, 3)?;
+        let doomed: Vec<_> = db.repo.books_by_author(authors[0].id)?;
+        let kept = db.repo.books_by_author(authors[1].id)?;
+        assert_eq!((doomed.len(), kept.len()), (3, 3));
 
-    db.repo.delete_author(authors[0].id)?;
-    assert_eq!(db.repo.count_books()?, 3);
-    assert!(db.repo.books_by_author(authors[0].id)?.is_empty());
-    for book in &doomed {
-        assert_eq!(db.repo.book(book.id)?, None);
+        db.repo.delete_author(authors[0].id)?;
+        assert_eq!(db.repo.count_books()?, 3);
+        assert!(db.repo.books_by_author(authors[0].id)?.is_empty());
+        for book in &doomed {
+            assert_eq!(db.repo.book(book.id)?, None);
+        }
+        assert_eq!(db.repo.books_by_author(authors[1].id)?, kept);
+
+        // A new author never inherits the deleted author's books.
+        let newcomer = db.repo.create_author(&NewAuthor::new(author_name(1)))?;
+        assert!(db.repo.books_by_author(newcomer.id)?.is_empty());
+        db.repo
+            .create_book(&NewBook::new(newcomer.id, book_title(1, 1)))?;
+        assert_eq!(db.repo.count_books()?, 4);
+        Ok(())
     }
-    assert_eq!(db.repo.books_by_author(authors[1].id)?, kept);
-
-    // A new author never inherits the deleted author's books.
-    let newcomer = db.repo.create_author(&NewAuthor::new(author_name(1)))?;
-    assert!(db.repo.books_by_author(newcomer.id)?.is_empty());
-    db.repo
-        .create_book(&NewBook::new(newcomer.id, book_title(1, 1)))?;
-    assert_eq!(db.repo.count_books()?, 4);
-    Ok(())
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use bookshelf::{
     AuthorId, Book, BookChanges, BookId, Error, NewAuthor, NewBook, Page, Repository, MIN_YEAR,
 };
-use common::{book_title, expect_err, seed, TestDb, TestResult};
+use common::{backend_tests, book_title, expect_err, seed, Backend, TestDb, TestResult};
 
 /// A repository with one author, for tests that need a single author.
 fn with_author(name: &str) -> Result<(TestDb, AuthorId), common::BoxError> {
@@ -141,21 +141,22 @@ fn changes_to_a_missing_book_are_not_found() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn delete_removes_only_that_book() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    let authors = seed(repo, 1, 3)?;
-    let books = repo.books_by_author(authors[0].id)?;
-    repo.delete_book(books[1].id)?;
-    assert_eq!(repo.book(books[1].id)?, None);
-    assert_eq!(repo.count_books()?, 2);
-    assert_eq!(
-        repo.books_by_author(authors[0].id)?,
-        vec![books[0].clone(), books[2].clone()]
-    );
-    assert_eq!(repo.count_authors()?, 1, "the author stays");
-    Ok(())
+backend_tests! {
+    fn delete_removes_only_that_book(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let authors = seed(repo, 1, 3)?;
+        let books = repo.books_by_author(authors[0].id)?;
+        repo.delete_book(books[1].id)?;
+        assert_eq!(repo.book(books[1].id)?, None);
+        assert_eq!(repo.count_books()?, 2);
+        assert_eq!(
+            repo.books_by_author(authors[0].id)?,
+            vec![books[0].clone(), books[2].clone()]
+        );
+        assert_eq!(repo.count_authors()?, 1, "the author stays");
+        Ok(())
+    }
 }
 
 #[test]
@@ -176,37 +177,39 @@ fn books_by_author_are_ordered_by_title() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn books_by_title_is_exact() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    let authors = seed(repo, 3, 0)?;
-    let first = repo.create_book(&NewBook::new(authors[0].id, "Dune"))?;
-    repo.create_book(&NewBook::new(authors[1].id, "Dune Messiah"))?;
-    repo.create_book(&NewBook::new(authors[1].id, "dune"))?;
-    let second = repo.create_book(&NewBook::new(authors[2].id, "Dune"))?;
+backend_tests! {
+    fn books_by_title_is_exact(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let authors = seed(repo, 3, 0)?;
+        let first = repo.create_book(&NewBook::new(authors[0].id, "Dune"))?;
+        repo.create_book(&NewBook::new(authors[1].id, "Dune Messiah"))?;
+        repo.create_book(&NewBook::new(authors[1].id, "dune"))?;
+        let second = repo.create_book(&NewBook::new(authors[2].id, "Dune"))?;
 
-    assert_eq!(repo.books_by_title("Dune")?, vec![first, second]);
-    assert_eq!(repo.books_by_title("  Dune\n")?.len(), 2);
-    assert_eq!(titles(&repo.books_by_title("dune")?), ["dune"]);
-    assert!(repo.books_by_title("Dun")?.is_empty());
-    assert!(repo.books_by_title("Dune%")?.is_empty());
-    Ok(())
+        assert_eq!(repo.books_by_title("Dune")?, vec![first, second]);
+        assert_eq!(repo.books_by_title("  Dune\n")?.len(), 2);
+        assert_eq!(titles(&repo.books_by_title("dune")?), ["dune"]);
+        assert!(repo.books_by_title("Dun")?.is_empty());
+        assert!(repo.books_by_title("Dune%")?.is_empty());
+        Ok(())
+    }
 }
 
-#[test]
-fn list_books_returns_every_book_by_id() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    assert!(repo.list_books(Page::all())?.is_empty());
-    seed(repo, 4, 3)?;
-    let books = repo.list_books(Page::all())?;
-    assert_eq!(books.len(), 12);
-    assert_eq!(repo.count_books()?, 12);
-    assert!(books.windows(2).all(|pair| pair[0].id < pair[1].id));
-    assert_eq!(books[0].title, book_title(1, 1));
-    assert_eq!(books[11].title, book_title(4, 3));
-    Ok(())
+backend_tests! {
+    fn list_books_returns_every_book_by_id(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        assert!(repo.list_books(Page::all())?.is_empty());
+        seed(repo, 4, 3)?;
+        let books = repo.list_books(Page::all())?;
+        assert_eq!(books.len(), 12);
+        assert_eq!(repo.count_books()?, 12);
+        assert!(books.windows(2).all(|pair| pair[0].id < pair[1].id));
+        assert_eq!(books[0].title, book_title(1, 1));
+        assert_eq!(books[11].title, book_title(4, 3));
+        Ok(())
+    }
 }
 
 #[test]
@@ -322,34 +325,35 @@ fn published_year_is_bounded() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn create_books_keeps_input_order_across_chunks() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    let authors = seed(repo, 10, 0)?;
-    // 10,000 rows: ten insert chunks of 1024. Interleaved authors and descending
-    // numbers, so neither title nor author order could pass for input order.
-    let input: Vec<NewBook> = (1..=1000)
-        .rev()
-        .flat_map(|j| {
-            authors
-                .iter()
-                .enumerate()
-                .map(move |(i, author)| NewBook::new(author.id, book_title(i + 1, j)))
-        })
-        .collect();
-    let created = repo.create_books(&input)?;
-    assert_eq!(created.len(), 10_000);
-    for (new, book) in input.iter().zip(&created) {
-        assert_eq!(
-            (book.author_id, book.title.as_str()),
-            (new.author_id, new.title.as_str())
-        );
+backend_tests! {
+    fn create_books_keeps_input_order_across_chunks(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let authors = seed(repo, 10, 0)?;
+        // 10,000 rows: ten insert chunks of 1024. Interleaved authors and descending
+        // numbers, so neither title nor author order could pass for input order.
+        let input: Vec<NewBook> = (1..=1000)
+            .rev()
+            .flat_map(|j| {
+                authors
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, author)| NewBook::new(author.id, book_title(i + 1, j)))
+            })
+            .collect();
+        let created = repo.create_books(&input)?;
+        assert_eq!(created.len(), 10_000);
+        for (new, book) in input.iter().zip(&created) {
+            assert_eq!(
+                (book.author_id, book.title.as_str()),
+                (new.author_id, new.title.as_str())
+            );
+        }
+        assert!(created.windows(2).all(|pair| pair[0].id < pair[1].id));
+        assert_eq!(repo.count_books()?, 10_000);
+        assert_eq!(repo.list_books(Page::all())?, created);
+        Ok(())
     }
-    assert!(created.windows(2).all(|pair| pair[0].id < pair[1].id));
-    assert_eq!(repo.count_books()?, 10_000);
-    assert_eq!(repo.list_books(Page::all())?, created);
-    Ok(())
 }
 
 #[test]

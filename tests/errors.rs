@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use bookshelf::{AuthorId, BookFilter, Config, Error, NewAuthor, NewBook, Page, Repository};
-use common::{TestDb, TestResult};
+use common::{backend_tests, Backend, TestDb, TestResult};
 
 /// Checks the house rules on every error of a chain: the message starts in lowercase,
 /// has no trailing period, and does not print its source's message again.
@@ -246,45 +246,46 @@ const HOSTILE: [&str; 6] = [
     "`books`.`title` /* ? */ ?1 $1 :name",
 ];
 
-#[test]
-fn sql_looking_text_is_stored_as_data() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    let mut author_ids = Vec::new();
-    let mut book_ids = Vec::new();
-    for text in HOSTILE {
-        let author = repo.create_author(&NewAuthor::new(text))?;
-        assert_eq!(author.name.as_bytes(), text.as_bytes());
-        assert_eq!(
-            repo.author(author.id)?.map(|a| a.name).as_deref(),
-            Some(text)
-        );
-        assert_eq!(repo.authors_by_name(text)?, vec![author.clone()]);
+backend_tests! {
+    fn sql_looking_text_is_stored_as_data(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let mut author_ids = Vec::new();
+        let mut book_ids = Vec::new();
+        for text in HOSTILE {
+            let author = repo.create_author(&NewAuthor::new(text))?;
+            assert_eq!(author.name.as_bytes(), text.as_bytes());
+            assert_eq!(
+                repo.author(author.id)?.map(|a| a.name).as_deref(),
+                Some(text)
+            );
+            assert_eq!(repo.authors_by_name(text)?, vec![author.clone()]);
 
-        let book = repo.create_book(&NewBook::new(author.id, text))?;
-        assert_eq!(book.title.as_bytes(), text.as_bytes());
-        assert_eq!(repo.books_by_title(text)?, vec![book.clone()]);
-        let found = repo.search_books(&BookFilter::new().title_contains(text))?;
-        assert_eq!(found, vec![book.clone()], "search for {text:?}");
-        author_ids.push(author.id);
-        book_ids.push(book.id);
-    }
-    let renamed = repo.rename_author(author_ids[0], HOSTILE[1])?;
-    assert_eq!(renamed.name, HOSTILE[1]);
+            let book = repo.create_book(&NewBook::new(author.id, text))?;
+            assert_eq!(book.title.as_bytes(), text.as_bytes());
+            assert_eq!(repo.books_by_title(text)?, vec![book.clone()]);
+            let found = repo.search_books(&BookFilter::new().title_contains(text))?;
+            assert_eq!(found, vec![book.clone()], "search for {text:?}");
+            author_ids.push(author.id);
+            book_ids.push(book.id);
+        }
+        let renamed = repo.rename_author(author_ids[0], HOSTILE[1])?;
+        assert_eq!(renamed.name, HOSTILE[1]);
 
-    // Both tables are still there, with every row.
-    assert_eq!(repo.count_authors()?, HOSTILE.len() as i64);
-    assert_eq!(repo.count_books()?, HOSTILE.len() as i64);
-    let titles: Vec<String> = repo
-        .list_books(Page::all())?
-        .into_iter()
-        .map(|book| book.title)
-        .collect();
-    assert_eq!(titles, HOSTILE);
-    for id in book_ids {
-        assert!(repo.book(id)?.is_some());
+        // Both tables are still there, with every row.
+        assert_eq!(repo.count_authors()?, HOSTILE.len() as i64);
+        assert_eq!(repo.count_books()?, HOSTILE.len() as i64);
+        let titles: Vec<String> = repo
+            .list_books(Page::all())?
+            .into_iter()
+            .map(|book| book.title)
+            .collect();
+        assert_eq!(titles, HOSTILE);
+        for id in book_ids {
+            assert!(repo.book(id)?.is_some());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[test]

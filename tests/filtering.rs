@@ -7,7 +7,7 @@ use bookshelf::{
     Author, AuthorId, Book, BookFilter, BookId, BookOrder, Direction, NewAuthor, NewBook, Page,
     Repository, MIN_YEAR,
 };
-use common::{seed, TestDb, TestResult};
+use common::{backend_tests, seed, Backend, TestDb, TestResult};
 
 /// Seven books by two authors, inserted so that id, title and year orders all differ.
 /// Titles repeat across authors ("Delta") and years repeat, to exercise tie-breaking.
@@ -267,35 +267,36 @@ fn criteria_combine() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn pages_first_after_and_all() -> TestResult {
-    let db = TestDb::new()?;
-    seed(&db.repo, 5, 2)?;
-    let all = db.repo.list_books(Page::all())?;
-    assert_eq!(all.len(), 10);
-    assert_eq!(Page::default(), Page::all());
+backend_tests! {
+    fn pages_first_after_and_all(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        seed(&db.repo, 5, 2)?;
+        let all = db.repo.list_books(Page::all())?;
+        assert_eq!(all.len(), 10);
+        assert_eq!(Page::default(), Page::all());
 
-    assert_eq!(db.repo.list_books(Page::first(3))?, all[..3]);
-    assert_eq!(db.repo.list_books(Page::after(all[2].id, 3))?, all[3..6]);
-    assert_eq!(db.repo.list_books(Page::after(all[7].id, 3))?, all[8..]);
-    assert_eq!(db.repo.list_books(Page::first(100))?, all);
-    assert_eq!(db.repo.list_books(Page::after(-1_i64, 2))?, all[..2]);
-    assert_eq!(db.repo.list_books(Page::after(i64::MIN, 2))?, all[..2]);
+        assert_eq!(db.repo.list_books(Page::first(3))?, all[..3]);
+        assert_eq!(db.repo.list_books(Page::after(all[2].id, 3))?, all[3..6]);
+        assert_eq!(db.repo.list_books(Page::after(all[7].id, 3))?, all[8..]);
+        assert_eq!(db.repo.list_books(Page::first(100))?, all);
+        assert_eq!(db.repo.list_books(Page::after(-1_i64, 2))?, all[..2]);
+        assert_eq!(db.repo.list_books(Page::after(i64::MIN, 2))?, all[..2]);
 
-    assert!(db.repo.list_books(Page::first(0))?.is_empty());
-    assert!(db.repo.list_books(Page::after(all[0].id, 0))?.is_empty());
-    let last = all[9].id;
-    assert!(db.repo.list_books(Page::after(last, 10))?.is_empty());
-    assert!(db.repo.list_books(Page::after(i64::MAX, 10))?.is_empty());
+        assert!(db.repo.list_books(Page::first(0))?.is_empty());
+        assert!(db.repo.list_books(Page::after(all[0].id, 0))?.is_empty());
+        let last = all[9].id;
+        assert!(db.repo.list_books(Page::after(last, 10))?.is_empty());
+        assert!(db.repo.list_books(Page::after(i64::MAX, 10))?.is_empty());
 
-    let authors = db.repo.list_authors(Page::all())?;
-    assert_eq!(db.repo.list_authors(Page::first(2))?, authors[..2]);
-    assert!(db.repo.list_authors(Page::first(0))?.is_empty());
-    assert!(db
-        .repo
-        .list_authors(Page::after(authors[4].id, 5))?
-        .is_empty());
-    Ok(())
+        let authors = db.repo.list_authors(Page::all())?;
+        assert_eq!(db.repo.list_authors(Page::first(2))?, authors[..2]);
+        assert!(db.repo.list_authors(Page::first(0))?.is_empty());
+        assert!(db
+            .repo
+            .list_authors(Page::after(authors[4].id, 5))?
+            .is_empty());
+        Ok(())
+    }
 }
 
 #[test]
@@ -340,28 +341,29 @@ fn walk<T>(
     }
 }
 
-#[test]
-fn walking_all_pages_visits_every_row_once() -> TestResult {
-    let db = TestDb::new()?;
-    seed(&db.repo, 23, 3)?;
-    let all_books = db.repo.list_books(Page::all())?;
-    let all_authors = db.repo.list_authors(Page::all())?;
-    assert_eq!((all_books.len(), all_authors.len()), (69, 23));
+backend_tests! {
+    fn walking_all_pages_visits_every_row_once(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        seed(&db.repo, 23, 3)?;
+        let all_books = db.repo.list_books(Page::all())?;
+        let all_authors = db.repo.list_authors(Page::all())?;
+        assert_eq!((all_books.len(), all_authors.len()), (69, 23));
 
-    for size in [1, 2, 7, 23, 69, 100] {
-        let books = walk(
-            size,
-            |page| db.repo.list_books(page),
-            |book: &Book| book.id.0,
-        )?;
-        assert_eq!(books, all_books, "books, page size {size}");
-        assert!(books.windows(2).all(|pair| pair[0].id < pair[1].id));
+        for size in [1, 2, 7, 23, 69, 100] {
+            let books = walk(
+                size,
+                |page| db.repo.list_books(page),
+                |book: &Book| book.id.0,
+            )?;
+            assert_eq!(books, all_books, "books, page size {size}");
+            assert!(books.windows(2).all(|pair| pair[0].id < pair[1].id));
 
-        let authors = walk(size, |page| db.repo.list_authors(page), |a: &Author| a.id.0)?;
-        assert_eq!(authors, all_authors, "authors, page size {size}");
-        assert!(authors.windows(2).all(|pair| pair[0].id < pair[1].id));
+            let authors = walk(size, |page| db.repo.list_authors(page), |a: &Author| a.id.0)?;
+            assert_eq!(authors, all_authors, "authors, page size {size}");
+            assert!(authors.windows(2).all(|pair| pair[0].id < pair[1].id));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use bookshelf::{BookFilter, NewAuthor, NewBook, Page, MAX_TEXT_CHARS};
-use common::{TestDb, TestResult};
+use common::{backend_tests, Backend, TestDb, TestResult};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -34,29 +34,30 @@ fn valid_text() -> impl Strategy<Value = String> {
     })
 }
 
-#[test]
-fn any_valid_name_or_title_round_trips_exactly() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    runner(256).run(&valid_text(), |text| {
-        let author = repo.create_author(&NewAuthor::new(text.as_str()))?;
-        prop_assert_eq!(&author.name, &text);
-        prop_assert_eq!(repo.author(author.id)?.map(|a| a.name), Some(text.clone()));
+backend_tests! {
+    fn any_valid_name_or_title_round_trips_exactly(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        runner(256).run(&valid_text(), |text| {
+            let author = repo.create_author(&NewAuthor::new(text.as_str()))?;
+            prop_assert_eq!(&author.name, &text);
+            prop_assert_eq!(repo.author(author.id)?.map(|a| a.name), Some(text.clone()));
 
-        let book = repo.create_book(&NewBook::new(author.id, text.as_str()))?;
-        prop_assert_eq!(&book.title, &text);
-        prop_assert_eq!(repo.book(book.id)?.map(|b| b.title), Some(text.clone()));
+            let book = repo.create_book(&NewBook::new(author.id, text.as_str()))?;
+            prop_assert_eq!(&book.title, &text);
+            prop_assert_eq!(repo.book(book.id)?.map(|b| b.title), Some(text.clone()));
 
-        let renamed = repo.rename_author(author.id, &text)?;
-        prop_assert_eq!(&renamed.name, &text);
-        // The title is found by searching for itself.
-        let filter = BookFilter::new()
-            .author(author.id)
-            .title_contains(text.as_str());
-        prop_assert_eq!(repo.search_books(&filter)?, vec![book]);
+            let renamed = repo.rename_author(author.id, &text)?;
+            prop_assert_eq!(&renamed.name, &text);
+            // The title is found by searching for itself.
+            let filter = BookFilter::new()
+                .author(author.id)
+                .title_contains(text.as_str());
+            prop_assert_eq!(repo.search_books(&filter)?, vec![book]);
+            Ok(())
+        })?;
         Ok(())
-    })?;
-    Ok(())
+    }
 }
 
 const TITLES: [&str; 8] = [
@@ -87,27 +88,28 @@ fn any_needle() -> impl Strategy<Value = String> {
     ]
 }
 
-#[test]
-fn any_search_string_returns_ok_and_matches_literally() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    let author = repo.create_author(&NewAuthor::new("Author 000001"))?;
-    let books: Vec<NewBook> = TITLES.iter().map(|t| NewBook::new(author.id, *t)).collect();
-    repo.create_books(&books)?;
-    let stored = repo.list_books(Page::all())?;
-    runner(512).run(&any_needle(), |needle| {
-        let filter = BookFilter::new().title_contains(needle.as_str());
-        let found: Vec<String> = (repo.search_books(&filter)?.into_iter())
-            .map(|book| book.title)
-            .collect();
-        // `LIKE` ignores ASCII case only, as `to_ascii_lowercase` does.
-        let lower = needle.to_ascii_lowercase();
-        let expected: Vec<String> = (stored.iter())
-            .map(|book| book.title.clone())
-            .filter(|title| title.to_ascii_lowercase().contains(&lower))
-            .collect();
-        prop_assert_eq!(found, expected, "searching {:?}", needle);
+backend_tests! {
+    fn any_search_string_returns_ok_and_matches_literally(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Author 000001"))?;
+        let books: Vec<NewBook> = TITLES.iter().map(|t| NewBook::new(author.id, *t)).collect();
+        repo.create_books(&books)?;
+        let stored = repo.list_books(Page::all())?;
+        runner(512).run(&any_needle(), |needle| {
+            let filter = BookFilter::new().title_contains(needle.as_str());
+            let found: Vec<String> = (repo.search_books(&filter)?.into_iter())
+                .map(|book| book.title)
+                .collect();
+            // `LIKE` ignores ASCII case only, as `to_ascii_lowercase` does.
+            let lower = needle.to_ascii_lowercase();
+            let expected: Vec<String> = (stored.iter())
+                .map(|book| book.title.clone())
+                .filter(|title| title.to_ascii_lowercase().contains(&lower))
+                .collect();
+            prop_assert_eq!(found, expected, "searching {:?}", needle);
+            Ok(())
+        })?;
         Ok(())
-    })?;
-    Ok(())
+    }
 }

@@ -3,20 +3,21 @@
 mod common;
 
 use bookshelf::{Page, Repository};
-use common::{seed, TestDb, TestResult};
+use common::{backend_tests, seed, Backend, TestDb, TestResult};
 
-#[test]
-fn for_each_book_visits_every_book_once_in_id_order_in_one_statement() -> TestResult {
-    let db = TestDb::new()?;
-    seed(&db.repo, 300, 10)?;
-    let listed = db.repo.list_books(Page::all())?;
-    let before = db.repo.stats().statements;
-    let mut visited = Vec::with_capacity(listed.len());
-    let count = db.repo.for_each_book(|book| visited.push(book))?;
-    assert_eq!(db.repo.stats().statements - before, 1);
-    assert_eq!(count, 3_000);
-    assert_eq!(visited, listed);
-    Ok(())
+backend_tests! {
+    fn for_each_book_visits_every_book_once_in_id_order_in_one_statement(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        seed(&db.repo, 300, 10)?;
+        let listed = db.repo.list_books(Page::all())?;
+        let before = db.repo.stats().statements;
+        let mut visited = Vec::with_capacity(listed.len());
+        let count = db.repo.for_each_book(|book| visited.push(book))?;
+        assert_eq!(db.repo.stats().statements - before, 1);
+        assert_eq!(count, 3_000);
+        assert_eq!(visited, listed);
+        Ok(())
+    }
 }
 
 #[test]

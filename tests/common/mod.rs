@@ -1,7 +1,9 @@
-//! Shared fixture: a repository on its own temporary database file, and seed data in
-//! the workload's naming (`Author 000001`, `Title 000001-01`).
+//! Shared fixture: a repository on a database of its own (a temporary SQLite file, or a
+//! temporary schema on the PostgreSQL test server), tests defined once for every
+//! backend ([`backend_tests!`]), and seed data in the workload's naming
+//! (`Author 000001`, `Title 000001-01`).
 
-use bookshelf::{Author, NewAuthor, NewBook, Repository};
+use bookshelf::{Author, Config, NewAuthor, NewBook, Repository};
 use tempfile::TempDir;
 
 /// Any error, for tests that mix the fixture's I/O errors with [`bookshelf::Error`].
@@ -13,32 +15,279 @@ pub type TestResult = Result<(), BoxError>;
 /// The database file's name inside the temporary directory.
 const DB_FILE: &str = "bookshelf.db";
 
-/// A [`Repository`] on a fresh database file in a temporary directory. The directory,
-/// and the database with it, is removed when the `TestDb` is dropped.
+/// The variable naming the PostgreSQL server the tests may use; without it, only the
+/// SQLite half of each per-backend test runs.
+pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
+
+/// The database a per-backend test runs on.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh schema on the server named by [`POSTGRES_URL_VAR`].
+    Postgres,
+}
+
+/// Where a [`TestDb`] keeps its data; removed on drop.
+#[derive(Debug)]
+enum Place {
+    Dir(TempDir),
+    #[cfg(feature = "postgres")]
+    Schema(postgres::Schema),
+}
+
+/// A [`Repository`] on a database of its own: a fresh SQLite file in a temporary
+/// directory, or a fresh schema on the PostgreSQL server. Either is removed when the
+/// `TestDb` is dropped, so tests run in parallel and leave nothing behind.
 #[allow(dead_code)]
 #[derive(Debug)]
 pub struct TestDb {
-    /// The repository; dropped before the directory (fields drop in order).
+    /// The repository; dropped before the place (fields drop in order).
     pub repo: Repository,
-    dir: TempDir,
+    /// The backend it runs on.
+    pub backend: Backend,
+    url: String,
+    place: Place,
 }
 
 #[allow(dead_code)]
 impl TestDb {
-    /// Opens (and migrates) a new database file.
+    /// Opens (and migrates) a new SQLite database file.
     pub fn new() -> Result<Self, BoxError> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join(DB_FILE);
-        let url = path.to_str().ok_or("temporary path is not UTF-8")?;
-        let repo = Repository::open(url)?;
-        Ok(Self { repo, dir })
+        Self::open(Backend::Sqlite)
     }
 
-    /// The path of the database file.
+    /// Opens (and migrates) a new database on `backend`, with the default [`Config`].
+    pub fn open(backend: Backend) -> Result<Self, BoxError> {
+        Self::open_with(backend, |config| config)
+    }
+
+    /// Opens a new database on `backend` with the [`Config`] that `configure` makes of
+    /// the default one.
+    pub fn open_with(
+        backend: Backend,
+        configure: impl FnOnce(Config) -> Config,
+    ) -> Result<Self, BoxError> {
+        let (url, place) = Self::place(backend)?;
+        let repo = configure(Config::new(&url)).open()?;
+        Ok(Self {
+            repo,
+            backend,
+            url,
+            place,
+        })
+    }
+
+    /// A new, empty database on `backend` (nothing opened on it yet) and its URL.
+    fn place(backend: Backend) -> Result<(String, Place), BoxError> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let path = dir.path().join(DB_FILE);
+                let url = path
+                    .to_str()
+                    .ok_or("temporary path is not UTF-8")?
+                    .to_owned();
+                Ok((url, Place::Dir(dir)))
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let schema = postgres::Schema::create()?;
+                Ok((schema.url().to_owned(), Place::Schema(schema)))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => Err("PostgreSQL tests need the `postgres` feature".into()),
+        }
+    }
+
+    /// The URL of this database: [`Repository::open`] on it opens the same data.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A [`Config`] for this database, to open a second repository on it.
+    pub fn config(&self) -> Config {
+        Config::new(&self.url)
+    }
+
+    /// The path of the database file (SQLite only).
     pub fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join(DB_FILE)
+        match &self.place {
+            Place::Dir(dir) => dir.path().join(DB_FILE),
+            #[cfg(feature = "postgres")]
+            Place::Schema(_) => std::path::PathBuf::new(),
+        }
+    }
+
+    /// Runs `sql` (one or more statements) on a connection of its own, outside the
+    /// repository: for writing what the crate's API refuses to write.
+    pub fn execute_raw(&self, sql: &str) -> Result<(), BoxError> {
+        use diesel::connection::SimpleConnection;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = self.raw_sqlite()?;
+                conn.batch_execute(sql)?;
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                use diesel::Connection;
+                let mut conn = diesel::PgConnection::establish(&self.url)?;
+                conn.batch_execute(sql)?;
+            }
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        }
+        Ok(())
+    }
+
+    /// The single integer `sql` selects, read on a connection of its own. Name the
+    /// column `n`: `SELECT count(*) AS n FROM books`.
+    pub fn query_i64(&self, sql: &str) -> Result<i64, BoxError> {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let row: Row = match self.backend {
+            Backend::Sqlite => diesel::sql_query(sql).get_result(&mut self.raw_sqlite()?)?,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                use diesel::Connection;
+                let mut conn = diesel::PgConnection::establish(&self.url)?;
+                diesel::sql_query(sql).get_result(&mut conn)?
+            }
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        };
+        Ok(row.n)
+    }
+
+    fn raw_sqlite(&self) -> Result<diesel::SqliteConnection, BoxError> {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut conn = diesel::SqliteConnection::establish(&self.url)?;
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON")?;
+        Ok(conn)
     }
 }
+
+/// The PostgreSQL server of the tests: one schema per test.
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    use super::{BoxError, POSTGRES_URL_VAR};
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    /// The server's URL, when the tests are to use one. A URL that is set but empty
+    /// is an error rather than a skip, so a misconfigured CI cannot pass silently.
+    pub fn server_url() -> Result<Option<String>, BoxError> {
+        match std::env::var(POSTGRES_URL_VAR) {
+            Ok(url) if url.trim().is_empty() => Err(format!("{POSTGRES_URL_VAR} is empty").into()),
+            Ok(url) => Ok(Some(url)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A schema of its own on the server, dropped (with everything in it) on drop.
+    #[derive(Debug)]
+    pub struct Schema {
+        server: String,
+        name: String,
+        url: String,
+    }
+
+    impl Schema {
+        /// Creates a new schema, and a URL whose connections use it (and only it).
+        pub fn create() -> Result<Self, BoxError> {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let server = server_url()?.ok_or_else(|| format!("{POSTGRES_URL_VAR} is not set"))?;
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .subsec_nanos();
+            let name = format!(
+                "bookshelf_test_{}_{}_{nanos}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut conn = diesel::PgConnection::establish(&server)?;
+            conn.batch_execute(&format!("CREATE SCHEMA {name}"))?;
+            let separator = if server.contains('?') { '&' } else { '?' };
+            let url = format!("{server}{separator}options=-csearch_path%3D{name}");
+            Ok(Self { server, name, url })
+        }
+
+        /// The URL of a connection to this schema.
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let dropped = diesel::PgConnection::establish(&self.server)
+                .map_err(BoxError::from)
+                .and_then(|mut conn| {
+                    conn.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
+                        .map_err(BoxError::from)
+                });
+            if let Err(error) = dropped {
+                eprintln!("could not drop test schema {}: {error}", self.name);
+            }
+        }
+    }
+}
+
+/// Defines each test once and runs it on every backend: `mod name { fn sqlite; fn
+/// postgres }`. The PostgreSQL half needs the `postgres` feature and runs when
+/// [`POSTGRES_URL_VAR`] is set; without it, it says so on stderr and passes.
+///
+/// ```ignore
+/// backend_tests! {
+///     /// What the test shows.
+///     fn creates_an_author(backend: Backend) -> TestResult {
+///         let db = TestDb::open(backend)?;
+///         ...
+///         Ok(())
+///     }
+/// }
+/// ```
+#[allow(unused_macros)]
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* fn $name:ident($backend:ident: Backend) -> TestResult $body:block)*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($backend: $crate::common::Backend) -> $crate::common::TestResult $body
+
+            #[test]
+            fn sqlite() -> $crate::common::TestResult {
+                run($crate::common::Backend::Sqlite)
+            }
+
+            #[cfg(feature = "postgres")]
+            #[test]
+            fn postgres() -> $crate::common::TestResult {
+                if $crate::common::postgres::server_url()?.is_none() {
+                    eprintln!(
+                        "{} not set: the PostgreSQL run of {} is skipped",
+                        $crate::common::POSTGRES_URL_VAR,
+                        stringify!($name)
+                    );
+                    return Ok(());
+                }
+                run($crate::common::Backend::Postgres)
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use backend_tests;
 
 /// The name of the `i`-th seeded author (1-based).
 #[allow(dead_code)]
