@@ -85,8 +85,6 @@ mod sql;
 mod tx;
 mod validate;
 
-#[rustfmt::skip]
-#[allow(missing_docs)]
 pub mod schema;
 
 pub use config::Config;

@@ -1,5 +1,8 @@
-//! The database the migrations build against `src/schema.rs`, and the SQLite settings
-//! and indexes the crate relies on.
+//! The database the migrations build against the generated schema files
+//! (`src/schema/sqlite.rs`, `src/schema/postgres.rs`), and the SQLite settings and
+//! indexes the crate relies on.
+
+mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -35,7 +38,7 @@ fn parse_schema_rs(text: &str) -> Result<Tables, String> {
     let mut sql_name: Option<String> = None;
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
-        let bad = || format!("src/schema.rs:{}: cannot read {line:?}", number + 1);
+        let bad = || format!("schema line {}: cannot read {line:?}", number + 1);
         if line.starts_with("diesel::table!") {
             in_macro = true;
         } else if !in_macro || line.is_empty() || line.starts_with("//") {
@@ -124,8 +127,9 @@ fn database_tables(conn: &mut SqliteConnection) -> TestResult<Tables> {
     Ok(tables)
 }
 
+/// The SQLite schema file, which the crate's queries are built on.
 fn schema_rs() -> TestResult<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema/sqlite.rs");
     Ok(std::fs::read_to_string(path)?)
 }
 
@@ -136,7 +140,7 @@ fn schema_rs_matches_the_migrated_database() -> TestResult {
     let actual = database_tables(&mut SqliteConnection::establish(&path)?)?;
     assert_eq!(
         declared, actual,
-        "src/schema.rs has drifted from the migrations: regenerate it with diesel print-schema"
+        "src/schema/sqlite.rs has drifted from the migrations: regenerate it with diesel print-schema"
     );
     let names: Vec<&str> = actual.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["authors", "books"]);
@@ -159,7 +163,7 @@ fn the_drift_check_notices_a_change_on_either_side() -> TestResult {
         ("authors (id) {", "writers (id) {"),
     ];
     for (from, to) in edits {
-        assert!(text.contains(from), "src/schema.rs has no {from:?}");
+        assert!(text.contains(from), "src/schema/sqlite.rs has no {from:?}");
         let edited = parse_schema_rs(&text.replacen(from, to, 1))?;
         assert_ne!(edited, declared, "{from:?} -> {to:?} went unnoticed");
     }
@@ -358,4 +362,112 @@ fn lookups_search_an_index_and_never_scan() -> TestResult {
     let mut conn = SqliteConnection::establish(&path)?;
     diesel::sql_query("ANALYZE").execute(&mut conn)?;
     check_lookup_plans(&mut conn)
+}
+
+/// The drift check on PostgreSQL: `src/schema/postgres.rs` (what `diesel print-schema`
+/// writes with diesel-postgres.toml) against a schema the PostgreSQL migrations built.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use common::{Backend, TestDb};
+
+    fn schema_rs() -> TestResult<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema/postgres.rs");
+        Ok(std::fs::read_to_string(path)?)
+    }
+
+    #[derive(QueryableByName)]
+    struct PgColumn {
+        #[diesel(sql_type = Text)]
+        table_name: String,
+        #[diesel(sql_type = Text)]
+        column_name: String,
+        #[diesel(sql_type = Text)]
+        udt_name: String,
+        #[diesel(sql_type = Text)]
+        is_nullable: String,
+    }
+
+    /// The tables of the test's schema (apart from diesel's own), with the diesel type
+    /// `diesel print-schema` gives each column.
+    fn database_tables(db: &TestDb) -> TestResult<Tables> {
+        let mut conn = diesel::PgConnection::establish(db.url())?;
+        let columns: Vec<PgColumn> = diesel::sql_query(
+            "SELECT table_name::text, column_name::text, udt_name::text, is_nullable::text \
+             FROM information_schema.columns \
+             WHERE table_schema = current_schema() \
+             AND table_name != '__diesel_schema_migrations' \
+             ORDER BY table_name, ordinal_position",
+        )
+        .load(&mut conn)?;
+        let mut tables: Tables = Vec::new();
+        for column in columns {
+            let base = match column.udt_name.as_str() {
+                "int8" => "Int8".to_owned(),
+                "int4" => "Int4".to_owned(),
+                "text" => "Text".to_owned(),
+                other => format!("Unmapped({other})"),
+            };
+            let ty = if column.is_nullable == "YES" {
+                format!("Nullable<{base}>")
+            } else {
+                base
+            };
+            match tables.last_mut() {
+                Some((name, columns)) if *name == column.table_name => {
+                    columns.push((column.column_name, ty));
+                }
+                _ => tables.push((column.table_name, vec![(column.column_name, ty)])),
+            }
+        }
+        Ok(tables)
+    }
+
+    /// Opens a migrated schema, or says why the test does not run.
+    fn migrated() -> TestResult<Option<TestDb>> {
+        if common::postgres::server_url()?.is_none() {
+            eprintln!("{} not set: skipped", common::POSTGRES_URL_VAR);
+            return Ok(None);
+        }
+        Ok(Some(TestDb::open(Backend::Postgres)?))
+    }
+
+    #[test]
+    fn schema_rs_matches_the_migrated_database() -> TestResult {
+        let Some(db) = migrated()? else {
+            return Ok(());
+        };
+        let declared = parse_schema_rs(&schema_rs()?)?;
+        let actual = database_tables(&db)?;
+        assert_eq!(
+            declared, actual,
+            "src/schema/postgres.rs has drifted from migrations/postgres: regenerate it \
+             with diesel --config-file diesel-postgres.toml migration run"
+        );
+        let names: Vec<&str> = actual.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["authors", "books"]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_drift_check_notices_a_change_in_the_database() -> TestResult {
+        let Some(_server) = migrated()? else {
+            return Ok(());
+        };
+        let declared = parse_schema_rs(&schema_rs()?)?;
+        for change in [
+            "ALTER TABLE books ADD COLUMN extra TEXT",
+            "ALTER TABLE books RENAME COLUMN isbn TO isbn13",
+            "ALTER TABLE books DROP COLUMN published_year",
+            "ALTER TABLE books ALTER COLUMN published_year TYPE BIGINT",
+            "ALTER TABLE books ALTER COLUMN isbn SET NOT NULL",
+            "CREATE TABLE shelves (id BIGINT PRIMARY KEY)",
+        ] {
+            let db = TestDb::open(Backend::Postgres)?;
+            assert_eq!(database_tables(&db)?, declared);
+            db.execute_raw(change)?;
+            assert_ne!(database_tables(&db)?, declared, "{change} went unnoticed");
+        }
+        Ok(())
+    }
 }

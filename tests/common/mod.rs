@@ -10,6 +10,7 @@ use tempfile::TempDir;
 pub type BoxError = Box<dyn std::error::Error>;
 
 /// What every test returns.
+#[allow(dead_code)]
 pub type TestResult = Result<(), BoxError>;
 
 /// The database file's name inside the temporary directory.
@@ -29,7 +30,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// Where a [`TestDb`] keeps its data; removed on drop.
+/// Where a [`TestDb`] keeps its data; removed on drop (held for that alone).
+#[allow(dead_code)]
 #[derive(Debug)]
 enum Place {
     Dir(TempDir),
