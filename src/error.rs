@@ -134,21 +134,44 @@ impl Error {
         }
     }
 
-    /// True when SQLite gave up waiting for another connection's lock (`database is
-    /// locked`): the operation may succeed if retried.
+    /// True when the database gave up waiting for another connection's lock: SQLite's
+    /// `database is locked` after the busy timeout; on PostgreSQL a lock timeout, a
+    /// deadlock, or a serialization failure. The operation may succeed if retried.
     pub fn is_busy(&self) -> bool {
-        self.database_message()
-            .is_some_and(|message| message.contains("database is locked"))
+        if let Error::Database(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::SerializationFailure,
+            _,
+        )) = self
+        {
+            return true;
+        }
+        self.database_message().is_some_and(|message| {
+            [
+                "database is locked",
+                "due to lock timeout",
+                "deadlock detected",
+            ]
+            .iter()
+            .any(|busy| message.contains(busy))
+        })
     }
 
-    /// True when the database refused a write because it is read-only.
+    /// True when the database refused a write because it is read-only (an SQLite file
+    /// opened read-only; on PostgreSQL a read-only transaction or a standby server).
     pub fn is_read_only(&self) -> bool {
+        if let Error::Database(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::ReadOnlyTransaction,
+            _,
+        )) = self
+        {
+            return true;
+        }
         self.database_message()
             .is_some_and(|message| message.contains("readonly database"))
     }
 
     /// The message of a database error (diesel reports SQLite's busy and read-only
-    /// errors with no kind of their own, only the message).
+    /// errors, and PostgreSQL's lock timeouts and deadlocks, with no kind of their own).
     fn database_message(&self) -> Option<&str> {
         match self {
             Error::Database(diesel::result::Error::DatabaseError(_, info)) => Some(info.message()),

@@ -1,0 +1,199 @@
+//! What only a server database has: connections the server drops, lock and statement
+//! timeouts, and several processes migrating one database at once. PostgreSQL only
+//! (the `postgres` feature and `BOOKSHELF_TEST_POSTGRES_URL`).
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use bookshelf::{Config, Error, NewAuthor, Repository};
+use common::{Backend, BoxError, TestDb, TestResult};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+/// A migrated schema of its own, or `None` (and a note) when no server is configured.
+fn server_db() -> Result<Option<TestDb>, BoxError> {
+    if common::postgres::server_url()?.is_none() {
+        eprintln!("{} not set: skipped", common::POSTGRES_URL_VAR);
+        return Ok(None);
+    }
+    Ok(Some(TestDb::open(Backend::Postgres)?))
+}
+
+/// Settings for the database of `db`, its connections tagged with `application_name`
+/// so that the test can find (and end) them on the server.
+fn tagged(db: &TestDb, name: &str) -> Config {
+    Config::new(format!("{}&application_name={name}", db.url()))
+}
+
+/// Ends every server session tagged `name`, as a server restart or a proxy would, and
+/// returns how many there were.
+fn terminate(db: &TestDb, name: &str) -> Result<i64, BoxError> {
+    Ok(db.query_i64(&format!(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE application_name = '{name}'"
+    ))?)
+}
+
+#[test]
+fn connections_in_steady_use_are_not_health_checked() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let repo = db.config().max_size(2).open()?;
+    let before = repo.stats();
+    for _ in 0..100 {
+        repo.count_authors()?;
+    }
+    let after = repo.stats();
+    assert_eq!(after.statements - before.statements, 100);
+    assert_eq!(
+        after.setup_statements, before.setup_statements,
+        "no round trip was spent on checking connections"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_idle_connection_the_server_dropped_is_replaced_before_use() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let name = "bookshelf_idle_check";
+    let repo = tagged(&db, name)
+        .max_size(1)
+        .health_check_after(Duration::from_millis(200))
+        .open()?;
+    repo.create_author(&NewAuthor::new("Before"))?;
+    let opened = repo.stats().connections_opened;
+    assert_eq!(terminate(&db, name)?, 1);
+    // Idle for longer than `health_check_after`: the checkout tests the connection,
+    // finds it gone and opens another, so the caller never sees the failure.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(repo.count_authors()?, 1);
+    assert_eq!(repo.stats().connections_opened, opened + 1);
+    Ok(())
+}
+
+#[test]
+fn a_connection_found_closed_is_discarded_when_it_returns() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let name = "bookshelf_lost";
+    let repo = tagged(&db, name)
+        .max_size(1)
+        .health_check_after(Duration::from_secs(3600))
+        .open()?;
+    repo.create_author(&NewAuthor::new("Before"))?;
+    assert_eq!(terminate(&db, name)?, 1);
+    // Recently used, so not tested on checkout: this call meets the closed connection...
+    let failed = repo.count_authors();
+    assert!(
+        matches!(failed, Err(Error::Database(_))),
+        "expected a database error, got {failed:?}"
+    );
+    // ...and the pool drops it rather than handing it out again.
+    assert_eq!(repo.count_authors()?, 1);
+    assert_eq!(repo.authors_by_name("Before")?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn a_lock_held_past_the_busy_timeout_is_a_busy_error_that_writes_nothing() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let repo = db
+        .config()
+        .busy_timeout(Duration::from_millis(200))
+        .open()?;
+    let author = repo.create_author(&NewAuthor::new("Contended"))?;
+    let holding = Arc::new(Barrier::new(2));
+    let done = Arc::new(Barrier::new(2));
+    let holder = {
+        let (repo, holding, done) = (repo.clone(), Arc::clone(&holding), Arc::clone(&done));
+        thread::spawn(move || -> bookshelf::Result<()> {
+            repo.transaction(|tx| {
+                tx.rename_author(author.id, "Holder")?;
+                holding.wait();
+                done.wait();
+                Ok(())
+            })
+        })
+    };
+    holding.wait();
+    let result = repo.rename_author(author.id, "Waiter");
+    done.wait();
+    holder.join().map_err(|_| "the holding thread panicked")??;
+    match result {
+        Err(error) if error.is_busy() => {}
+        other => return Err(format!("expected a busy error, got {other:?}").into()),
+    }
+    assert_eq!(
+        repo.author(author.id)?.map(|author| author.name),
+        Some("Holder".to_owned())
+    );
+    Ok(())
+}
+
+#[test]
+fn the_statement_timeout_cancels_a_statement_that_runs_too_long() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let repo = db
+        .config()
+        .busy_timeout(Duration::from_secs(30))
+        .statement_timeout(Some(Duration::from_millis(200)))
+        .open()?;
+    // Another session holds the table; reading it waits, and the statement timeout
+    // (not the far longer lock timeout) ends the wait.
+    let mut blocker = diesel::PgConnection::establish(db.url())?;
+    blocker.batch_execute("BEGIN; LOCK TABLE authors IN ACCESS EXCLUSIVE MODE")?;
+    let result = repo.count_authors();
+    blocker.batch_execute("ROLLBACK")?;
+    match &result {
+        Err(Error::Database(error)) if error.to_string().contains("statement timeout") => {}
+        other => return Err(format!("expected a statement timeout, got {other:?}").into()),
+    }
+    assert!(result.as_ref().is_err_and(|error| !error.is_busy()));
+    assert_eq!(
+        repo.count_authors()?,
+        0,
+        "the connection is usable afterwards"
+    );
+    Ok(())
+}
+
+#[test]
+fn repositories_opening_one_new_database_at_once_migrate_it_once() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    // Back to an empty schema: every repository below finds both migrations pending.
+    db.execute_raw("DROP TABLE books, authors, __diesel_schema_migrations")?;
+    const OPENERS: usize = 4;
+    let start = Arc::new(Barrier::new(OPENERS));
+    let openers: Vec<_> = (0..OPENERS)
+        .map(|_| {
+            let (config, start) = (db.config().max_size(1), Arc::clone(&start));
+            thread::spawn(move || -> bookshelf::Result<Repository> {
+                start.wait();
+                config.open()
+            })
+        })
+        .collect();
+    for opener in openers {
+        let repo = opener.join().map_err(|_| "an opening thread panicked")??;
+        assert!(repo.pending_migrations()?.is_empty());
+    }
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM __diesel_schema_migrations")?,
+        2
+    );
+    Ok(())
+}
