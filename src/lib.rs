@@ -8,7 +8,8 @@
 //! use bookshelf::{BookFilter, NewAuthor, NewBook, Page, Repository};
 //!
 //! fn main() -> bookshelf::Result<()> {
-//!     // A path, `sqlite://path`, a `file:` URI, or `:memory:`.
+//!     // A path, `sqlite://path`, a `file:` URI, or `:memory:`; with the `postgres`
+//!     // feature, a `postgres://` URL.
 //!     let repo = Repository::open(":memory:")?;
 //!
 //!     let author = repo.create_author(&NewAuthor::new("Ursula K. Le Guin"))?;
@@ -59,6 +60,19 @@
 //! block each other. The pool does not test connections on checkout: a local SQLite
 //! handle does not go stale, so r2d2's default `SELECT 1` on every checkout would be a
 //! wasted statement. Transactions that write begin with `BEGIN IMMEDIATE`.
+//!
+//! # PostgreSQL
+//!
+//! With the `postgres` cargo feature, [`Repository::open`] and [`Config::open`] take
+//! `postgres://` and `postgresql://` URLs too, and return a repository with the same
+//! API, models, errors and behaviour on a PostgreSQL server; the URL alone picks the
+//! backend. Each operation is still written once: it runs on whichever connection the
+//! repository holds, and the few differences in SQL (how transactions begin,
+//! case-insensitive `LIKE`, how bulk inserts reserve ids) live in one private trait.
+//! Server connections get `lock_timeout` (from [`Config::busy_timeout`]) and optionally
+//! [`Config::statement_timeout`]; the pool tests only connections idle for
+//! [`Config::health_check_after`], and discards a connection found closed. Without the
+//! feature a PostgreSQL URL is [`Error::UnsupportedUrl`], naming the feature.
 //!
 //! # Logging
 //!

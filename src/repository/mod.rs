@@ -63,6 +63,9 @@ impl Repository {
     /// `foreign_keys=ON` and a busy timeout; a file database is switched to the WAL
     /// journal with `synchronous=NORMAL`, so readers never block the writer.
     ///
+    /// With the `postgres` feature, `url` may be a `postgres://` or `postgresql://`
+    /// URL: the repository then runs on that server, with the same API and behaviour.
+    ///
     /// # Errors
     ///
     /// As [`Config::open`].
@@ -157,7 +160,10 @@ impl Repository {
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, and rolls back
     /// when `f` returns `Err` or panics (the panic then continues). On SQLite it begins
     /// with `BEGIN IMMEDIATE`, taking the write lock up front, so that a transaction
-    /// that reads and then writes never fails half-way with `database is locked`.
+    /// that reads and then writes never fails half-way with `database is locked`. On
+    /// PostgreSQL it is a `READ COMMITTED` transaction: writers run side by side on row
+    /// locks, and one that meets a deadlock fails with an error whose
+    /// [`is_busy`](Error::is_busy) is true (retry the whole transaction).
     /// Inside, [`Tx::transaction`] nests a savepoint.
     ///
     /// ```
