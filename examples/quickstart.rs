@@ -1,9 +1,10 @@
-//! The guide's main flow on an SQLite file: create an author and books, query, filter
-//! and order, update, delete.
+//! The guide's main flow on an SQLite file (or a PostgreSQL database): create an author
+//! and books, query, filter and order, update, delete.
 //!
 //! ```text
 //! cargo run --example quickstart                 # ./bookshelf.db
 //! cargo run --example quickstart -- library.db   # or a path, a URL, or DATABASE_URL
+//! cargo run --features postgres --example quickstart -- postgres://127.0.0.1/test
 //! RUST_LOG=bookshelf::sql=debug cargo run --example quickstart   # with the SQL echo
 //! ```
 
