@@ -84,6 +84,12 @@ pub(crate) trait Backend:
     /// Makes a transaction that changes migrations the only one doing so until it ends.
     fn lock_migrations(&mut self) -> Result<()>;
 
+    /// Runs `f`, a write that may fail on a constraint, so that its failure leaves an
+    /// open transaction usable. SQLite undoes just the failed statement; PostgreSQL
+    /// would refuse every later statement of the transaction, so there `f` runs in a
+    /// savepoint when a transaction is open (and as it is in autocommit).
+    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+
     /// Runs `f` in a transaction that takes the write lock up front (`BEGIN IMMEDIATE`
     /// on SQLite: a deferred transaction that later writes can fail at once with
     /// `database is locked`, whatever the busy timeout), or in a savepoint when a
@@ -147,6 +153,10 @@ impl Backend for SqliteConnection {
     fn lock_migrations(&mut self) -> Result<()> {
         // `BEGIN IMMEDIATE` took the write lock already.
         Ok(())
+    }
+
+    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        f(self)
     }
 
     fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
@@ -215,6 +225,14 @@ impl Backend for diesel::pg::PgConnection {
         ))
         .execute(self)?;
         Ok(())
+    }
+
+    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if in_transaction(self) {
+            self.transaction(f)
+        } else {
+            f(self)
+        }
     }
 
     fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {

@@ -21,15 +21,17 @@ impl Tx<'_> {
     pub fn create_book(&mut self, new: &NewBook) -> Result<Book> {
         let row = validate::book(new)?;
         // `get_results` runs the statement to its end: see `create_author`.
-        let created = with_conn!(self, |conn| diesel::insert_into(books::table)
-            .values(&row)
-            .returning(Book::as_returning())
-            .get_results(conn));
+        let created = with_conn!(self, |conn| conn.recoverable(|conn| Ok(
+            diesel::insert_into(books::table)
+                .values(&row)
+                .returning(Book::as_returning())
+                .get_results(conn)?
+        )));
         match created {
             Ok(mut created) => created
                 .pop()
                 .ok_or(Error::Database(diesel::result::Error::NotFound)),
-            Err(error) => Err(missing_author(error.into(), new.author_id)),
+            Err(error) => Err(missing_author(error, new.author_id)),
         }
     }
 
@@ -233,12 +235,13 @@ impl Tx<'_> {
             return self.book(id)?.ok_or(not_found);
         }
         // `get_results` runs the statement to its end: see `create_author`.
-        with_conn!(self, |conn| diesel::update(books::table.find(id))
-            .set(&changeset)
-            .returning(Book::as_returning())
-            .get_results(conn)?
-            .pop()
-            .ok_or(not_found))
+        with_conn!(self, |conn| conn.recoverable(|conn| Ok(diesel::update(
+            books::table.find(id)
+        )
+        .set(&changeset)
+        .returning(Book::as_returning())
+        .get_results(conn)?)))
+        .and_then(|mut updated| updated.pop().ok_or(not_found))
     }
 
     /// Deletes a book. See [`Repository::delete_book`](crate::Repository::delete_book).
