@@ -197,14 +197,18 @@ impl Backend for diesel::pg::PgConnection {
     /// same one, and rows inserted later without an id do not collide with them.
     fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
         let count = i64::try_from(count).map_err(|_| no_ids_left())?;
-        Ok(diesel::select(
+        let mut ids: Vec<i64> = diesel::select(
             sql::<BigInt>("nextval(pg_get_serial_sequence(")
                 .bind::<diesel::sql_types::Text, _>(table.name())
                 .sql(", 'id')) FROM generate_series(1, ")
                 .bind::<BigInt, _>(count)
                 .sql(")"),
         )
-        .load(self)?)
+        .load(self)?;
+        // Each `nextval` is larger than the one before in this session, but the rows'
+        // order is the executor's: sort, so that rows get ids in input order.
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     fn has_table(&mut self, name: &str) -> Result<bool> {
