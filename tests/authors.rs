@@ -4,9 +4,7 @@
 mod common;
 
 use bookshelf::{AuthorId, Error, NewAuthor, NewBook, Page, Repository, MAX_TEXT_CHARS};
-use common::{
-    author_name, backend_tests, book_title, expect_err, seed, Backend, TestDb, TestResult,
-};
+use common::{author_name, backend_tests, book_title, expect_err, seed, TestDb, TestResult};
 
 fn names(authors: &[bookshelf::Author]) -> Vec<&str> {
     authors.iter().map(|author| author.name.as_str()).collect()
@@ -31,14 +29,16 @@ backend_tests! {
     }
 }
 
-#[test]
-fn data_survives_reopening_the_file() -> TestResult {
-    let db = TestDb::new()?;
-    let author = db.repo.create_author(&NewAuthor::new("Persistent"))?;
-    let url = db.path().to_str().ok_or("path is not UTF-8")?.to_owned();
-    let reopened = Repository::open(&url)?;
-    assert_eq!(reopened.author(author.id)?, Some(author));
-    Ok(())
+backend_tests! {
+    /// A second repository opened on the same database (the same file, reopened by its
+    /// path, on SQLite; the same schema on PostgreSQL) sees what the first one wrote.
+    fn data_survives_reopening_the_database(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let author = db.repo.create_author(&NewAuthor::new("Persistent"))?;
+        let reopened = Repository::open(db.url())?;
+        assert_eq!(reopened.author(author.id)?, Some(author));
+        Ok(())
+    }
 }
 
 backend_tests! {
@@ -186,18 +186,19 @@ backend_tests! {
     }
 }
 
-#[test]
-fn seeded_names_are_found_by_name() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let authors = seed(&repo, 12, 1)?;
-    assert_eq!(
-        repo.authors_by_name(&author_name(7))?,
-        vec![authors[6].clone()]
-    );
-    let books = repo.books_by_author(authors[6].id)?;
-    assert_eq!(books.len(), 1);
-    assert_eq!(books[0].title, book_title(7, 1));
-    Ok(())
+backend_tests! {
+    fn seeded_names_are_found_by_name(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let authors = seed(&db.repo, 12, 1)?;
+        assert_eq!(
+            db.repo.authors_by_name(&author_name(7))?,
+            vec![authors[6].clone()]
+        );
+        let books = db.repo.books_by_author(authors[6].id)?;
+        assert_eq!(books.len(), 1);
+        assert_eq!(books[0].title, book_title(7, 1));
+        Ok(())
+    }
 }
 
 /// Ids that name no author: never used, out of range, and deleted.

@@ -3,14 +3,12 @@
 
 mod common;
 
-use bookshelf::{
-    AuthorId, Book, BookChanges, BookId, Error, NewAuthor, NewBook, Page, Repository, MIN_YEAR,
-};
+use bookshelf::{AuthorId, Book, BookChanges, BookId, Error, NewAuthor, NewBook, Page, MIN_YEAR};
 use common::{backend_tests, book_title, expect_err, seed, Backend, TestDb, TestResult};
 
-/// A repository with one author, for tests that need a single author.
-fn with_author(name: &str) -> Result<(TestDb, AuthorId), common::BoxError> {
-    let db = TestDb::new()?;
+/// A repository on `backend` with one author, for tests that need a single author.
+fn with_author(backend: Backend, name: &str) -> Result<(TestDb, AuthorId), common::BoxError> {
+    let db = TestDb::open(backend)?;
     let author = db.repo.create_author(&NewAuthor::new(name))?;
     Ok((db, author.id))
 }
@@ -31,114 +29,119 @@ fn conflict<T: std::fmt::Debug>(result: bookshelf::Result<T>, field: &str) -> Te
     Ok(())
 }
 
-#[test]
-fn create_then_read_back() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let book = repo.create_book(
-        &NewBook::new(author, "  Dune \t")
-            .isbn("978-0-441-17271-9")
-            .published_year(1965),
-    )?;
-    assert_eq!(book.title, "Dune");
-    assert_eq!(book.author_id, author);
-    assert_eq!(book.isbn.as_deref(), Some("9780441172719"));
-    assert_eq!(book.published_year, Some(1965));
-    assert_eq!(repo.book(book.id)?, Some(book.clone()));
+backend_tests! {
+    fn create_then_read_back(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let book = repo.create_book(
+            &NewBook::new(author, "  Dune \t")
+                .isbn("978-0-441-17271-9")
+                .published_year(1965),
+        )?;
+        assert_eq!(book.title, "Dune");
+        assert_eq!(book.author_id, author);
+        assert_eq!(book.isbn.as_deref(), Some("9780441172719"));
+        assert_eq!(book.published_year, Some(1965));
+        assert_eq!(repo.book(book.id)?, Some(book.clone()));
 
-    let bare = repo.create_book(&NewBook::new(author, "Dune Messiah"))?;
-    assert_eq!((bare.isbn, bare.published_year), (None, None));
-    assert!(bare.id > book.id);
-    assert_eq!(repo.count_books()?, 2);
-    Ok(())
+        let bare = repo.create_book(&NewBook::new(author, "Dune Messiah"))?;
+        assert_eq!((bare.isbn, bare.published_year), (None, None));
+        assert!(bare.id > book.id);
+        assert_eq!(repo.count_books()?, 2);
+        Ok(())
+    }
 }
 
-#[test]
-fn update_sets_each_field() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let book = repo.create_book(&NewBook::new(author, "Dune"))?;
-    let changes = BookChanges::new()
-        .title(" Dune Messiah ")
-        .isbn("0-441-17269-5")
-        .published_year(1969);
-    let updated = repo.update_book(book.id, &changes)?;
-    assert_eq!(updated.id, book.id);
-    assert_eq!(updated.author_id, author);
-    assert_eq!(updated.title, "Dune Messiah");
-    assert_eq!(updated.isbn.as_deref(), Some("9780441172696"));
-    assert_eq!(updated.published_year, Some(1969));
-    assert_eq!(repo.book(book.id)?, Some(updated.clone()));
+backend_tests! {
+    fn update_sets_each_field(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let book = repo.create_book(&NewBook::new(author, "Dune"))?;
+        let changes = BookChanges::new()
+            .title(" Dune Messiah ")
+            .isbn("0-441-17269-5")
+            .published_year(1969);
+        let updated = repo.update_book(book.id, &changes)?;
+        assert_eq!(updated.id, book.id);
+        assert_eq!(updated.author_id, author);
+        assert_eq!(updated.title, "Dune Messiah");
+        assert_eq!(updated.isbn.as_deref(), Some("9780441172696"));
+        assert_eq!(updated.published_year, Some(1969));
+        assert_eq!(repo.book(book.id)?, Some(updated.clone()));
 
-    // One field at a time leaves the others alone.
-    let retitled = repo.update_book(book.id, &BookChanges::new().title("Children"))?;
-    assert_eq!(retitled.title, "Children");
-    assert_eq!(retitled.isbn, updated.isbn);
-    assert_eq!(retitled.published_year, updated.published_year);
-    Ok(())
+        // One field at a time leaves the others alone.
+        let retitled = repo.update_book(book.id, &BookChanges::new().title("Children"))?;
+        assert_eq!(retitled.title, "Children");
+        assert_eq!(retitled.isbn, updated.isbn);
+        assert_eq!(retitled.published_year, updated.published_year);
+        Ok(())
+    }
 }
 
-#[test]
-fn update_clears_nullable_fields() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let book = repo.create_book(
-        &NewBook::new(author, "Dune")
-            .isbn("0-441-17271-7")
-            .published_year(1965),
-    )?;
+backend_tests! {
+    fn update_clears_nullable_fields(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let book = repo.create_book(
+            &NewBook::new(author, "Dune")
+                .isbn("0-441-17271-7")
+                .published_year(1965),
+        )?;
 
-    let no_isbn = repo.update_book(book.id, &BookChanges::new().clear_isbn())?;
-    assert_eq!(no_isbn.isbn, None);
-    assert_eq!(no_isbn.published_year, Some(1965));
-    assert_eq!(no_isbn.title, "Dune");
+        let no_isbn = repo.update_book(book.id, &BookChanges::new().clear_isbn())?;
+        assert_eq!(no_isbn.isbn, None);
+        assert_eq!(no_isbn.published_year, Some(1965));
+        assert_eq!(no_isbn.title, "Dune");
 
-    let no_year = repo.update_book(book.id, &BookChanges::new().clear_published_year())?;
-    assert_eq!((no_year.isbn.clone(), no_year.published_year), (None, None));
-    assert_eq!(repo.book(book.id)?, Some(no_year));
+        let no_year = repo.update_book(book.id, &BookChanges::new().clear_published_year())?;
+        assert_eq!((no_year.isbn.clone(), no_year.published_year), (None, None));
+        assert_eq!(repo.book(book.id)?, Some(no_year));
 
-    // A cleared ISBN is free for another book.
-    let other = repo.create_book(&NewBook::new(author, "Other").isbn("0441172717"))?;
-    assert_eq!(other.isbn.as_deref(), Some("9780441172719"));
-    Ok(())
+        // A cleared ISBN is free for another book.
+        let other = repo.create_book(&NewBook::new(author, "Other").isbn("0441172717"))?;
+        assert_eq!(other.isbn.as_deref(), Some("9780441172719"));
+        Ok(())
+    }
 }
 
-#[test]
-fn empty_changes_return_the_book_unchanged() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let book = repo.create_book(&NewBook::new(author, "Dune").published_year(1965))?;
-    assert!(BookChanges::new().is_empty());
-    let before = repo.stats().statements;
-    assert_eq!(repo.update_book(book.id, &BookChanges::new())?, book);
-    // Nothing is written: the one statement is the read of the book.
-    assert_eq!(repo.stats().statements - before, 1);
-    assert_eq!(repo.book(book.id)?, Some(book));
-    Ok(())
+backend_tests! {
+    fn empty_changes_return_the_book_unchanged(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let book = repo.create_book(&NewBook::new(author, "Dune").published_year(1965))?;
+        assert!(BookChanges::new().is_empty());
+        let before = repo.stats().statements;
+        assert_eq!(repo.update_book(book.id, &BookChanges::new())?, book);
+        // Nothing is written: the one statement is the read of the book.
+        assert_eq!(repo.stats().statements - before, 1);
+        assert_eq!(repo.book(book.id)?, Some(book));
+        Ok(())
+    }
 }
 
-#[test]
-fn changes_to_a_missing_book_are_not_found() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let deleted = repo.create_book(&NewBook::new(author, "Gone"))?;
-    repo.delete_book(deleted.id)?;
-    let changes = [BookChanges::new().title("New"), BookChanges::new()];
-    for id in [BookId(0), BookId(-5), BookId(i64::MAX), deleted.id] {
-        for change in &changes {
+backend_tests! {
+    fn changes_to_a_missing_book_are_not_found(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let deleted = repo.create_book(&NewBook::new(author, "Gone"))?;
+        repo.delete_book(deleted.id)?;
+        let changes = [BookChanges::new().title("New"), BookChanges::new()];
+        for id in [BookId(0), BookId(-5), BookId(i64::MAX), deleted.id] {
+            for change in &changes {
+                expect_err!(
+                    repo.update_book(id, change),
+                    Error::NotFound { entity: "book", id: got } if got == id.0
+                );
+            }
             expect_err!(
-                repo.update_book(id, change),
+                repo.delete_book(id),
                 Error::NotFound { entity: "book", id: got } if got == id.0
             );
+            assert_eq!(repo.book(id)?, None);
         }
-        expect_err!(
-            repo.delete_book(id),
-            Error::NotFound { entity: "book", id: got } if got == id.0
-        );
-        assert_eq!(repo.book(id)?, None);
+        assert_eq!(repo.count_books()?, 0);
+        Ok(())
     }
-    assert_eq!(repo.count_books()?, 0);
-    Ok(())
 }
 
 backend_tests! {
@@ -159,22 +162,23 @@ backend_tests! {
     }
 }
 
-#[test]
-fn books_by_author_are_ordered_by_title() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let other = repo.create_author(&NewAuthor::new("Someone Else"))?;
-    for title in ["Dune Messiah", "Children of Dune", "Dune", "Whipping Star"] {
-        repo.create_book(&NewBook::new(author, title))?;
+backend_tests! {
+    fn books_by_author_are_ordered_by_title(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let other = repo.create_author(&NewAuthor::new("Someone Else"))?;
+        for title in ["Dune Messiah", "Children of Dune", "Dune", "Whipping Star"] {
+            repo.create_book(&NewBook::new(author, title))?;
+        }
+        repo.create_book(&NewBook::new(other.id, "Another Book"))?;
+        let books = repo.books_by_author(author)?;
+        assert_eq!(
+            titles(&books),
+            ["Children of Dune", "Dune", "Dune Messiah", "Whipping Star"]
+        );
+        assert!(books.iter().all(|book| book.author_id == author));
+        Ok(())
     }
-    repo.create_book(&NewBook::new(other.id, "Another Book"))?;
-    let books = repo.books_by_author(author)?;
-    assert_eq!(
-        titles(&books),
-        ["Children of Dune", "Dune", "Dune Messiah", "Whipping Star"]
-    );
-    assert!(books.iter().all(|book| book.author_id == author));
-    Ok(())
 }
 
 backend_tests! {
@@ -212,117 +216,123 @@ backend_tests! {
     }
 }
 
-#[test]
-fn a_book_by_a_missing_author_is_not_written() -> TestResult {
-    let (db, author) = with_author("Real")?;
-    let repo = &db.repo;
-    repo.delete_author(author)?;
-    for missing in [AuthorId(0), AuthorId(-1), AuthorId(i64::MAX), author] {
-        expect_err!(
-            repo.create_book(&NewBook::new(missing, "Orphan")),
-            Error::NotFound { entity: "author", id } if id == missing.0
-        );
+backend_tests! {
+    fn a_book_by_a_missing_author_is_not_written(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Real")?;
+        let repo = &db.repo;
+        repo.delete_author(author)?;
+        for missing in [AuthorId(0), AuthorId(-1), AuthorId(i64::MAX), author] {
+            expect_err!(
+                repo.create_book(&NewBook::new(missing, "Orphan")),
+                Error::NotFound { entity: "author", id } if id == missing.0
+            );
+        }
+        assert_eq!(repo.count_books()?, 0);
+        Ok(())
     }
-    assert_eq!(repo.count_books()?, 0);
-    Ok(())
 }
 
-#[test]
-fn titles_are_unique_per_author() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    let other = repo.create_author(&NewAuthor::new("Other"))?;
-    let dune = repo.create_book(&NewBook::new(author, "Dune"))?;
-    conflict(repo.create_book(&NewBook::new(author, " Dune ")), "title")?;
-    repo.create_book(&NewBook::new(other.id, "Dune"))?;
+backend_tests! {
+    fn titles_are_unique_per_author(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        let other = repo.create_author(&NewAuthor::new("Other"))?;
+        let dune = repo.create_book(&NewBook::new(author, "Dune"))?;
+        conflict(repo.create_book(&NewBook::new(author, " Dune ")), "title")?;
+        repo.create_book(&NewBook::new(other.id, "Dune"))?;
 
-    let messiah = repo.create_book(&NewBook::new(author, "Dune Messiah"))?;
-    let retitle = BookChanges::new().title("Dune");
-    conflict(repo.update_book(messiah.id, &retitle), "title")?;
-    assert_eq!(repo.book(messiah.id)?, Some(messiah));
-    assert_eq!(repo.book(dune.id)?, Some(dune));
-    assert_eq!(repo.count_books()?, 3);
-    Ok(())
-}
-
-#[test]
-fn isbns_are_unique_whatever_their_form() -> TestResult {
-    let (db, author) = with_author("Frank Herbert")?;
-    let repo = &db.repo;
-    repo.create_book(&NewBook::new(author, "Dune").isbn("0-441-17271-7"))?;
-    // The same ISBN as ISBN-13, with spaces.
-    let duplicate = NewBook::new(author, "Dune (again)").isbn("978 0 441 17271 9");
-    conflict(repo.create_book(&duplicate), "isbn")?;
-
-    let other = repo.create_book(&NewBook::new(author, "Other").isbn("0-441-17269-5"))?;
-    let changes = BookChanges::new().isbn("9780441172719");
-    conflict(repo.update_book(other.id, &changes), "isbn")?;
-    assert_eq!(repo.book(other.id)?, Some(other));
-    assert_eq!(repo.count_books()?, 2);
-    Ok(())
-}
-
-#[test]
-fn isbns_are_normalized_to_isbn_13() -> TestResult {
-    let (db, author) = with_author("Normalizer")?;
-    let repo = &db.repo;
-    let cases = [
-        ("0-8044-2957-X", "9780804429573"),
-        ("080442957x", "9780804429573"),
-        ("0 441 17271 7", "9780441172719"),
-        ("978-0-441-47812-5", "9780441478125"),
-        ("979-10-90636-07-1", "9791090636071"),
-    ];
-    for (n, (input, stored)) in cases.into_iter().enumerate() {
-        let book = repo.create_book(&NewBook::new(author, format!("Book {n}")).isbn(input))?;
-        assert_eq!(book.isbn.as_deref(), Some(stored), "{input}");
-        let read_back = repo.book(book.id)?.and_then(|book| book.isbn);
-        assert_eq!(read_back.as_deref(), Some(stored));
-        repo.delete_book(book.id)?;
+        let messiah = repo.create_book(&NewBook::new(author, "Dune Messiah"))?;
+        let retitle = BookChanges::new().title("Dune");
+        conflict(repo.update_book(messiah.id, &retitle), "title")?;
+        assert_eq!(repo.book(messiah.id)?, Some(messiah));
+        assert_eq!(repo.book(dune.id)?, Some(dune));
+        assert_eq!(repo.count_books()?, 3);
+        Ok(())
     }
-    Ok(())
 }
 
-#[test]
-fn bad_isbns_are_rejected() -> TestResult {
-    let (db, author) = with_author("Careless")?;
-    let repo = &db.repo;
-    let book = repo.create_book(&NewBook::new(author, "Kept").isbn("0-441-17271-7"))?;
-    for bad in [
-        "0-441-17271-8",
-        "978-0-441-17271-0",
-        "12345",
-        "X123456789",
-        "977-0-441-17271-9",
-        "",
-    ] {
-        invalid(
-            repo.create_book(&NewBook::new(author, "New").isbn(bad)),
-            "isbn",
-        )?;
-        let changes = BookChanges::new().isbn(bad);
-        invalid(repo.update_book(book.id, &changes), "isbn")?;
+backend_tests! {
+    fn isbns_are_unique_whatever_their_form(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Frank Herbert")?;
+        let repo = &db.repo;
+        repo.create_book(&NewBook::new(author, "Dune").isbn("0-441-17271-7"))?;
+        // The same ISBN as ISBN-13, with spaces.
+        let duplicate = NewBook::new(author, "Dune (again)").isbn("978 0 441 17271 9");
+        conflict(repo.create_book(&duplicate), "isbn")?;
+
+        let other = repo.create_book(&NewBook::new(author, "Other").isbn("0-441-17269-5"))?;
+        let changes = BookChanges::new().isbn("9780441172719");
+        conflict(repo.update_book(other.id, &changes), "isbn")?;
+        assert_eq!(repo.book(other.id)?, Some(other));
+        assert_eq!(repo.count_books()?, 2);
+        Ok(())
     }
-    assert_eq!(repo.count_books()?, 1);
-    assert_eq!(repo.book(book.id)?, Some(book));
-    Ok(())
 }
 
-#[test]
-fn published_year_is_bounded() -> TestResult {
-    let (db, author) = with_author("Ancient")?;
-    let repo = &db.repo;
-    let oldest = repo.create_book(&NewBook::new(author, "Oldest").published_year(MIN_YEAR))?;
-    assert_eq!(oldest.published_year, Some(MIN_YEAR));
-    for bad in [MIN_YEAR - 1, i32::MIN, 9_999, i32::MAX] {
-        let new = NewBook::new(author, "Out of range").published_year(bad);
-        invalid(repo.create_book(&new), "published_year")?;
-        let changes = BookChanges::new().published_year(bad);
-        invalid(repo.update_book(oldest.id, &changes), "published_year")?;
+backend_tests! {
+    fn isbns_are_normalized_to_isbn_13(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Normalizer")?;
+        let repo = &db.repo;
+        let cases = [
+            ("0-8044-2957-X", "9780804429573"),
+            ("080442957x", "9780804429573"),
+            ("0 441 17271 7", "9780441172719"),
+            ("978-0-441-47812-5", "9780441478125"),
+            ("979-10-90636-07-1", "9791090636071"),
+        ];
+        for (n, (input, stored)) in cases.into_iter().enumerate() {
+            let book = repo.create_book(&NewBook::new(author, format!("Book {n}")).isbn(input))?;
+            assert_eq!(book.isbn.as_deref(), Some(stored), "{input}");
+            let read_back = repo.book(book.id)?.and_then(|book| book.isbn);
+            assert_eq!(read_back.as_deref(), Some(stored));
+            repo.delete_book(book.id)?;
+        }
+        Ok(())
     }
-    assert_eq!(repo.count_books()?, 1);
-    assert_eq!(repo.book(oldest.id)?, Some(oldest));
-    Ok(())
+}
+
+backend_tests! {
+    fn bad_isbns_are_rejected(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Careless")?;
+        let repo = &db.repo;
+        let book = repo.create_book(&NewBook::new(author, "Kept").isbn("0-441-17271-7"))?;
+        for bad in [
+            "0-441-17271-8",
+            "978-0-441-17271-0",
+            "12345",
+            "X123456789",
+            "977-0-441-17271-9",
+            "",
+        ] {
+            invalid(
+                repo.create_book(&NewBook::new(author, "New").isbn(bad)),
+                "isbn",
+            )?;
+            let changes = BookChanges::new().isbn(bad);
+            invalid(repo.update_book(book.id, &changes), "isbn")?;
+        }
+        assert_eq!(repo.count_books()?, 1);
+        assert_eq!(repo.book(book.id)?, Some(book));
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn published_year_is_bounded(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Ancient")?;
+        let repo = &db.repo;
+        let oldest = repo.create_book(&NewBook::new(author, "Oldest").published_year(MIN_YEAR))?;
+        assert_eq!(oldest.published_year, Some(MIN_YEAR));
+        for bad in [MIN_YEAR - 1, i32::MIN, 9_999, i32::MAX] {
+            let new = NewBook::new(author, "Out of range").published_year(bad);
+            invalid(repo.create_book(&new), "published_year")?;
+            let changes = BookChanges::new().published_year(bad);
+            invalid(repo.update_book(oldest.id, &changes), "published_year")?;
+        }
+        assert_eq!(repo.count_books()?, 1);
+        assert_eq!(repo.book(oldest.id)?, Some(oldest));
+        Ok(())
+    }
 }
 
 backend_tests! {
@@ -356,61 +366,65 @@ backend_tests! {
     }
 }
 
-#[test]
-fn create_books_with_a_missing_author_writes_nothing() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let author = repo.create_author(&NewAuthor::new("Real"))?.id;
-    let missing = AuthorId(author.0 + 1000);
-    // The bad row sits in the second chunk, after a chunk that inserted cleanly.
-    let mut input: Vec<NewBook> = (1..=1500)
-        .map(|j| NewBook::new(author, book_title(1, j)))
-        .collect();
-    input[1200].author_id = missing;
-    input[1300].author_id = missing;
-    let result = repo.create_books(&input).map(|books| books.len());
-    expect_err!(
-        result,
-        Error::InvalidRow { index: 1200, error }
-            if matches!(*error, Error::NotFound { entity: "author", id } if id == missing.0)
-    );
-    assert_eq!(repo.count_books()?, 0);
+backend_tests! {
+    fn create_books_with_a_missing_author_writes_nothing(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Real"))?.id;
+        let missing = AuthorId(author.0 + 1000);
+        // The bad row sits in the second chunk, after a chunk that inserted cleanly.
+        let mut input: Vec<NewBook> = (1..=1500)
+            .map(|j| NewBook::new(author, book_title(1, j)))
+            .collect();
+        input[1200].author_id = missing;
+        input[1300].author_id = missing;
+        let result = repo.create_books(&input).map(|books| books.len());
+        expect_err!(
+            result,
+            Error::InvalidRow { index: 1200, error }
+                if matches!(*error, Error::NotFound { entity: "author", id } if id == missing.0)
+        );
+        assert_eq!(repo.count_books()?, 0);
 
-    let small = [
-        NewBook::new(author, "One"),
-        NewBook::new(missing, "Two"),
-        NewBook::new(author, "Three"),
-    ];
-    expect_err!(
-        repo.create_books(&small),
-        Error::InvalidRow { index: 1, error } if error.is_not_found()
-    );
-    assert_eq!(repo.count_books()?, 0);
-    Ok(())
+        let small = [
+            NewBook::new(author, "One"),
+            NewBook::new(missing, "Two"),
+            NewBook::new(author, "Three"),
+        ];
+        expect_err!(
+            repo.create_books(&small),
+            Error::InvalidRow { index: 1, error } if error.is_not_found()
+        );
+        assert_eq!(repo.count_books()?, 0);
+        Ok(())
+    }
 }
 
-#[test]
-fn create_books_rejects_invalid_rows_and_conflicts_atomically() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let author = repo.create_author(&NewAuthor::new("Batch"))?.id;
-    let invalid = [
-        NewBook::new(author, "Fine"),
-        NewBook::new(author, "Bad ISBN").isbn("0-441-17271-8"),
-        NewBook::new(author, "  "),
-    ];
-    expect_err!(
-        repo.create_books(&invalid),
-        Error::InvalidRow { index: 1, error }
-            if matches!(*error, Error::Validation { field: "isbn", .. })
-    );
-    let duplicate = [
-        NewBook::new(author, "Same"),
-        NewBook::new(author, "Different"),
-        NewBook::new(author, "Same"),
-    ];
-    assert!(repo
-        .create_books(&duplicate)
-        .is_err_and(|error| error.is_conflict()));
-    assert_eq!(repo.count_books()?, 0);
-    assert!(repo.create_books(&[])?.is_empty());
-    Ok(())
+backend_tests! {
+    fn create_books_rejects_invalid_rows_and_conflicts_atomically(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Batch"))?.id;
+        let invalid = [
+            NewBook::new(author, "Fine"),
+            NewBook::new(author, "Bad ISBN").isbn("0-441-17271-8"),
+            NewBook::new(author, "  "),
+        ];
+        expect_err!(
+            repo.create_books(&invalid),
+            Error::InvalidRow { index: 1, error }
+                if matches!(*error, Error::Validation { field: "isbn", .. })
+        );
+        let duplicate = [
+            NewBook::new(author, "Same"),
+            NewBook::new(author, "Different"),
+            NewBook::new(author, "Same"),
+        ];
+        assert!(repo
+            .create_books(&duplicate)
+            .is_err_and(|error| error.is_conflict()));
+        assert_eq!(repo.count_books()?, 0);
+        assert!(repo.create_books(&[])?.is_empty());
+        Ok(())
+    }
 }

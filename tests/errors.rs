@@ -6,7 +6,7 @@ mod common;
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use bookshelf::{AuthorId, BookFilter, Config, Error, NewAuthor, NewBook, Page, Repository};
+use bookshelf::{AuthorId, BookFilter, Error, NewAuthor, NewBook, Page, Repository};
 use common::{backend_tests, Backend, TestDb, TestResult};
 
 /// Checks the house rules on every error of a chain: the message starts in lowercase,
@@ -32,123 +32,134 @@ fn assert_well_formed(error: &(dyn StdError + 'static)) {
     }
 }
 
-#[test]
-fn not_found_message() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let error = repo
-        .delete_author(AuthorId(42))
-        .err()
-        .ok_or("delete succeeded")?;
-    assert_eq!(error.to_string(), "author 42 not found");
-    assert!(error.source().is_none());
-    assert_well_formed(&error);
+backend_tests! {
+    fn not_found_message(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let error = repo
+            .delete_author(AuthorId(42))
+            .err()
+            .ok_or("delete succeeded")?;
+        assert_eq!(error.to_string(), "author 42 not found");
+        assert!(error.source().is_none());
+        assert_well_formed(&error);
 
-    let error = repo
-        .delete_book(bookshelf::BookId(-7))
-        .err()
-        .ok_or("delete succeeded")?;
-    assert_eq!(error.to_string(), "book -7 not found");
-    Ok(())
-}
-
-#[test]
-fn validation_message() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let error = repo
-        .create_author(&NewAuthor::new("  "))
-        .err()
-        .ok_or("created")?;
-    assert_eq!(error.to_string(), "invalid name: must not be empty");
-    assert!(error.source().is_none());
-    assert_well_formed(&error);
-
-    let author = repo.create_author(&NewAuthor::new("Someone"))?;
-    let bad_isbn = NewBook::new(author.id, "Book").isbn("0-441-17271-8");
-    let error = repo.create_book(&bad_isbn).err().ok_or("created")?;
-    assert!(error.to_string().starts_with("invalid isbn: "), "{error}");
-    assert_well_formed(&error);
-    Ok(())
-}
-
-#[test]
-fn conflict_message() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let author = repo.create_author(&NewAuthor::new("Someone"))?;
-    repo.create_book(&NewBook::new(author.id, "Book").isbn("0-441-17271-7"))?;
-
-    let same_isbn = NewBook::new(author.id, "Other").isbn("9780441172719");
-    let error = repo.create_book(&same_isbn).err().ok_or("created")?;
-    assert_eq!(error.to_string(), "book with this isbn already exists");
-    assert!(error.source().is_none());
-    assert_well_formed(&error);
-
-    let same_title = NewBook::new(author.id, "Book");
-    let error = repo.create_book(&same_title).err().ok_or("created")?;
-    assert_eq!(error.to_string(), "book with this title already exists");
-    Ok(())
-}
-
-#[test]
-fn invalid_row_message_names_the_row_and_why() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let author = repo.create_author(&NewAuthor::new("Someone"))?;
-
-    let books = [NewBook::new(author.id, "Fine"), NewBook::new(author.id, "")];
-    let error = repo.create_books(&books).err().ok_or("created")?;
-    assert_eq!(error.to_string(), "row 1: invalid title: must not be empty");
-    assert_well_formed(&error);
-
-    let books = [
-        NewBook::new(author.id, "One"),
-        NewBook::new(author.id, "Two"),
-        NewBook::new(AuthorId(999), "Three"),
-    ];
-    let error = repo.create_books(&books).err().ok_or("created")?;
-    assert_eq!(error.to_string(), "row 2: author 999 not found");
-    assert_well_formed(&error);
-    assert_eq!(repo.count_books()?, 0);
-    Ok(())
-}
-
-/// The cause of a rejected row is a field of the variant, matched like any other.
-#[test]
-fn invalid_row_carries_the_cause_as_a_crate_error() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let author = repo.create_author(&NewAuthor::new("Someone"))?;
-    let books = [NewBook::new(author.id, "Fine"), NewBook::new(author.id, "")];
-    let error = repo.create_books(&books).err().ok_or("created")?;
-    match &error {
-        Error::InvalidRow { index: 1, error } => {
-            assert!(matches!(**error, Error::Validation { field: "title", .. }));
-        }
-        other => return Err(format!("unexpected {other:?}").into()),
+        let error = repo
+            .delete_book(bookshelf::BookId(-7))
+            .err()
+            .ok_or("delete succeeded")?;
+        assert_eq!(error.to_string(), "book -7 not found");
+        Ok(())
     }
-    assert!(error.is_validation() && !error.is_not_found() && !error.is_conflict());
-    Ok(())
 }
 
-#[test]
-fn pool_and_url_errors_are_well_formed() -> TestResult {
-    let error = Repository::open("mysql://localhost/books")
-        .err()
-        .ok_or("opened")?;
-    assert!(matches!(error, Error::UnsupportedUrl(_)), "{error:?}");
-    assert_well_formed(&error);
+backend_tests! {
+    fn validation_message(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let error = repo
+            .create_author(&NewAuthor::new("  "))
+            .err()
+            .ok_or("created")?;
+        assert_eq!(error.to_string(), "invalid name: must not be empty");
+        assert!(error.source().is_none());
+        assert_well_formed(&error);
 
-    // One connection, held by the transaction, so the inner call cannot get another.
-    let db = TestDb::new()?;
-    let url = db.path().to_str().ok_or("path is not UTF-8")?.to_owned();
-    let repo = Config::new(url)
-        .max_size(1)
-        .connection_timeout(Duration::from_millis(200))
-        .open()?;
-    let inner = repo.transaction(|_tx| Ok(repo.count_authors()))?;
-    let error = inner.err().ok_or("a second connection was handed out")?;
-    assert!(matches!(error, Error::Pool(_)), "{error:?}");
-    assert_eq!(error.to_string(), "no database connection available");
-    assert!(error.source().is_some());
-    assert_well_formed(&error);
-    Ok(())
+        let author = repo.create_author(&NewAuthor::new("Someone"))?;
+        let bad_isbn = NewBook::new(author.id, "Book").isbn("0-441-17271-8");
+        let error = repo.create_book(&bad_isbn).err().ok_or("created")?;
+        assert!(error.to_string().starts_with("invalid isbn: "), "{error}");
+        assert_well_formed(&error);
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn conflict_message(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Someone"))?;
+        repo.create_book(&NewBook::new(author.id, "Book").isbn("0-441-17271-7"))?;
+
+        let same_isbn = NewBook::new(author.id, "Other").isbn("9780441172719");
+        let error = repo.create_book(&same_isbn).err().ok_or("created")?;
+        assert_eq!(error.to_string(), "book with this isbn already exists");
+        assert!(error.source().is_none());
+        assert_well_formed(&error);
+
+        let same_title = NewBook::new(author.id, "Book");
+        let error = repo.create_book(&same_title).err().ok_or("created")?;
+        assert_eq!(error.to_string(), "book with this title already exists");
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn invalid_row_message_names_the_row_and_why(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Someone"))?;
+
+        let books = [NewBook::new(author.id, "Fine"), NewBook::new(author.id, "")];
+        let error = repo.create_books(&books).err().ok_or("created")?;
+        assert_eq!(error.to_string(), "row 1: invalid title: must not be empty");
+        assert_well_formed(&error);
+
+        let books = [
+            NewBook::new(author.id, "One"),
+            NewBook::new(author.id, "Two"),
+            NewBook::new(AuthorId(999), "Three"),
+        ];
+        let error = repo.create_books(&books).err().ok_or("created")?;
+        assert_eq!(error.to_string(), "row 2: author 999 not found");
+        assert_well_formed(&error);
+        assert_eq!(repo.count_books()?, 0);
+        Ok(())
+    }
+}
+
+backend_tests! {
+    /// The cause of a rejected row is a field of the variant, matched like any other.
+    fn invalid_row_carries_the_cause_as_a_crate_error(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Someone"))?;
+        let books = [NewBook::new(author.id, "Fine"), NewBook::new(author.id, "")];
+        let error = repo.create_books(&books).err().ok_or("created")?;
+        match &error {
+            Error::InvalidRow { index: 1, error } => {
+                assert!(matches!(**error, Error::Validation { field: "title", .. }));
+            }
+            other => return Err(format!("unexpected {other:?}").into()),
+        }
+        assert!(error.is_validation() && !error.is_not_found() && !error.is_conflict());
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn pool_and_url_errors_are_well_formed(backend: Backend) -> TestResult {
+        let error = Repository::open("mysql://localhost/books")
+            .err()
+            .ok_or("opened")?;
+        assert!(matches!(error, Error::UnsupportedUrl(_)), "{error:?}");
+        assert_well_formed(&error);
+
+        // One connection, held by the transaction, so the inner call cannot get another.
+        let db = TestDb::open_with(backend, |config| {
+            config
+                .max_size(1)
+                .connection_timeout(Duration::from_millis(200))
+        })?;
+        let repo = &db.repo;
+        let inner = repo.transaction(|_tx| Ok(repo.count_authors()))?;
+        let error = inner.err().ok_or("a second connection was handed out")?;
+        assert!(matches!(error, Error::Pool(_)), "{error:?}");
+        assert_eq!(error.to_string(), "no database connection available");
+        assert!(error.source().is_some());
+        assert_well_formed(&error);
+        Ok(())
+    }
 }
 
 #[test]
@@ -169,72 +180,81 @@ fn error_is_send_sync_static() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn repository_is_clone_send_sync_debug() -> TestResult {
-    fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
-    assert_traits::<Repository>();
+backend_tests! {
+    fn repository_is_clone_send_sync_debug(backend: Backend) -> TestResult {
+        fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
+        assert_traits::<Repository>();
 
-    let repo = Repository::in_memory()?;
-    let debug = format!("{repo:?}");
-    assert!(debug.starts_with("Repository"), "{debug}");
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let debug = format!("{repo:?}");
+        assert!(debug.starts_with("Repository"), "{debug}");
+        let name = match backend {
+            Backend::Sqlite => "backend: \"sqlite\"",
+            Backend::Postgres => "backend: \"postgres\"",
+        };
+        assert!(debug.contains(name), "{debug}");
 
-    // Clones share one database, from any thread.
-    let clone = repo.clone();
-    let created = std::thread::spawn(move || clone.create_author(&NewAuthor::new("Threaded")))
-        .join()
-        .map_err(|_| "thread panicked")??;
-    assert_eq!(repo.author(created.id)?, Some(created));
-    Ok(())
+        // Clones share one database, from any thread.
+        let clone = repo.clone();
+        let created = std::thread::spawn(move || clone.create_author(&NewAuthor::new("Threaded")))
+            .join()
+            .map_err(|_| "thread panicked")??;
+        assert_eq!(repo.author(created.id)?, Some(created));
+        Ok(())
+    }
 }
 
-#[test]
-fn helper_methods_classify_errors() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let author = repo.create_author(&NewAuthor::new("Someone"))?;
-    repo.create_book(&NewBook::new(author.id, "Taken"))?;
+backend_tests! {
+    fn helper_methods_classify_errors(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let author = repo.create_author(&NewAuthor::new("Someone"))?;
+        repo.create_book(&NewBook::new(author.id, "Taken"))?;
 
-    let not_found = repo
-        .rename_author(AuthorId(0), "x")
-        .err()
-        .ok_or("renamed")?;
-    let validation = repo
-        .create_author(&NewAuthor::new(""))
-        .err()
-        .ok_or("created")?;
-    let conflict = repo
-        .create_book(&NewBook::new(author.id, "Taken"))
-        .err()
-        .ok_or("created")?;
-    let bad_row = repo
-        .create_authors(&[NewAuthor::new("ok"), NewAuthor::new("\0")])
-        .err()
-        .ok_or("created")?;
+        let not_found = repo
+            .rename_author(AuthorId(0), "x")
+            .err()
+            .ok_or("renamed")?;
+        let validation = repo
+            .create_author(&NewAuthor::new(""))
+            .err()
+            .ok_or("created")?;
+        let conflict = repo
+            .create_book(&NewBook::new(author.id, "Taken"))
+            .err()
+            .ok_or("created")?;
+        let bad_row = repo
+            .create_authors(&[NewAuthor::new("ok"), NewAuthor::new("\0")])
+            .err()
+            .ok_or("created")?;
 
-    let flags = |e: &Error| (e.is_not_found(), e.is_validation(), e.is_conflict());
-    assert_eq!(flags(&not_found), (true, false, false));
-    assert_eq!(flags(&validation), (false, true, false));
-    assert_eq!(flags(&conflict), (false, false, true));
-    assert!(matches!(bad_row, Error::InvalidRow { index: 1, .. }));
-    assert_eq!(flags(&bad_row), (false, true, false));
+        let flags = |e: &Error| (e.is_not_found(), e.is_validation(), e.is_conflict());
+        assert_eq!(flags(&not_found), (true, false, false));
+        assert_eq!(flags(&validation), (false, true, false));
+        assert_eq!(flags(&conflict), (false, false, true));
+        assert!(matches!(bad_row, Error::InvalidRow { index: 1, .. }));
+        assert_eq!(flags(&bad_row), (false, true, false));
 
-    let conflicting_row = Error::InvalidRow {
-        index: 0,
-        error: Box::new(Error::Conflict {
-            entity: "book",
-            field: "isbn",
-        }),
-    };
-    assert_eq!(flags(&conflicting_row), (false, false, true));
+        let conflicting_row = Error::InvalidRow {
+            index: 0,
+            error: Box::new(Error::Conflict {
+                entity: "book",
+                field: "isbn",
+            }),
+        };
+        assert_eq!(flags(&conflicting_row), (false, false, true));
 
-    let missing_author_row = Error::InvalidRow {
-        index: 0,
-        error: Box::new(Error::NotFound {
-            entity: "author",
-            id: 7,
-        }),
-    };
-    assert_eq!(flags(&missing_author_row), (true, false, false));
-    Ok(())
+        let missing_author_row = Error::InvalidRow {
+            index: 0,
+            error: Box::new(Error::NotFound {
+                entity: "author",
+                id: 7,
+            }),
+        };
+        assert_eq!(flags(&missing_author_row), (true, false, false));
+        Ok(())
+    }
 }
 
 const HOSTILE: [&str; 6] = [
@@ -288,18 +308,20 @@ backend_tests! {
     }
 }
 
-#[test]
-fn sql_looking_lookups_match_nothing() -> TestResult {
-    let repo = Repository::in_memory()?;
-    common::seed(&repo, 3, 2)?;
-    for text in HOSTILE {
-        assert!(repo.authors_by_name(text)?.is_empty());
-        assert!(repo.books_by_title(text)?.is_empty());
-        assert!(repo
-            .search_books(&BookFilter::new().title_contains(text))?
-            .is_empty());
+backend_tests! {
+    fn sql_looking_lookups_match_nothing(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        common::seed(repo, 3, 2)?;
+        for text in HOSTILE {
+            assert!(repo.authors_by_name(text)?.is_empty());
+            assert!(repo.books_by_title(text)?.is_empty());
+            assert!(repo
+                .search_books(&BookFilter::new().title_contains(text))?
+                .is_empty());
+        }
+        assert_eq!(repo.count_authors()?, 3);
+        assert_eq!(repo.count_books()?, 6);
+        Ok(())
     }
-    assert_eq!(repo.count_authors()?, 3);
-    assert_eq!(repo.count_books()?, 6);
-    Ok(())
 }

@@ -1,13 +1,14 @@
 //! The SQL echo: `tracing` events with target `bookshelf::sql`.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bookshelf::{Config, NewAuthor, Page, SQL_TARGET};
+use bookshelf::{NewAuthor, Page, SQL_TARGET};
+use common::{backend_tests, Backend, BoxError, TestDb, TestResult};
 use tracing_subscriber::fmt::MakeWriter;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Collects what a `fmt` subscriber writes.
 #[derive(Clone, Default)]
@@ -44,7 +45,7 @@ impl<'a> MakeWriter<'a> for Captured {
 /// Runs `f` with a subscriber that records every event at DEBUG and above, and returns
 /// what it recorded. The subscriber is this thread's default, and the repository runs
 /// its statements on the calling thread.
-fn capture(f: impl FnOnce() -> TestResult) -> Result<String, Box<dyn std::error::Error>> {
+fn capture(f: impl FnOnce() -> TestResult) -> Result<String, BoxError> {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
@@ -57,117 +58,152 @@ fn capture(f: impl FnOnce() -> TestResult) -> Result<String, Box<dyn std::error:
 
 const SECRET_NAME: &str = "Secret Name 8419";
 
-#[test]
-fn log_queries_emits_each_statement_with_its_sql_and_duration() -> TestResult {
-    let log = capture(|| {
-        let repo = Config::new(":memory:").log_queries(true).open()?;
-        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
-        repo.authors_with_books(Page::all())?;
-        Ok(())
-    })?;
-    let statements: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains(SQL_TARGET) && line.contains("DEBUG"))
-        .collect();
-    assert!(
-        statements
-            .iter()
-            .any(|line| line.contains("INSERT INTO `authors`") && line.contains("elapsed_us=")),
-        "{log}"
-    );
-    assert!(
-        statements.iter().any(|line| line.contains("BEGIN")),
-        "{log}"
-    );
-    assert!(
-        statements
-            .iter()
-            .any(|line| line.contains("SELECT") && line.contains("FROM `books`")),
-        "{log}"
-    );
-    assert!(!log.contains(SECRET_NAME), "bound values leaked: {log}");
-    assert!(!log.contains("binds"), "{log}");
-    Ok(())
+/// `name` quoted as an identifier in the backend's SQL: `` `authors` `` on SQLite,
+/// `"authors"` on PostgreSQL.
+fn quoted(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("`{name}`"),
+        Backend::Postgres => format!("\"{name}\""),
+    }
 }
 
-#[test]
-fn bound_values_are_logged_only_when_asked_for() -> TestResult {
-    let log = capture(|| {
-        let repo = Config::new(":memory:")
-            .log_queries(true)
-            .log_bind_values(true)
-            .open()?;
-        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+backend_tests! {
+    fn log_queries_emits_each_statement_with_its_sql_and_duration(backend: Backend) -> TestResult {
+        let log = capture(|| {
+            let db = TestDb::open_with(backend, |config| config.log_queries(true))?;
+            db.repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+            db.repo.authors_with_books(Page::all())?;
+            Ok(())
+        })?;
+        let statements: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains(SQL_TARGET) && line.contains("DEBUG"))
+            .collect();
+        let insert = format!("INSERT INTO {}", quoted(backend, "authors"));
+        assert!(
+            statements
+                .iter()
+                .any(|line| line.contains(&insert) && line.contains("elapsed_us=")),
+            "{log}"
+        );
+        // The value is bound, not inlined: the SQL holds the backend's placeholder.
+        let placeholder = match backend {
+            Backend::Sqlite => "VALUES (?)",
+            Backend::Postgres => "VALUES ($1)",
+        };
+        assert!(
+            statements
+                .iter()
+                .any(|line| line.contains(&insert) && line.contains(placeholder)),
+            "{log}"
+        );
+        assert!(
+            statements.iter().any(|line| line.contains("BEGIN")),
+            "{log}"
+        );
+        let from_books = format!("FROM {}", quoted(backend, "books"));
+        assert!(
+            statements
+                .iter()
+                .any(|line| line.contains("SELECT") && line.contains(&from_books)),
+            "{log}"
+        );
+        assert!(!log.contains(SECRET_NAME), "bound values leaked: {log}");
+        assert!(!log.contains("binds"), "{log}");
         Ok(())
-    })?;
-    assert!(log.contains(SECRET_NAME), "{log}");
-    Ok(())
+    }
 }
 
-#[test]
-fn nothing_is_logged_by_default() -> TestResult {
-    let log = capture(|| {
-        let repo = Config::new(":memory:").open()?;
-        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
-        repo.list_authors(Page::all())?;
+backend_tests! {
+    fn bound_values_are_logged_only_when_asked_for(backend: Backend) -> TestResult {
+        let log = capture(|| {
+            let db = TestDb::open_with(backend, |config| {
+                config.log_queries(true).log_bind_values(true)
+            })?;
+            db.repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+            Ok(())
+        })?;
+        assert!(log.contains(SECRET_NAME), "{log}");
         Ok(())
-    })?;
-    assert!(!log.contains(SQL_TARGET), "{log}");
-    Ok(())
+    }
 }
 
-#[test]
-fn statements_over_the_slow_threshold_are_warnings() -> TestResult {
-    // Every statement takes at least zero time, so each one is "slow" here.
-    let log = capture(|| {
-        let repo = Config::new(":memory:")
-            .log_queries(true)
-            .slow_query_threshold(Duration::ZERO)
-            .open()?;
-        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+backend_tests! {
+    fn nothing_is_logged_by_default(backend: Backend) -> TestResult {
+        let log = capture(|| {
+            let db = TestDb::open(backend)?;
+            db.repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+            db.repo.list_authors(Page::all())?;
+            Ok(())
+        })?;
+        assert!(!log.contains(SQL_TARGET), "{log}");
         Ok(())
-    })?;
-    let warning = log
-        .lines()
-        .find(|line| line.contains("INSERT INTO `authors`"))
-        .ok_or_else(|| format!("no slow statement logged: {log}"))?;
-    assert!(
-        warning.contains("WARN") && warning.contains(SQL_TARGET),
-        "{warning}"
-    );
-    assert!(warning.contains("slow statement"), "{warning}");
-    assert!(!log.contains(SECRET_NAME), "{log}");
-    assert!(!log.contains("DEBUG"), "every statement was slow: {log}");
-
-    // The echo off, nothing is timed or logged, slow or not.
-    let log = capture(|| {
-        let repo = Config::new(":memory:")
-            .slow_query_threshold(Duration::ZERO)
-            .open()?;
-        repo.create_author(&NewAuthor::new(SECRET_NAME))?;
-        Ok(())
-    })?;
-    assert!(!log.contains(SQL_TARGET), "{log}");
-    Ok(())
+    }
 }
 
-#[test]
-fn stats_count_data_statements_apart_from_transaction_control() -> TestResult {
-    let repo = Config::new(":memory:").open()?;
-    let before = repo.stats();
-    repo.transaction(|tx| {
-        tx.create_author(&NewAuthor::new("One"))?;
-        tx.create_author(&NewAuthor::new("Two"))?;
-        tx.transaction(|tx| tx.count_authors())
-    })?;
-    let after = repo.stats();
-    assert_eq!(after.statements - before.statements, 3);
-    // BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT.
-    assert_eq!(
-        after.transaction_statements - before.transaction_statements,
-        4
-    );
-    assert!(after.connections_opened >= 1);
-    assert!(after.setup_statements >= 4 * after.connections_opened);
-    Ok(())
+backend_tests! {
+    fn statements_over_the_slow_threshold_are_warnings(backend: Backend) -> TestResult {
+        // Every statement takes at least zero time, so each one is "slow" here.
+        let log = capture(|| {
+            let db = TestDb::open_with(backend, |config| {
+                config
+                    .log_queries(true)
+                    .slow_query_threshold(Duration::ZERO)
+            })?;
+            db.repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+            Ok(())
+        })?;
+        let insert = format!("INSERT INTO {}", quoted(backend, "authors"));
+        let warning = log
+            .lines()
+            .find(|line| line.contains(&insert))
+            .ok_or_else(|| format!("no slow statement logged: {log}"))?;
+        assert!(
+            warning.contains("WARN") && warning.contains(SQL_TARGET),
+            "{warning}"
+        );
+        assert!(warning.contains("slow statement"), "{warning}");
+        assert!(!log.contains(SECRET_NAME), "{log}");
+        assert!(!log.contains("DEBUG"), "every statement was slow: {log}");
+
+        // The echo off, nothing is timed or logged, slow or not.
+        let log = capture(|| {
+            let db = TestDb::open_with(backend, |config| {
+                config.slow_query_threshold(Duration::ZERO)
+            })?;
+            db.repo.create_author(&NewAuthor::new(SECRET_NAME))?;
+            Ok(())
+        })?;
+        assert!(!log.contains(SQL_TARGET), "{log}");
+        Ok(())
+    }
+}
+
+backend_tests! {
+    fn stats_count_data_statements_apart_from_transaction_control(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let before = repo.stats();
+        repo.transaction(|tx| {
+            tx.create_author(&NewAuthor::new("One"))?;
+            tx.create_author(&NewAuthor::new("Two"))?;
+            tx.transaction(|tx| tx.count_authors())
+        })?;
+        let after = repo.stats();
+        assert_eq!(after.statements - before.statements, 3);
+        // BEGIN (IMMEDIATE on SQLite), SAVEPOINT, RELEASE, COMMIT.
+        assert_eq!(
+            after.transaction_statements - before.transaction_statements,
+            4
+        );
+        assert!(after.connections_opened >= 1);
+        // Each SQLite connection runs three PRAGMAs and reads `foreign_keys` back; each
+        // PostgreSQL connection sets its timeouts in one batch.
+        let per_connection = match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 1,
+        };
+        assert!(after.setup_statements >= per_connection * after.connections_opened);
+        Ok(())
+    }
 }

@@ -2,8 +2,8 @@
 
 mod common;
 
-use bookshelf::{Page, Repository};
-use common::{backend_tests, seed, Backend, TestDb, TestResult};
+use bookshelf::Page;
+use common::{backend_tests, seed, TestDb};
 
 backend_tests! {
     fn for_each_book_visits_every_book_once_in_id_order_in_one_statement(backend: Backend) -> TestResult {
@@ -20,26 +20,28 @@ backend_tests! {
     }
 }
 
-#[test]
-fn for_each_book_on_an_empty_catalog_visits_nothing() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let mut called = false;
-    assert_eq!(repo.for_each_book(|_| called = true)?, 0);
-    assert!(!called);
-    Ok(())
+backend_tests! {
+    fn for_each_book_on_an_empty_catalog_visits_nothing(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let mut called = false;
+        assert_eq!(db.repo.for_each_book(|_| called = true)?, 0);
+        assert!(!called);
+        Ok(())
+    }
 }
 
-#[test]
-fn for_each_book_works_inside_a_transaction_and_sees_its_writes() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let seen = repo.test_transaction(|tx| {
-        let author = tx.create_author(&bookshelf::NewAuthor::new("Inside"))?;
-        tx.create_book(&bookshelf::NewBook::new(author.id, "Uncommitted"))?;
-        let mut titles = Vec::new();
-        tx.for_each_book(|book| titles.push(book.title))?;
-        Ok(titles)
-    })?;
-    assert_eq!(seen, ["Uncommitted"]);
-    assert_eq!(repo.count_books()?, 0);
-    Ok(())
+backend_tests! {
+    fn for_each_book_works_inside_a_transaction_and_sees_its_writes(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let seen = db.repo.test_transaction(|tx| {
+            let author = tx.create_author(&bookshelf::NewAuthor::new("Inside"))?;
+            tx.create_book(&bookshelf::NewBook::new(author.id, "Uncommitted"))?;
+            let mut titles = Vec::new();
+            tx.for_each_book(|book| titles.push(book.title))?;
+            Ok(titles)
+        })?;
+        assert_eq!(seen, ["Uncommitted"]);
+        assert_eq!(db.repo.count_books()?, 0);
+        Ok(())
+    }
 }
