@@ -18,6 +18,7 @@ const DB_FILE: &str = "bookshelf.db";
 
 /// The variable naming the PostgreSQL server the tests may use; without it, only the
 /// SQLite half of each per-backend test runs.
+#[allow(dead_code)]
 pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
 
 /// The database a per-backend test runs on.
