@@ -1,6 +1,6 @@
 //! The application: state, router, and one handler per route.
 //!
-//! `tests/web_api.rs` compiles this file, and `config.rs` and `error.rs` through it, into
+//! `tests/web_api/main.rs` compiles this file, and `config.rs` and `error.rs` through it, into
 //! the test, so that the test serves exactly the router the example serves.
 
 // A `path` relative to this file, so that it resolves the same whether this file is

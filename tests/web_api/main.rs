@@ -1,9 +1,13 @@
 //! The web example over real HTTP: each test serves the example's router on
-//! `127.0.0.1:0` over its own temporary database file, drives it with reqwest, and checks
-//! the database afterwards through the [`Repository`](bookshelf::Repository).
+//! `127.0.0.1:0` over a database of its own, drives it with reqwest, and checks the
+//! database afterwards through the [`Repository`](bookshelf::Repository). Tests defined
+//! with [`web_tests!`](support::web_tests) run on SQLite, and on PostgreSQL too with the
+//! `postgres` feature and `BOOKSHELF_TEST_POSTGRES_URL` set (see `tests/common`).
 
 #[path = "../../examples/web_api/app.rs"]
 mod app;
+#[path = "../common/mod.rs"]
+mod common;
 
 mod concurrency;
 mod errors;

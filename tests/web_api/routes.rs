@@ -5,233 +5,237 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::app::Settings;
-use crate::support::{name_of, titles, Server, TestResult, CREATED, GONE, OK};
+use crate::support::{name_of, titles, web_tests, Server, TestResult, CREATED, GONE, OK};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authors_crud_and_keyset_pages() -> TestResult {
-    let server = Server::start().await?;
-    let reply = server
-        .json("POST", "/authors", json!({ "name": "Author 000001" }))
-        .await?;
-    let location = reply.header("location").map(str::to_owned);
-    let first = reply.ok(CREATED)?["id"].as_i64().ok_or("no id")?;
-    assert_eq!(location, Some(format!("/authors/{first}")));
-    let second = server
-        .create("/authors", json!({ "name": "Author 000002" }))
-        .await?;
-    let third = server
-        .create("/authors", json!({ "name": "Author 000003" }))
-        .await?;
+web_tests! {
+    async fn authors_crud_and_keyset_pages(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let reply = server
+            .json("POST", "/authors", json!({ "name": "Author 000001" }))
+            .await?;
+        let location = reply.header("location").map(str::to_owned);
+        let first = reply.ok(CREATED)?["id"].as_i64().ok_or("no id")?;
+        assert_eq!(location, Some(format!("/authors/{first}")));
+        let second = server
+            .create("/authors", json!({ "name": "Author 000002" }))
+            .await?;
+        let third = server
+            .create("/authors", json!({ "name": "Author 000003" }))
+            .await?;
 
-    let author = server.get(&format!("/authors/{second}")).await?.ok(OK)?;
-    assert_eq!(author, json!({ "id": second, "name": "Author 000002" }));
-    let page = server.get("/authors?limit=2").await?.ok(OK)?;
-    assert_eq!(
-        (page["items"][1]["id"].as_i64(), page["next_after"].as_i64()),
-        (Some(second), Some(second))
-    );
-    let rest = server
-        .get(&format!("/authors?after={second}&limit=2"))
-        .await?
-        .ok(OK)?;
-    let last = json!({ "items": [{ "id": third, "name": "Author 000003" }], "next_after": null });
-    assert_eq!(rest, last);
-    let all = server.get("/authors").await?.ok(OK)?;
-    assert_eq!(all["items"].as_array().map(Vec::len), Some(3));
+        let author = server.get(&format!("/authors/{second}")).await?.ok(OK)?;
+        assert_eq!(author, json!({ "id": second, "name": "Author 000002" }));
+        let page = server.get("/authors?limit=2").await?.ok(OK)?;
+        assert_eq!(
+            (page["items"][1]["id"].as_i64(), page["next_after"].as_i64()),
+            (Some(second), Some(second))
+        );
+        let rest = server
+            .get(&format!("/authors?after={second}&limit=2"))
+            .await?
+            .ok(OK)?;
+        let last = json!({ "items": [{ "id": third, "name": "Author 000003" }], "next_after": null });
+        assert_eq!(rest, last);
+        let all = server.get("/authors").await?.ok(OK)?;
+        assert_eq!(all["items"].as_array().map(Vec::len), Some(3));
 
-    let rename = json!({ "name": "  Renamed " });
-    let renamed = server
-        .json("PATCH", &format!("/authors/{first}"), rename)
-        .await?;
-    assert_eq!(renamed.ok(OK)?["name"], "Renamed");
-    server
-        .request("DELETE", &format!("/authors/{third}"))
-        .map(Server::call)?
-        .await?
-        .ok(GONE)?;
-    let gone = format!("/authors/{third}");
-    let message = server
-        .get(&gone)
-        .await?
-        .error(StatusCode::NOT_FOUND, "not_found")?;
-    assert_eq!(message, format!("author {third} not found"));
-    for method in ["DELETE", "PATCH"] {
-        let reply = server.json(method, &gone, json!({ "name": "x" })).await?;
-        reply.error(StatusCode::NOT_FOUND, "not_found")?;
+        let rename = json!({ "name": "  Renamed " });
+        let renamed = server
+            .json("PATCH", &format!("/authors/{first}"), rename)
+            .await?;
+        assert_eq!(renamed.ok(OK)?["name"], "Renamed");
+        server
+            .request("DELETE", &format!("/authors/{third}"))
+            .map(Server::call)?
+            .await?
+            .ok(GONE)?;
+        let gone = format!("/authors/{third}");
+        let message = server
+            .get(&gone)
+            .await?
+            .error(StatusCode::NOT_FOUND, "not_found")?;
+        assert_eq!(message, format!("author {third} not found"));
+        for method in ["DELETE", "PATCH"] {
+            let reply = server.json(method, &gone, json!({ "name": "x" })).await?;
+            reply.error(StatusCode::NOT_FOUND, "not_found")?;
+        }
+        assert_eq!(server.repo.count_authors()?, 2);
+        assert_eq!(name_of(&server.repo, first)?.as_deref(), Some("Renamed"));
+        server.stop().await
     }
-    assert_eq!(server.repo.count_authors()?, 2);
-    assert_eq!(name_of(&server.repo, first)?.as_deref(), Some("Renamed"));
-    server.stop().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn books_crud_search_and_eager_loading() -> TestResult {
-    let server = Server::start().await?;
-    let herbert = server
-        .create("/authors", json!({ "name": "Frank Herbert" }))
-        .await?;
-    let butler = server
-        .create("/authors", json!({ "name": "Octavia E. Butler" }))
-        .await?;
-    let book = |author: i64, title: &str, year: i32| json!({ "author_id": author, "title": title, "published_year": year });
-    let mut dune_json = book(herbert, "Dune", 1965);
-    dune_json["isbn"] = json!("0-441-17271-7");
-    let dune = server.create("/books", dune_json).await?;
-    let messiah = server
-        .create("/books", book(herbert, "Dune Messiah", 1969))
-        .await?;
-    server
-        .create("/books", book(butler, "Kindred", 1979))
-        .await?;
+web_tests! {
+    async fn books_crud_search_and_eager_loading(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let herbert = server
+            .create("/authors", json!({ "name": "Frank Herbert" }))
+            .await?;
+        let butler = server
+            .create("/authors", json!({ "name": "Octavia E. Butler" }))
+            .await?;
+        let book = |author: i64, title: &str, year: i32| json!({ "author_id": author, "title": title, "published_year": year });
+        let mut dune_json = book(herbert, "Dune", 1965);
+        dune_json["isbn"] = json!("0-441-17271-7");
+        let dune = server.create("/books", dune_json).await?;
+        let messiah = server
+            .create("/books", book(herbert, "Dune Messiah", 1969))
+            .await?;
+        server
+            .create("/books", book(butler, "Kindred", 1979))
+            .await?;
 
-    let read = server.get(&format!("/books/{dune}")).await?.ok(OK)?;
-    assert_eq!(read["isbn"], "9780441172719");
-    // In a PATCH an absent field stays, `null` clears it.
-    let changes = json!({ "isbn": null, "published_year": 1966 });
-    let patched = server
-        .json("PATCH", &format!("/books/{dune}"), changes)
-        .await?
-        .ok(OK)?;
-    let expected = json!({ "id": dune, "title": "Dune", "author_id": herbert, "isbn": null, "published_year": 1966 });
-    assert_eq!(patched, expected);
-    let unchanged = server
-        .json("PATCH", &format!("/books/{dune}"), json!({}))
-        .await?
-        .ok(OK)?;
-    assert_eq!(unchanged, expected);
+        let read = server.get(&format!("/books/{dune}")).await?.ok(OK)?;
+        assert_eq!(read["isbn"], "9780441172719");
+        // In a PATCH an absent field stays, `null` clears it.
+        let changes = json!({ "isbn": null, "published_year": 1966 });
+        let patched = server
+            .json("PATCH", &format!("/books/{dune}"), changes)
+            .await?
+            .ok(OK)?;
+        let expected = json!({ "id": dune, "title": "Dune", "author_id": herbert, "isbn": null, "published_year": 1966 });
+        assert_eq!(patched, expected);
+        let unchanged = server
+            .json("PATCH", &format!("/books/{dune}"), json!({}))
+            .await?
+            .ok(OK)?;
+        assert_eq!(unchanged, expected);
 
-    let by_butler = format!("author_id={butler}");
-    let searches = [
-        (
-            "title=DUNE&order=published_year&direction=descending",
-            vec!["Dune Messiah", "Dune"],
-        ),
-        (by_butler.as_str(), vec!["Kindred"]),
-        ("year_from=1967&year_to=1970", vec!["Dune Messiah"]),
-        ("order=title&limit=2", vec!["Dune", "Dune Messiah"]),
-        ("order=title&limit=2&offset=2", vec!["Kindred"]),
-    ];
-    for (query, expected) in searches {
-        let found = server.get(&format!("/books?{query}")).await?.ok(OK)?;
-        assert_eq!(titles(&found["items"]), expected, "{query}");
+        let by_butler = format!("author_id={butler}");
+        let searches = [
+            (
+                "title=DUNE&order=published_year&direction=descending",
+                vec!["Dune Messiah", "Dune"],
+            ),
+            (by_butler.as_str(), vec!["Kindred"]),
+            ("year_from=1967&year_to=1970", vec!["Dune Messiah"]),
+            ("order=title&limit=2", vec!["Dune", "Dune Messiah"]),
+            ("order=title&limit=2&offset=2", vec!["Kindred"]),
+        ];
+        for (query, expected) in searches {
+            let found = server.get(&format!("/books?{query}")).await?.ok(OK)?;
+            assert_eq!(titles(&found["items"]), expected, "{query}");
+        }
+        let first = server.get("/books?limit=2").await?.ok(OK)?;
+        assert_eq!(first["next_offset"], 2);
+        let of_herbert = server
+            .get(&format!("/authors/{herbert}/books"))
+            .await?
+            .ok(OK)?;
+        assert_eq!(
+            (titles(&of_herbert["items"]), &of_herbert["next_offset"]),
+            (vec!["Dune", "Dune Messiah"], &Value::Null)
+        );
+        server
+            .get("/authors/999/books")
+            .await?
+            .error(StatusCode::NOT_FOUND, "not_found")?;
+
+        let before = server.repo.stats().statements;
+        let shelf = server.get("/authors?include=books").await?.ok(OK)?;
+        assert_eq!(
+            server.repo.stats().statements - before,
+            2,
+            "eager loading takes two queries"
+        );
+        assert_eq!(shelf["items"][0]["author"]["name"], "Frank Herbert");
+        assert_eq!(
+            titles(&shelf["items"][0]["books"]),
+            ["Dune", "Dune Messiah"]
+        );
+        assert_eq!(titles(&shelf["items"][1]["books"]), ["Kindred"]);
+
+        let messiah_path = format!("/books/{messiah}");
+        server
+            .request("DELETE", &messiah_path)
+            .map(Server::call)?
+            .await?
+            .ok(GONE)?;
+        server
+            .get(&messiah_path)
+            .await?
+            .error(StatusCode::NOT_FOUND, "not_found")?;
+        let patch = server.json("PATCH", &messiah_path, json!({})).await?;
+        patch.error(StatusCode::NOT_FOUND, "not_found")?;
+        server
+            .request("DELETE", &format!("/authors/{herbert}"))
+            .map(Server::call)?
+            .await?
+            .ok(GONE)?;
+        assert_eq!(
+            server.repo.count_books()?,
+            1,
+            "the author's books went with them"
+        );
+        assert!(server.repo.book(BookId(dune))?.is_none());
+        server.stop().await
     }
-    let first = server.get("/books?limit=2").await?.ok(OK)?;
-    assert_eq!(first["next_offset"], 2);
-    let of_herbert = server
-        .get(&format!("/authors/{herbert}/books"))
-        .await?
-        .ok(OK)?;
-    assert_eq!(
-        (titles(&of_herbert["items"]), &of_herbert["next_offset"]),
-        (vec!["Dune", "Dune Messiah"], &Value::Null)
-    );
-    server
-        .get("/authors/999/books")
-        .await?
-        .error(StatusCode::NOT_FOUND, "not_found")?;
-
-    let before = server.repo.stats().statements;
-    let shelf = server.get("/authors?include=books").await?.ok(OK)?;
-    assert_eq!(
-        server.repo.stats().statements - before,
-        2,
-        "eager loading takes two queries"
-    );
-    assert_eq!(shelf["items"][0]["author"]["name"], "Frank Herbert");
-    assert_eq!(
-        titles(&shelf["items"][0]["books"]),
-        ["Dune", "Dune Messiah"]
-    );
-    assert_eq!(titles(&shelf["items"][1]["books"]), ["Kindred"]);
-
-    let messiah_path = format!("/books/{messiah}");
-    server
-        .request("DELETE", &messiah_path)
-        .map(Server::call)?
-        .await?
-        .ok(GONE)?;
-    server
-        .get(&messiah_path)
-        .await?
-        .error(StatusCode::NOT_FOUND, "not_found")?;
-    let patch = server.json("PATCH", &messiah_path, json!({})).await?;
-    patch.error(StatusCode::NOT_FOUND, "not_found")?;
-    server
-        .request("DELETE", &format!("/authors/{herbert}"))
-        .map(Server::call)?
-        .await?
-        .ok(GONE)?;
-    assert_eq!(
-        server.repo.count_books()?,
-        1,
-        "the author's books went with them"
-    );
-    assert!(server.repo.book(BookId(dune))?.is_none());
-    server.stop().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conflicts_are_409() -> TestResult {
-    let server = Server::start().await?;
-    let author = server
-        .create("/authors", json!({ "name": "Frank Herbert" }))
-        .await?;
-    let dune = json!({ "author_id": author, "title": "Dune", "isbn": "9780441172719" });
-    server.create("/books", dune).await?;
-    let other = server
-        .create(
-            "/books",
-            json!({ "author_id": author, "title": "Children" }),
-        )
-        .await?;
-    let other_path = format!("/books/{other}");
-    let clashes = [
-        (
-            "POST",
-            "/books",
-            json!({ "author_id": author, "title": "Dune 2", "isbn": "0-441-17271-7" }),
-        ),
-        (
-            "POST",
-            "/books",
-            json!({ "author_id": author, "title": "Dune" }),
-        ),
-        ("PATCH", other_path.as_str(), json!({ "title": "Dune" })),
-        (
-            "PATCH",
-            other_path.as_str(),
-            json!({ "isbn": "978-0-441-17271-9" }),
-        ),
-    ];
-    for (method, path, body) in clashes {
-        let reply = server.json(method, path, body).await?;
-        reply.error(StatusCode::CONFLICT, "conflict")?;
+web_tests! {
+    async fn conflicts_are_409(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let author = server
+            .create("/authors", json!({ "name": "Frank Herbert" }))
+            .await?;
+        let dune = json!({ "author_id": author, "title": "Dune", "isbn": "9780441172719" });
+        server.create("/books", dune).await?;
+        let other = server
+            .create(
+                "/books",
+                json!({ "author_id": author, "title": "Children" }),
+            )
+            .await?;
+        let other_path = format!("/books/{other}");
+        let clashes = [
+            (
+                "POST",
+                "/books",
+                json!({ "author_id": author, "title": "Dune 2", "isbn": "0-441-17271-7" }),
+            ),
+            (
+                "POST",
+                "/books",
+                json!({ "author_id": author, "title": "Dune" }),
+            ),
+            ("PATCH", other_path.as_str(), json!({ "title": "Dune" })),
+            (
+                "PATCH",
+                other_path.as_str(),
+                json!({ "isbn": "978-0-441-17271-9" }),
+            ),
+        ];
+        for (method, path, body) in clashes {
+            let reply = server.json(method, path, body).await?;
+            reply.error(StatusCode::CONFLICT, "conflict")?;
+        }
+        assert_eq!(server.repo.count_books()?, 2);
+        let stored = server.repo.book(BookId(other))?.ok_or("book gone")?;
+        assert_eq!((stored.title.as_str(), stored.isbn), ("Children", None));
+        server.stop().await
     }
-    assert_eq!(server.repo.count_books()?, 2);
-    let stored = server.repo.book(BookId(other))?.ok_or("book gone")?;
-    assert_eq!((stored.title.as_str(), stored.isbn), ("Children", None));
-    server.stop().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_reports_pool_and_migrations() -> TestResult {
-    let server = Server::start().await?;
-    let health = server.get("/health").await?.ok(OK)?;
-    assert_eq!(health["status"], "ok");
-    assert_eq!(
-        health["migrations"],
-        json!(server.repo.applied_migrations()?)
-    );
-    assert!(
-        health["pool"]["connections"]
-            .as_u64()
-            .is_some_and(|n| n >= 1),
-        "{health}"
-    );
-    assert!(health["pool"]["idle_connections"].is_u64(), "{health}");
-    assert!(health["statements"].is_u64(), "{health}");
-    assert_eq!(health["db_calls_in_flight"], 0);
-    server.stop().await
+web_tests! {
+    async fn health_reports_pool_and_migrations(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let health = server.get("/health").await?.ok(OK)?;
+        assert_eq!(health["status"], "ok");
+        assert_eq!(
+            health["migrations"],
+            json!(server.repo.applied_migrations()?)
+        );
+        assert!(
+            health["pool"]["connections"]
+                .as_u64()
+                .is_some_and(|n| n >= 1),
+            "{health}"
+        );
+        assert!(health["pool"]["idle_connections"].is_u64(), "{health}");
+        assert!(health["statements"].is_u64(), "{health}");
+        assert_eq!(health["db_calls_in_flight"], 0);
+        server.stop().await
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The fixture: the app served over a temporary database file, a client, and helpers to
-//! read replies.
+//! The fixture: the app served over a database of its own on either backend (a
+//! [`TestDb`] from `tests/common`), a client, helpers to read replies, and
+//! [`web_tests!`], which defines an async test once and runs it on every backend.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -8,11 +9,11 @@ use bookshelf::{AuthorId, Config, Repository};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::Value;
-use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::{self, AppConfig, AppState};
+use crate::common::{Backend, TestDb};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type TestResult<T = ()> = Result<T, BoxError>;
@@ -22,7 +23,75 @@ pub(crate) const CREATED: StatusCode = StatusCode::CREATED;
 pub(crate) const GONE: StatusCode = StatusCode::NO_CONTENT;
 pub(crate) const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
-/// The app serving a fresh database file; stops when dropped.
+/// Defines each async test once and runs it on every backend, as `backend_tests!` does
+/// for the synchronous tests: `mod name { async fn sqlite; async fn postgres }`, each a
+/// `#[tokio::test]` on a multi-thread runtime with 2 workers (or as many as a leading
+/// `worker_threads = N;` says, for every test of that invocation). The PostgreSQL half
+/// needs the `postgres` feature and runs when `BOOKSHELF_TEST_POSTGRES_URL` is set;
+/// without it, it says so on stderr and passes.
+///
+/// ```ignore
+/// web_tests! {
+///     /// What the test shows.
+///     async fn creates_an_author(backend: Backend) -> TestResult {
+///         let server = Server::start(backend).await?;
+///         ...
+///         server.stop().await
+///     }
+/// }
+/// ```
+macro_rules! web_tests {
+    (worker_threads = $workers:literal; $($tests:tt)*) => {
+        $crate::support::web_tests!(@workers $workers; $($tests)*);
+    };
+    (@workers $workers:literal; $(
+        $(#[$meta:meta])*
+        async fn $name:ident($backend:ident: Backend $(,)?) -> TestResult $body:block
+    )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::common::Backend) -> $crate::support::TestResult $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = $workers)]
+            async fn sqlite() -> $crate::support::TestResult {
+                run($crate::common::Backend::Sqlite).await
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = $workers)]
+            async fn postgres() -> $crate::support::TestResult {
+                if !$crate::support::postgres_configured(stringify!($name))? {
+                    return Ok(());
+                }
+                run($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
+    ($(#[$meta:meta])* async fn $($tests:tt)*) => {
+        $crate::support::web_tests!(@workers 2; $(#[$meta])* async fn $($tests)*);
+    };
+}
+pub(crate) use web_tests;
+
+/// True when the PostgreSQL server of the tests is configured; otherwise says on stderr
+/// that the PostgreSQL run of `test` is skipped.
+#[cfg(feature = "postgres")]
+pub(crate) fn postgres_configured(test: &str) -> TestResult<bool> {
+    use crate::common::{postgres, POSTGRES_URL_VAR};
+    if postgres::server_url()
+        .map_err(|error| error.to_string())?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    eprintln!("{POSTGRES_URL_VAR} not set: the PostgreSQL run of {test} is skipped");
+    Ok(false)
+}
+
+/// The app serving a fresh database on one backend; stops when dropped.
 pub(crate) struct Server {
     pub(crate) base: String,
     pub(crate) client: Client,
@@ -30,7 +99,9 @@ pub(crate) struct Server {
     pub(crate) state: AppState,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) task: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: TempDir,
+    /// The database file or schema; removed on drop, after the fields above (held for
+    /// that alone).
+    _db: TestDb,
 }
 
 /// A response, read whole.
@@ -42,22 +113,29 @@ pub(crate) struct Reply {
 }
 
 impl Server {
-    pub(crate) async fn start() -> TestResult<Self> {
-        Self::with(Config::new, AppConfig::new()).await
+    /// The app with its default settings, over a fresh database on `backend` opened
+    /// with the default [`Config`].
+    pub(crate) async fn start(backend: Backend) -> TestResult<Self> {
+        Self::start_with(backend, AppConfig::new()).await
     }
 
+    /// The app with `app_config`, over a fresh database on `backend` opened with the
+    /// default [`Config`].
+    pub(crate) async fn start_with(backend: Backend, app_config: AppConfig) -> TestResult<Self> {
+        Self::with(backend, |config| config, app_config).await
+    }
+
+    /// The app with `app_config`, over a fresh database on `backend` opened with the
+    /// [`Config`] that `configure` makes of the default one.
     pub(crate) async fn with(
-        config: fn(String) -> Config,
+        backend: Backend,
+        configure: impl FnOnce(Config) -> Config + Send + 'static,
         app_config: AppConfig,
     ) -> TestResult<Self> {
-        let dir = tempfile::tempdir()?;
-        let url = dir
-            .path()
-            .join("web.db")
-            .to_str()
-            .ok_or("non-UTF-8 path")?
-            .to_owned();
-        let repo = tokio::task::spawn_blocking(move || config(url).open()).await??;
+        // Opening connects and migrates: blocking work, kept off the async workers.
+        let open = move || TestDb::open_with(backend, configure).map_err(|e| e.to_string());
+        let db = tokio::task::spawn_blocking(open).await??;
+        let repo = db.repo.clone();
         let state = AppState::new(repo.clone(), app_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -82,7 +160,7 @@ impl Server {
             state,
             shutdown,
             task,
-            _dir: dir,
+            _db: db,
         })
     }
 
@@ -176,7 +254,12 @@ impl Reply {
             "SELECT",
             "INSERT",
             "sqlite",
+            "postgres",
+            "bookshelf_test",
+            "search_path",
             "no such table",
+            "does not exist",
+            "violates",
             "no such column",
             "diesel",
             ".db",
