@@ -1,21 +1,25 @@
-//! Sharing a `Repository` between threads, and in-memory databases.
+//! Sharing a `Repository` between threads (on every backend), and in-memory databases
+//! (SQLite's own).
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::sync::mpsc;
 use std::thread;
 
-use bookshelf::{NewAuthor, NewBook, Page, Repository};
-use tempfile::TempDir;
+use bookshelf::{Config, NewAuthor, NewBook, Page, Repository};
+use common::{backend_tests, Backend, TestDb, TestResult};
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+/// A pool of two connections, for the tests that make one call at a time: a small pool
+/// keeps the PostgreSQL server's connection count (and the time to open one) low.
+fn small_pool(config: Config) -> Config {
+    config.max_size(2)
+}
 
-/// A repository on its own database file; the directory is removed on drop.
-fn temp_repo() -> TestResult<(TempDir, Repository)> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("bookshelf.db");
-    let repo = Repository::open(path.to_str().ok_or("temp path is not UTF-8")?)?;
-    Ok((dir, repo))
+/// A database of its own on `backend`, with a pool of one connection per thread.
+fn shared_db(backend: Backend) -> Result<TestDb, common::BoxError> {
+    TestDb::open_with(backend, |config| config.max_size(THREADS as u32))
 }
 
 #[test]
@@ -24,15 +28,27 @@ fn repository_is_clone_send_sync_and_debug() {
     assert_traits::<Repository>();
 }
 
-#[test]
-fn debug_names_the_backend() -> TestResult {
-    let repo = Repository::in_memory()?;
-    let debug = format!("{repo:?}");
-    assert!(
-        debug.contains("Repository") && debug.contains("sqlite"),
-        "{debug}"
-    );
-    Ok(())
+backend_tests! {
+    fn debug_names_the_backend(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        let (name, other) = match backend {
+            Backend::Sqlite => ("\"sqlite\"", "\"postgres\""),
+            Backend::Postgres => ("\"postgres\"", "\"sqlite\""),
+        };
+        let debug = format!("{:?}", db.repo);
+        assert!(
+            debug.contains("Repository") && debug.contains(name) && !debug.contains(other),
+            "{debug}"
+        );
+        if backend == Backend::Sqlite {
+            let debug = format!("{:?}", Repository::in_memory()?);
+            assert!(
+                debug.contains("Repository") && debug.contains(name),
+                "{debug}"
+            );
+        }
+        Ok(())
+    }
 }
 
 #[test]
@@ -150,10 +166,10 @@ fn threads_share_one_repository(repo: &Repository) -> TestResult {
     Ok(())
 }
 
-#[test]
-fn threads_share_a_file_repository() -> TestResult {
-    let (_dir, repo) = temp_repo()?;
-    threads_share_one_repository(&repo)
+backend_tests! {
+    fn threads_share_a_repository(backend: Backend) -> TestResult {
+        threads_share_one_repository(&shared_db(backend)?.repo)
+    }
 }
 
 #[test]
@@ -161,32 +177,45 @@ fn threads_share_an_in_memory_repository() -> TestResult {
     threads_share_one_repository(&Repository::in_memory()?)
 }
 
-#[test]
-fn threads_run_transactions_on_a_file_repository() -> TestResult {
-    let (_dir, repo) = temp_repo()?;
-    let threads: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            let repo = repo.clone();
-            thread::spawn(move || -> bookshelf::Result<()> {
-                for n in 0..25 {
-                    repo.transaction(|tx| {
-                        // Read, then write: the count must not move under this transaction.
-                        let before = tx.count_authors()?;
-                        let author =
-                            tx.create_author(&NewAuthor::new(format!("Author {thread}-{n}")))?;
-                        tx.create_book(&NewBook::new(author.id, "Title"))?;
-                        assert_eq!(tx.count_authors()?, before + 1);
-                        Ok(())
-                    })?;
-                }
-                Ok(())
+backend_tests! {
+    fn threads_run_transactions(backend: Backend) -> TestResult {
+        let db = shared_db(backend)?;
+        let repo = &db.repo;
+        let threads: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let repo = repo.clone();
+                thread::spawn(move || -> bookshelf::Result<()> {
+                    for n in 0..25 {
+                        repo.transaction(|tx| {
+                            let before = tx.count_authors()?;
+                            let author = tx
+                                .create_author(&NewAuthor::new(format!("Author {thread}-{n}")))?;
+                            tx.create_book(&NewBook::new(author.id, "Title"))?;
+                            let after = tx.count_authors()?;
+                            match backend {
+                                // Read, then write: `BEGIN IMMEDIATE` holds the write lock,
+                                // so the count must not move under this transaction.
+                                Backend::Sqlite => assert_eq!(after, before + 1),
+                                // READ COMMITTED: each statement sees what other threads
+                                // committed meanwhile (nothing is deleted here), and always
+                                // its own transaction's insert.
+                                Backend::Postgres => assert!(
+                                    after > before && after <= (THREADS * 25) as i64,
+                                    "before {before}, after {after}"
+                                ),
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    Ok(())
+                })
             })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().map_err(|_| "worker thread panicked")??;
+            .collect();
+        for thread in threads {
+            thread.join().map_err(|_| "worker thread panicked")??;
+        }
+        assert_eq!(repo.count_authors()?, 100);
+        assert_eq!(repo.count_books()?, 100);
+        Ok(())
     }
-    assert_eq!(repo.count_authors()?, 100);
-    assert_eq!(repo.count_books()?, 100);
-    Ok(())
 }

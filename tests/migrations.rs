@@ -1,23 +1,30 @@
 //! The embedded migrations: status, applying, reverting, data preservation, and
 //! refusing a database written by a newer build.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use bookshelf::{Config, Error, MigrationError, NewAuthor, NewBook, Page, Repository};
+use common::{backend_tests, Backend, BoxError, TestDb, TestResult};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sqlite::SqliteConnection;
 use tempfile::TempDir;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+/// A pool of two connections, for the tests that make one call at a time: a small pool
+/// keeps the PostgreSQL server's connection count (and the time to open one) low.
+fn small_pool(config: Config) -> Config {
+    config.max_size(2)
+}
 
 const FIRST: &str = "20261124000001";
 const SECOND: &str = "20261124000002";
 const UNKNOWN: &str = "99991231000000";
 
 /// A fresh directory and the path of a database file (not created yet) inside it.
-fn temp_db() -> TestResult<(TempDir, String)> {
+fn temp_db() -> Result<(TempDir, String), BoxError> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bookshelf.db");
     let path = path.to_str().ok_or("temp path is not UTF-8")?.to_owned();
@@ -25,7 +32,7 @@ fn temp_db() -> TestResult<(TempDir, String)> {
 }
 
 /// A plain diesel connection on the file, without the repository's set-up.
-fn raw(path: &str) -> TestResult<SqliteConnection> {
+fn raw(path: &str) -> Result<SqliteConnection, BoxError> {
     Ok(SqliteConnection::establish(path)?)
 }
 
@@ -42,164 +49,242 @@ struct SchemaObject {
 }
 
 /// Every table, index and trigger of the schema (without SQLite's and diesel's own).
-fn schema_dump(path: &str) -> TestResult<Vec<SchemaObject>> {
-    Ok(diesel::sql_query(
-        "SELECT type AS kind, name, tbl_name, sql FROM sqlite_master \
-         WHERE name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' \
-         ORDER BY name",
-    )
-    .load(&mut raw(path)?)?)
+const SQLITE_SCHEMA: &str = "SELECT type AS kind, name, tbl_name, sql FROM sqlite_master \
+     WHERE name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' \
+     ORDER BY name";
+
+/// The same for the test's schema on PostgreSQL (`current_schema()`), without diesel's
+/// table and what belongs to it: each table with its columns (name, type, collation,
+/// nullability, default, identity) in order, each sequence (with its type and owning
+/// table), index (with its definition),
+/// constraint (with its definition) and trigger. Column positions are left out: a column
+/// dropped and added again gets a new one, and the order is what matters.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+const POSTGRES_SCHEMA: &str = "\
+    SELECT kind, name, tbl_name, sql FROM ( \
+        SELECT 'table' AS kind, t.table_name::text AS name, t.table_name::text AS tbl_name, \
+            (SELECT string_agg(format('%s %s %s %s %s %s %s', c.column_name, c.data_type, \
+                    coalesce(c.collation_name, '-'), c.is_nullable, \
+                    coalesce(c.column_default, '-'), c.is_identity, \
+                    coalesce(c.identity_generation, '-')), ', ' \
+                    ORDER BY c.ordinal_position) \
+             FROM information_schema.columns c \
+             WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name) AS sql \
+        FROM information_schema.tables t \
+        WHERE t.table_schema = current_schema() \
+        UNION ALL \
+        SELECT 'sequence', seq.relname::text, coalesce(owner.relname::text, ''), \
+            format('%s %s', format_type(s.seqtypid, NULL), s.seqincrement) \
+        FROM pg_sequence s JOIN pg_class seq ON seq.oid = s.seqrelid \
+        LEFT JOIN pg_depend d ON d.objid = seq.oid AND d.classid = 'pg_class'::regclass \
+            AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+        LEFT JOIN pg_class owner ON owner.oid = d.refobjid \
+        WHERE seq.relnamespace = current_schema()::regnamespace \
+        UNION ALL \
+        SELECT 'index', indexname::text, tablename::text, indexdef \
+        FROM pg_indexes WHERE schemaname = current_schema() \
+        UNION ALL \
+        SELECT 'constraint', con.conname::text, rel.relname::text, \
+            pg_get_constraintdef(con.oid) \
+        FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid \
+        WHERE con.connamespace = current_schema()::regnamespace \
+        UNION ALL \
+        SELECT 'trigger', tg.tgname::text, rel.relname::text, pg_get_triggerdef(tg.oid) \
+        FROM pg_trigger tg JOIN pg_class rel ON rel.oid = tg.tgrelid \
+        WHERE rel.relnamespace = current_schema()::regnamespace AND NOT tg.tgisinternal \
+    ) AS objects \
+    WHERE tbl_name != '__diesel_schema_migrations' \
+        AND name != '__diesel_schema_migrations' \
+    ORDER BY name, kind";
+
+/// The schema of `db`, as [`SQLITE_SCHEMA`] or [`POSTGRES_SCHEMA`] lists it.
+fn schema_dump(db: &TestDb) -> Result<Vec<SchemaObject>, BoxError> {
+    match db.backend {
+        Backend::Sqlite => Ok(diesel::sql_query(SQLITE_SCHEMA).load(&mut raw(db.url())?)?),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok(diesel::sql_query(POSTGRES_SCHEMA)
+            .load(&mut diesel::PgConnection::establish(db.url())?)?),
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => Err("PostgreSQL tests need the `postgres` feature".into()),
+    }
 }
 
-fn table_names(path: &str) -> TestResult<Vec<String>> {
-    Ok(schema_dump(path)?
+fn table_names(db: &TestDb) -> Result<Vec<String>, BoxError> {
+    Ok(schema_dump(db)?
         .into_iter()
         .filter(|object| object.kind == "table")
         .map(|object| object.name)
         .collect())
 }
 
-#[test]
-fn a_fresh_database_is_fully_migrated() -> TestResult {
-    let (_dir, path) = temp_db()?;
-    let repo = Repository::open(&path)?;
-    assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
-    assert!(repo.pending_migrations()?.is_empty());
-    assert!(
-        repo.run_pending_migrations()?.is_empty(),
-        "nothing left to run"
-    );
-    assert_eq!(table_names(&path)?, ["authors", "books"]);
-
-    let memory = Repository::in_memory()?;
-    assert_eq!(memory.applied_migrations()?, [FIRST, SECOND]);
-    assert!(memory.pending_migrations()?.is_empty());
-    Ok(())
+/// The versions recorded in diesel's migration table, read on a connection of its own.
+fn recorded_versions(db: &TestDb) -> Result<Vec<String>, BoxError> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    const SQL: &str = "SELECT version FROM __diesel_schema_migrations ORDER BY version";
+    let rows: Vec<Version> = match db.backend {
+        Backend::Sqlite => diesel::sql_query(SQL).load(&mut raw(db.url())?)?,
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            diesel::sql_query(SQL).load(&mut diesel::PgConnection::establish(db.url())?)?
+        }
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+    };
+    Ok(rows.into_iter().map(|row| row.version).collect())
 }
 
-#[test]
-fn opening_without_migrations_leaves_them_pending() -> TestResult {
-    let (_dir, path) = temp_db()?;
-    let repo = Config::new(path.as_str()).run_migrations(false).open()?;
-    assert!(repo.applied_migrations()?.is_empty());
-    assert_eq!(repo.pending_migrations()?, [FIRST, SECOND]);
-    assert!(table_names(&path)?.is_empty());
+backend_tests! {
+    fn a_fresh_database_is_fully_migrated(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        let repo = &db.repo;
+        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        assert!(repo.pending_migrations()?.is_empty());
+        assert!(
+            repo.run_pending_migrations()?.is_empty(),
+            "nothing left to run"
+        );
+        assert_eq!(table_names(&db)?, ["authors", "books"]);
+        assert_eq!(recorded_versions(&db)?, [FIRST, SECOND]);
 
-    assert_eq!(repo.run_pending_migrations()?, [FIRST, SECOND]);
-    assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
-    assert!(repo.pending_migrations()?.is_empty());
-    let author = repo.create_author(&NewAuthor::new("Author 000001"))?;
-    repo.create_book(&NewBook::new(author.id, "Title 000001-01").published_year(2000))?;
-    assert_eq!(repo.count_books()?, 1);
-    Ok(())
+        if backend == Backend::Sqlite {
+            let memory = Repository::in_memory()?;
+            assert_eq!(memory.applied_migrations()?, [FIRST, SECOND]);
+            assert!(memory.pending_migrations()?.is_empty());
+        }
+        Ok(())
+    }
 }
 
-#[test]
-fn reverting_twice_reverts_both_then_nothing_is_left() -> TestResult {
-    let (_dir, path) = temp_db()?;
-    let repo = Repository::open(&path)?;
-    assert_eq!(repo.revert_last_migration()?, SECOND);
-    assert_eq!(repo.applied_migrations()?, [FIRST]);
-    assert_eq!(repo.pending_migrations()?, [SECOND]);
-    assert_eq!(table_names(&path)?, ["authors", "books"]);
+backend_tests! {
+    fn opening_without_migrations_leaves_them_pending(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, |config| config.run_migrations(false))?;
+        let repo = &db.repo;
+        assert!(repo.applied_migrations()?.is_empty());
+        assert_eq!(repo.pending_migrations()?, [FIRST, SECOND]);
+        assert!(table_names(&db)?.is_empty());
 
-    assert_eq!(repo.revert_last_migration()?, FIRST);
-    assert!(repo.applied_migrations()?.is_empty());
-    assert_eq!(repo.pending_migrations()?, [FIRST, SECOND]);
-    assert!(schema_dump(&path)?.is_empty(), "{:?}", schema_dump(&path)?);
-
-    let third = repo.revert_last_migration();
-    assert!(
-        matches!(
-            third,
-            Err(Error::Migration(MigrationError::NothingToRevert))
-        ),
-        "{third:?}"
-    );
-    assert!(repo.applied_migrations()?.is_empty());
-    Ok(())
+        assert_eq!(repo.run_pending_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        assert!(repo.pending_migrations()?.is_empty());
+        assert_eq!(table_names(&db)?, ["authors", "books"]);
+        let author = repo.create_author(&NewAuthor::new("Author 000001"))?;
+        repo.create_book(&NewBook::new(author.id, "Title 000001-01").published_year(2000))?;
+        assert_eq!(repo.count_books()?, 1);
+        Ok(())
+    }
 }
 
-#[test]
-fn the_second_migration_keeps_data_written_under_the_first() -> TestResult {
-    let (_dir, path) = temp_db()?;
-    {
-        let repo = Repository::open(&path)?;
+backend_tests! {
+    fn reverting_twice_reverts_both_then_nothing_is_left(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        let repo = &db.repo;
         assert_eq!(repo.revert_last_migration()?, SECOND);
-    }
-    // Rows written by the first schema, as an older build or another tool would.
-    raw(&path)?.batch_execute(
-        "INSERT INTO authors (id, name) VALUES (1, 'Author 000001'), (2, 'Author 000002');
-         INSERT INTO books (id, title, author_id) VALUES
-             (10, 'Title 000001-02', 1), (11, 'Title 000001-01', 1), (12, 'Title 000002-01', 2);",
-    )?;
+        assert_eq!(repo.applied_migrations()?, [FIRST]);
+        assert_eq!(repo.pending_migrations()?, [SECOND]);
+        assert_eq!(table_names(&db)?, ["authors", "books"]);
 
-    let repo = Repository::open(&path)?;
-    assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
-    let shelf = repo.authors_with_books(Page::all())?;
-    // `author id name: book id title, ...`
-    let summary: Vec<String> = shelf
-        .iter()
-        .map(|entry| {
-            let books: Vec<String> = entry
-                .books
-                .iter()
-                .map(|book| format!("{} {}", book.id, book.title))
-                .collect();
-            let author = &entry.author;
-            format!("{} {}: {}", author.id, author.name, books.join(", "))
-        })
-        .collect();
-    assert_eq!(
-        summary,
-        [
-            "1 Author 000001: 11 Title 000001-01, 10 Title 000001-02",
-            "2 Author 000002: 12 Title 000002-01",
-        ]
-    );
-    for book in repo.list_books(Page::all())? {
-        assert_eq!(book.isbn, None);
-        assert_eq!(book.published_year, None);
+        assert_eq!(repo.revert_last_migration()?, FIRST);
+        assert!(repo.applied_migrations()?.is_empty());
+        assert_eq!(repo.pending_migrations()?, [FIRST, SECOND]);
+        assert!(schema_dump(&db)?.is_empty(), "{:?}", schema_dump(&db)?);
+
+        let third = repo.revert_last_migration();
+        assert!(
+            matches!(
+                third,
+                Err(Error::Migration(MigrationError::NothingToRevert))
+            ),
+            "{third:?}"
+        );
+        assert!(repo.applied_migrations()?.is_empty());
+        Ok(())
     }
-    // The new columns and indexes work on the old rows.
-    let updated = repo.update_book(
-        bookshelf::BookId(12),
-        &bookshelf::BookChanges::new()
-            .isbn("978-0-441-47812-5")
-            .published_year(1969),
-    )?;
-    assert_eq!(updated.isbn.as_deref(), Some("9780441478125"));
-    assert_eq!(updated.published_year, Some(1969));
-    Ok(())
 }
 
-#[test]
-fn up_down_up_gives_the_same_schema() -> TestResult {
-    let (_dir, path) = temp_db()?;
-    let repo = Repository::open(&path)?;
-    let migrated = schema_dump(&path)?;
-    assert!(migrated
-        .iter()
-        .any(|o| o.name == "books_author_id_title_key"));
+backend_tests! {
+    fn the_second_migration_keeps_data_written_under_the_first(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        assert_eq!(db.repo.revert_last_migration()?, SECOND);
+        // Rows written by the first schema, as an older build or another tool would.
+        db.execute_raw(
+            "INSERT INTO authors (id, name) VALUES (1, 'Author 000001'), (2, 'Author 000002');
+             INSERT INTO books (id, title, author_id) VALUES
+                 (10, 'Title 000001-02', 1), (11, 'Title 000001-01', 1),
+                 (12, 'Title 000002-01', 2);",
+        )?;
 
-    // Down one and up again.
-    repo.revert_last_migration()?;
-    let first_only = schema_dump(&path)?;
-    assert_ne!(first_only, migrated);
-    assert_eq!(repo.run_pending_migrations()?, [SECOND]);
-    assert_eq!(schema_dump(&path)?, migrated);
-
-    // All the way down and up again.
-    repo.revert_last_migration()?;
-    assert_eq!(schema_dump(&path)?, first_only);
-    repo.revert_last_migration()?;
-    assert!(schema_dump(&path)?.is_empty());
-    assert_eq!(repo.run_pending_migrations()?, [FIRST, SECOND]);
-    assert_eq!(schema_dump(&path)?, migrated);
-    Ok(())
+        let repo = small_pool(db.config()).open()?;
+        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        let shelf = repo.authors_with_books(Page::all())?;
+        // `author id name: book id title, ...`
+        let summary: Vec<String> = shelf
+            .iter()
+            .map(|entry| {
+                let books: Vec<String> = entry
+                    .books
+                    .iter()
+                    .map(|book| format!("{} {}", book.id, book.title))
+                    .collect();
+                let author = &entry.author;
+                format!("{} {}: {}", author.id, author.name, books.join(", "))
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "1 Author 000001: 11 Title 000001-01, 10 Title 000001-02",
+                "2 Author 000002: 12 Title 000002-01",
+            ]
+        );
+        for book in repo.list_books(Page::all())? {
+            assert_eq!(book.isbn, None);
+            assert_eq!(book.published_year, None);
+        }
+        // The new columns and indexes work on the old rows.
+        let updated = repo.update_book(
+            bookshelf::BookId(12),
+            &bookshelf::BookChanges::new()
+                .isbn("978-0-441-47812-5")
+                .published_year(1969),
+        )?;
+        assert_eq!(updated.isbn.as_deref(), Some("9780441478125"));
+        assert_eq!(updated.published_year, Some(1969));
+        Ok(())
+    }
 }
 
-fn file_bytes(path: &Path) -> TestResult<Option<Vec<u8>>> {
+backend_tests! {
+    fn up_down_up_gives_the_same_schema(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        let repo = &db.repo;
+        let migrated = schema_dump(&db)?;
+        assert!(migrated
+            .iter()
+            .any(|o| o.name == "books_author_id_title_key"));
+
+        // Down one and up again.
+        repo.revert_last_migration()?;
+        let first_only = schema_dump(&db)?;
+        assert_ne!(first_only, migrated);
+        assert_eq!(repo.run_pending_migrations()?, [SECOND]);
+        assert_eq!(schema_dump(&db)?, migrated);
+
+        // All the way down and up again.
+        repo.revert_last_migration()?;
+        assert_eq!(schema_dump(&db)?, first_only);
+        repo.revert_last_migration()?;
+        assert!(schema_dump(&db)?.is_empty());
+        assert_eq!(repo.run_pending_migrations()?, [FIRST, SECOND]);
+        assert_eq!(schema_dump(&db)?, migrated);
+        Ok(())
+    }
+}
+
+fn file_bytes(path: &Path) -> Result<Option<Vec<u8>>, BoxError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -211,8 +296,10 @@ fn with_suffix(path: &str, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{path}{suffix}"))
 }
 
+/// The SQLite half of the newer-build test: the file (and its WAL) stays byte for byte
+/// as it was.
 #[test]
-fn a_database_from_a_newer_build_is_refused_unchanged() -> TestResult {
+fn a_database_file_from_a_newer_build_is_left_byte_for_byte_unchanged() -> TestResult {
     let (_dir, path) = temp_db()?;
     {
         let repo = Repository::open(&path)?;
@@ -246,22 +333,75 @@ fn a_database_from_a_newer_build_is_refused_unchanged() -> TestResult {
         assert_eq!(file_bytes(main)?.as_deref(), Some(before.as_slice()));
         assert!(file_bytes(&wal)?.unwrap_or_default().is_empty());
     }
-    let error = Repository::open(&path).err().ok_or("the open succeeded")?;
-    assert!(error.to_string().contains(UNKNOWN), "{error}");
-
-    // Still the old data, and the unknown version, as they were.
-    let mut conn = raw(&path)?;
-    #[derive(QueryableByName)]
-    struct Version {
-        #[diesel(sql_type = Text)]
-        version: String,
-    }
-    let versions: Vec<String> =
-        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
-            .load::<Version>(&mut conn)?
-            .into_iter()
-            .map(|row| row.version)
-            .collect();
-    assert_eq!(versions, [FIRST, SECOND, UNKNOWN]);
     Ok(())
+}
+
+/// Every row of both tables, as text, in one order.
+fn rows(db: &TestDb) -> Result<Vec<String>, BoxError> {
+    Ok(db
+        .repo
+        .list_authors(Page::all())?
+        .into_iter()
+        .map(|author| format!("{author:?}"))
+        .chain(
+            db.repo
+                .list_books(Page::all())?
+                .into_iter()
+                .map(|book| format!("{book:?}")),
+        )
+        .collect())
+}
+
+backend_tests! {
+    /// Opening a database that holds a migration this build does not know fails with
+    /// `MigrationError::Unknown`, with or without `run_migrations`, and writes nothing:
+    /// the schema, the rows and the recorded versions stay as they were. On PostgreSQL
+    /// another session holds the three tables in EXCLUSIVE mode meanwhile, which lets
+    /// reads through and makes any write wait, so a write would surface as a lock
+    /// timeout instead of the expected error.
+    fn a_database_from_a_newer_build_is_refused_unchanged(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        let author = db.repo.create_author(&NewAuthor::new("Author 000001"))?;
+        db.repo
+            .create_book(&NewBook::new(author.id, "Title 000001-01"))?;
+        db.execute_raw(&format!(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('{UNKNOWN}')"
+        ))?;
+        let schema = schema_dump(&db)?;
+        let data = rows(&db)?;
+        assert_eq!(data.len(), 2);
+
+        #[cfg(feature = "postgres")]
+        let lock_holder = match backend {
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(db.url())?;
+                conn.batch_execute(
+                    "BEGIN; LOCK TABLE authors, books, __diesel_schema_migrations \
+                     IN EXCLUSIVE MODE",
+                )?;
+                Some(conn)
+            }
+            Backend::Sqlite => None,
+        };
+        for config in [db.config(), db.config().run_migrations(false)] {
+            match config.busy_timeout(std::time::Duration::from_secs(2)).open() {
+                Err(Error::Migration(MigrationError::Unknown { version })) => {
+                    assert_eq!(version, UNKNOWN);
+                }
+                other => {
+                    return Err(format!("expected an unknown migration, got {other:?}").into())
+                }
+            }
+        }
+        let error = Repository::open(db.url()).err().ok_or("the open succeeded")?;
+        assert!(error.to_string().contains(UNKNOWN), "{error}");
+        #[cfg(feature = "postgres")]
+        drop(lock_holder);
+
+        // Still the old schema and data, and the unknown version, as they were.
+        assert_eq!(schema_dump(&db)?, schema);
+        assert_eq!(rows(&db)?, data);
+        assert_eq!(recorded_versions(&db)?, [FIRST, SECOND, UNKNOWN]);
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! Reliability at the edges of resources and files: an exhausted pool, files that cannot
 //! be opened (or only read), a database from a newer build, and a failed transaction.
-//! Each failure is a typed error whose message chain names the cause.
+//! Each failure is a typed error whose message chain names the cause. The pool, the
+//! newer build and the failed transaction run on every backend; the files are SQLite's.
 
 mod common;
 
@@ -12,11 +13,17 @@ use std::time::{Duration, Instant};
 
 use bookshelf::{AuthorId, BookChanges, BookId, Config, Error, MigrationError, NewAuthor, NewBook};
 use bookshelf::{Repository, Tx};
-use common::{BoxError, TestDb, TestResult};
+use common::{backend_tests, Backend, BoxError, TestDb, TestResult};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sqlite::SqliteConnection;
+
+/// A pool of two connections, for the tests that make one call at a time: a small pool
+/// keeps the PostgreSQL server's connection count (and the time to open one) low.
+fn small_pool(config: Config) -> Config {
+    config.max_size(2)
+}
 
 /// How long to wait before declaring a hang.
 const HANG: Duration = Duration::from_secs(20);
@@ -69,15 +76,37 @@ struct Line {
     line: String,
 }
 
-/// Every row of both tables, and the schema, as text.
-fn dump(path: &Path) -> Result<Vec<String>, BoxError> {
-    let rows: Vec<Line> = diesel::sql_query(
-        "SELECT printf('author %d %s', id, name) AS line FROM authors \
-         UNION ALL SELECT printf('book %d %d %s %s %s', id, author_id, title, \
-             ifnull(isbn, '-'), ifnull(published_year, '-')) FROM books \
-         UNION ALL SELECT printf('schema %s %s', name, sql) FROM sqlite_master",
-    )
-    .load(&mut raw(path)?)?;
+/// Every row of both tables and of diesel's migration table, and the schema, as text.
+fn dump(db: &TestDb) -> Result<Vec<String>, BoxError> {
+    let rows: Vec<Line> = match db.backend {
+        Backend::Sqlite => diesel::sql_query(
+            "SELECT printf('author %d %s', id, name) AS line FROM authors \
+             UNION ALL SELECT printf('book %d %d %s %s %s', id, author_id, title, \
+                 ifnull(isbn, '-'), ifnull(published_year, '-')) FROM books \
+             UNION ALL SELECT printf('migration %s', version) FROM __diesel_schema_migrations \
+             UNION ALL SELECT printf('schema %s %s', name, sql) FROM sqlite_master",
+        )
+        .load(&mut raw(&db.path())?)?,
+        // The schema part: the columns, indexes and constraints of the test's schema.
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => diesel::sql_query(
+            "SELECT format('author %s %s', id, name) AS line FROM authors \
+             UNION ALL SELECT format('book %s %s %s %s %s', id, author_id, title, \
+                 coalesce(isbn, '-'), coalesce(published_year::text, '-')) FROM books \
+             UNION ALL SELECT format('migration %s', version) FROM __diesel_schema_migrations \
+             UNION ALL SELECT format('column %s.%s %s %s %s %s', table_name, column_name, \
+                 data_type, is_nullable, coalesce(column_default, '-'), is_identity) \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+             UNION ALL SELECT format('index %s', indexdef) FROM pg_indexes \
+                 WHERE schemaname = current_schema() \
+             UNION ALL SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid)) \
+                 FROM pg_constraint WHERE connamespace = current_schema()::regnamespace \
+             ORDER BY 1",
+        )
+        .load(&mut diesel::PgConnection::establish(db.url())?)?,
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+    };
     Ok(rows.into_iter().map(|row| row.line).collect())
 }
 
@@ -88,68 +117,69 @@ fn checkpointed_bytes(path: &Path) -> Result<Vec<u8>, BoxError> {
     Ok(std::fs::read(path)?)
 }
 
-#[test]
-fn an_exhausted_pool_fails_after_the_timeout_and_recovers() -> TestResult {
-    let db = TestDb::new()?;
-    let timeout = Duration::from_millis(300);
-    let repo = Config::new(url(&db.path())?)
-        .max_size(2)
-        .connection_timeout(timeout)
-        .open()?;
-    // Two writers take both connections: the first sits in its transaction until
-    // released, the second waits for the write lock (busy timeout 5 s) on the other.
-    let (entered, entries) = mpsc::channel();
-    let mut releases = Vec::new();
-    let mut holders = Vec::new();
-    for n in 0..2 {
-        let (release, released) = mpsc::channel::<()>();
-        releases.push(release);
-        let (repo, entered) = (repo.clone(), entered.clone());
-        holders.push(thread::spawn(move || {
-            repo.transaction(|tx| {
-                tx.create_author(&NewAuthor::new(format!("Holder {n}")))?;
-                let _ = entered.send(n);
-                let _ = released.recv_timeout(HANG);
-                Ok(())
-            })
-        }));
-    }
-    entries.recv_timeout(HANG)?;
-    let deadline = Instant::now() + HANG;
-    while repo.stats().pool_idle_connections > 0 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(
-        repo.stats().pool_idle_connections,
-        0,
-        "both connections held"
-    );
+backend_tests! {
+    fn an_exhausted_pool_fails_after_the_timeout_and_recovers(backend: Backend) -> TestResult {
+        let timeout = Duration::from_millis(300);
+        let db = TestDb::open_with(backend, |config| {
+            config.max_size(2).connection_timeout(timeout)
+        })?;
+        let repo = &db.repo;
+        // Two writers take both connections: the first sits in its transaction until
+        // released; the second waits for the write lock (busy timeout 5 s) on the other
+        // on SQLite, and sits in its own transaction on PostgreSQL.
+        let (entered, entries) = mpsc::channel();
+        let mut releases = Vec::new();
+        let mut holders = Vec::new();
+        for n in 0..2 {
+            let (release, released) = mpsc::channel::<()>();
+            releases.push(release);
+            let (repo, entered) = (repo.clone(), entered.clone());
+            holders.push(thread::spawn(move || {
+                repo.transaction(|tx| {
+                    tx.create_author(&NewAuthor::new(format!("Holder {n}")))?;
+                    let _ = entered.send(n);
+                    let _ = released.recv_timeout(HANG);
+                    Ok(())
+                })
+            }));
+        }
+        entries.recv_timeout(HANG)?;
+        let deadline = Instant::now() + HANG;
+        while repo.stats().pool_idle_connections > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            repo.stats().pool_idle_connections,
+            0,
+            "both connections held"
+        );
 
-    let (sender, result) = mpsc::channel();
-    let caller = repo.clone();
-    let started = Instant::now();
-    thread::spawn(move || sender.send(caller.count_authors()));
-    let error = result
-        .recv_timeout(HANG)
-        .map_err(|_| "the call hung on an exhausted pool")?
-        .err()
-        .ok_or("a connection was handed out beyond max_size")?;
-    println!(
-        "Error::Pool after {:?} (timeout {timeout:?})",
-        started.elapsed()
-    );
-    assert!(matches!(error, Error::Pool(_)), "{error:?}");
-    assert!(chain(&error).contains("timed out"), "{}", chain(&error));
+        let (sender, result) = mpsc::channel();
+        let caller = repo.clone();
+        let started = Instant::now();
+        thread::spawn(move || sender.send(caller.count_authors()));
+        let error = result
+            .recv_timeout(HANG)
+            .map_err(|_| "the call hung on an exhausted pool")?
+            .err()
+            .ok_or("a connection was handed out beyond max_size")?;
+        println!(
+            "{backend:?}: Error::Pool after {:?} (timeout {timeout:?})",
+            started.elapsed()
+        );
+        assert!(matches!(error, Error::Pool(_)), "{error:?}");
+        assert!(chain(&error).contains("timed out"), "{}", chain(&error));
 
-    for release in releases {
-        let _ = release.send(());
+        for release in releases {
+            let _ = release.send(());
+        }
+        for holder in holders {
+            holder.join().map_err(|_| "a holder panicked")??;
+        }
+        entries.recv_timeout(HANG)?;
+        assert_eq!(repo.count_authors()?, 2, "the pool works again");
+        Ok(())
     }
-    for holder in holders {
-        holder.join().map_err(|_| "a holder panicked")??;
-    }
-    entries.recv_timeout(HANG)?;
-    assert_eq!(repo.count_authors()?, 2, "the pool works again");
-    Ok(())
 }
 
 #[test]
@@ -260,100 +290,121 @@ fn a_read_only_rollback_journal_database_opens_reads_and_refuses_writes() -> Tes
     read_only_database_reads_and_refuses_writes(&path)
 }
 
-#[test]
-fn a_database_from_a_newer_build_is_refused_and_left_unchanged() -> TestResult {
-    const NEWER: &str = "99991231000000";
-    let db = TestDb::new()?;
-    common::seed(&db.repo, 2, 2)?;
-    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES (?)")
-        .bind::<Text, _>(NEWER)
-        .execute(&mut raw(&db.path())?)?;
-    let before = checkpointed_bytes(&db.path())?;
-    let target = url(&db.path())?.to_owned();
-    for config in [
-        Config::new(target.as_str()),
-        Config::new(target.as_str()).run_migrations(false),
-    ] {
-        let error = config.open().err().ok_or("opened")?;
-        assert!(chain(&error).contains(NEWER), "{}", chain(&error));
-        match error {
-            Error::Migration(MigrationError::Unknown { version }) => assert_eq!(version, NEWER),
-            other => return Err(format!("expected an unknown migration, got {other:?}").into()),
+backend_tests! {
+    /// Opening fails with `MigrationError::Unknown` naming the version, with or without
+    /// `run_migrations`, and nothing changes: on SQLite the file keeps its bytes; on
+    /// PostgreSQL every row (the migration table's too) and the schema stay as they were.
+    fn a_database_from_a_newer_build_is_refused_and_left_unchanged(
+        backend: Backend
+    ) -> TestResult {
+        const NEWER: &str = "99991231000000";
+        let db = TestDb::open_with(backend, small_pool)?;
+        common::seed(&db.repo, 2, 2)?;
+        db.execute_raw(&format!(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('{NEWER}')"
+        ))?;
+        // SQLite: the main file's bytes, with everything checkpointed into it first.
+        let before = match backend {
+            Backend::Sqlite => vec![format!("{:?}", checkpointed_bytes(&db.path())?)],
+            Backend::Postgres => dump(&db)?,
+        };
+        if backend == Backend::Postgres {
+            assert!(before.iter().any(|line| line.contains(NEWER)), "{before:?}");
         }
-        assert_eq!(std::fs::read(db.path())?, before, "the file is unchanged");
+        for config in [db.config(), db.config().run_migrations(false)] {
+            let error = config.open().err().ok_or("opened")?;
+            assert!(chain(&error).contains(NEWER), "{}", chain(&error));
+            match error {
+                Error::Migration(MigrationError::Unknown { version }) => {
+                    assert_eq!(version, NEWER)
+                }
+                other => {
+                    return Err(format!("expected an unknown migration, got {other:?}").into())
+                }
+            }
+            let after = match backend {
+                // The bytes as they are now, without a checkpoint.
+                Backend::Sqlite => vec![format!("{:?}", std::fs::read(db.path())?)],
+                Backend::Postgres => dump(&db)?,
+            };
+            assert_eq!(after, before, "the database is unchanged");
+        }
+        Ok(())
     }
-    Ok(())
 }
 
-/// An error of each kind, after writes of each kind, in one transaction: the database
-/// is left exactly as it was, and the repository works on.
-#[test]
-fn a_failed_transaction_leaves_the_database_exactly_as_before() -> TestResult {
-    let db = TestDb::new()?;
-    let repo = &db.repo;
-    let authors = common::seed(repo, 3, 2)?;
-    let before = dump(&db.path())?;
-    let (first, second) = (authors[0].id, authors[1].id);
-    type Failure = fn(&mut Tx<'_>) -> bookshelf::Result<()>;
-    type Expected = fn(&Error) -> bool;
-    let failures: [(&str, Failure, Expected); 5] = [
-        (
-            "conflict",
-            |tx| {
-                tx.create_book(&NewBook::new(AuthorId(1), "Title 000001-02"))
-                    .map(drop)
-            },
-            |e| matches!(e, Error::Conflict { field: "title", .. }),
-        ),
-        (
-            "validation",
-            |tx| tx.create_author(&NewAuthor::new(" ")).map(drop),
-            |e| matches!(e, Error::Validation { field: "name", .. }),
-        ),
-        (
-            "not found",
-            |tx| tx.delete_book(BookId(999_999)),
-            |e| matches!(e, Error::NotFound { entity: "book", .. }),
-        ),
-        (
-            "bad row",
-            |tx| tx.create_books(&[NewBook::new(AuthorId(1), "")]).map(drop),
-            |e| matches!(e, Error::InvalidRow { index: 0, .. }),
-        ),
-        (
-            "the closure's own",
-            |_| {
-                Err(Error::NotFound {
-                    entity: "book",
-                    id: 0,
-                })
-            },
-            |e| matches!(e, Error::NotFound { id: 0, .. }),
-        ),
-    ];
-    for (kind, fail, expected) in failures {
-        let result = repo.transaction(|tx| {
-            let author = tx.create_author(&NewAuthor::new("Written, then undone"))?;
-            tx.create_books(&[
-                NewBook::new(author.id, "Undone 1"),
-                NewBook::new(author.id, "Undone 2"),
-            ])?;
-            tx.rename_author(first, "Renamed, then undone")?;
-            let book = tx.books_by_author(first)?.remove(0);
-            tx.update_book(
-                book.id,
-                &BookChanges::new()
-                    .isbn("0-441-17271-7")
-                    .published_year(1965),
-            )?;
-            tx.delete_book(book.id)?;
-            tx.delete_author(second)?; // and its books, by cascade
-            fail(tx)
-        });
-        let error = result.err().ok_or(format!("the {kind} error was lost"))?;
-        assert!(expected(&error), "{kind}: {error:?}");
-        assert_eq!(dump(&db.path())?, before, "after a {kind} error");
-        assert_eq!(repo.count_books()?, 6, "the repository works on");
+backend_tests! {
+    /// An error of each kind, after writes of each kind, in one transaction: the database
+    /// is left exactly as it was, and the repository works on.
+    fn a_failed_transaction_leaves_the_database_exactly_as_before(
+        backend: Backend
+    ) -> TestResult {
+        let db = TestDb::open_with(backend, small_pool)?;
+        let repo = &db.repo;
+        let authors = common::seed(repo, 3, 2)?;
+        let before = dump(&db)?;
+        let (first, second) = (authors[0].id, authors[1].id);
+        type Failure = fn(&mut Tx<'_>) -> bookshelf::Result<()>;
+        type Expected = fn(&Error) -> bool;
+        let failures: [(&str, Failure, Expected); 5] = [
+            (
+                "conflict",
+                |tx| {
+                    tx.create_book(&NewBook::new(AuthorId(1), "Title 000001-02"))
+                        .map(drop)
+                },
+                |e| matches!(e, Error::Conflict { field: "title", .. }),
+            ),
+            (
+                "validation",
+                |tx| tx.create_author(&NewAuthor::new(" ")).map(drop),
+                |e| matches!(e, Error::Validation { field: "name", .. }),
+            ),
+            (
+                "not found",
+                |tx| tx.delete_book(BookId(999_999)),
+                |e| matches!(e, Error::NotFound { entity: "book", .. }),
+            ),
+            (
+                "bad row",
+                |tx| tx.create_books(&[NewBook::new(AuthorId(1), "")]).map(drop),
+                |e| matches!(e, Error::InvalidRow { index: 0, .. }),
+            ),
+            (
+                "the closure's own",
+                |_| {
+                    Err(Error::NotFound {
+                        entity: "book",
+                        id: 0,
+                    })
+                },
+                |e| matches!(e, Error::NotFound { id: 0, .. }),
+            ),
+        ];
+        for (kind, fail, expected) in failures {
+            let result = repo.transaction(|tx| {
+                let author = tx.create_author(&NewAuthor::new("Written, then undone"))?;
+                tx.create_books(&[
+                    NewBook::new(author.id, "Undone 1"),
+                    NewBook::new(author.id, "Undone 2"),
+                ])?;
+                tx.rename_author(first, "Renamed, then undone")?;
+                let book = tx.books_by_author(first)?.remove(0);
+                tx.update_book(
+                    book.id,
+                    &BookChanges::new()
+                        .isbn("0-441-17271-7")
+                        .published_year(1965),
+                )?;
+                tx.delete_book(book.id)?;
+                tx.delete_author(second)?; // and its books, by cascade
+                fail(tx)
+            });
+            let error = result.err().ok_or(format!("the {kind} error was lost"))?;
+            assert!(expected(&error), "{kind}: {error:?}");
+            assert_eq!(dump(&db)?, before, "after a {kind} error");
+            assert_eq!(repo.count_books()?, 6, "the repository works on");
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Runs the cases of `reliability_input.rs`: a fresh, seeded repository per case, every
 //! operation checked for its outcome and, on error, for rows left as they were.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use bookshelf::{Author, AuthorId, BookChanges, BookFilter, BookId, Error, NewAuthor, NewBook};
 use bookshelf::{Page, Repository, MIN_YEAR};
@@ -56,15 +56,18 @@ fn from_error(error: &Error) -> Outcome {
     }
 }
 
-/// Operations run, for the report.
-pub(super) static OPERATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Operations run on this thread, for the report: each test runs on a thread of its
+    /// own, so the SQLite and PostgreSQL runs of the table, side by side, count apart.
+    pub(super) static OPERATIONS: Cell<usize> = const { Cell::new(0) };
+}
 
 /// Runs one operation. Only an accepted write may change rows.
 fn step(
     repo: &Repository,
     op: impl FnOnce() -> bookshelf::Result<Outcome>,
 ) -> Result<Outcome, BoxError> {
-    OPERATIONS.fetch_add(1, Ordering::Relaxed);
+    OPERATIONS.with(|count| count.set(count.get() + 1));
     let before = dump(repo)?;
     let outcome = op().unwrap_or_else(|error| from_error(&error));
     if !matches!(outcome, Exact | Trimmed | Stored(_)) && dump(repo)? != before {
