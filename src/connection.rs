@@ -11,10 +11,15 @@ use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
+#[cfg(feature = "postgres")]
+use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
-use crate::schema::books;
+use crate::models::{Author, Book};
+#[cfg(feature = "postgres")]
+use crate::models::{AuthorId, BookId};
+use crate::schema::{authors, books};
 use crate::{migrations, Error, Result, Tx};
 
 /// A borrowed connection of any supported backend.
@@ -50,6 +55,24 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// Inserts `$rows` (a slice of insertable rows) into `$table` in chunks of
+/// [`INSERT_CHUNK_ROWS`].
+///
+/// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so the
+/// one prepared statement is cached and reused, where a slice of rows would be prepared
+/// anew for every statement. Only the last, shorter chunk is a slice.
+macro_rules! insert_chunked {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        for chunk in $rows.chunks($crate::tx::INSERT_CHUNK_ROWS) {
+            let insert = ::diesel::insert_into($table);
+            match <&[_; $crate::tx::INSERT_CHUNK_ROWS]>::try_from(chunk) {
+                Ok(full) => insert.values(full).execute($conn)?,
+                Err(_) => insert.values(chunk).execute($conn)?,
+            };
+        }
+    }};
+}
+
 /// The condition on a query of `books` that a backend builds itself.
 pub(crate) type BooksPredicate<C> =
     Box<dyn BoxableExpression<books::table, <C as Connection>::Backend, SqlType = Bool>>;
@@ -77,6 +100,12 @@ pub(crate) trait Backend:
     /// `count` new ids for the `id` column of `table` (`"authors"` or `"books"`), in
     /// increasing order, never handed out again. Runs inside a write transaction.
     fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>>;
+
+    /// Inserts whole authors, ids included, in multi-row statements.
+    fn insert_authors(&mut self, rows: &[Author]) -> Result<()>;
+
+    /// Inserts whole books, ids included, in multi-row statements.
+    fn insert_books(&mut self, rows: &[Book]) -> Result<()>;
 
     /// True when the table `name` exists.
     fn has_table(&mut self, name: &str) -> Result<bool>;
@@ -139,6 +168,18 @@ impl Backend for SqliteConnection {
         ))
         .get_result(self)?;
         consecutive_ids(largest, count)
+    }
+
+    /// Statements of [`INSERT_CHUNK_ROWS`](crate::tx::INSERT_CHUNK_ROWS) rows, under
+    /// SQLite's bound-value limit.
+    fn insert_authors(&mut self, rows: &[Author]) -> Result<()> {
+        insert_chunked!(self, authors::table, rows);
+        Ok(())
+    }
+
+    fn insert_books(&mut self, rows: &[Book]) -> Result<()> {
+        insert_chunked!(self, books::table, rows);
+        Ok(())
     }
 
     fn has_table(&mut self, name: &str) -> Result<bool> {
@@ -211,6 +252,48 @@ impl Backend for diesel::pg::PgConnection {
         Ok(ids)
     }
 
+    /// One statement whatever the row count: each column goes over as one array, and
+    /// `unnest` turns the arrays back into rows (`INSERT .. SELECT unnest($1), ..`). Five
+    /// bound values instead of five a row: no bind limit, no chunks, one prepared
+    /// statement.
+    fn insert_authors(&mut self, rows: &[Author]) -> Result<()> {
+        let ids: Vec<AuthorId> = rows.iter().map(|author| author.id).collect();
+        let names: Vec<&str> = rows.iter().map(|author| author.name.as_str()).collect();
+        diesel::insert_into(authors::table)
+            .values(diesel::select((
+                pg::unnest::<BigInt, _>(ids),
+                pg::unnest::<Text, _>(names),
+            )))
+            .into_columns((authors::id, authors::name))
+            .execute(self)?;
+        Ok(())
+    }
+
+    fn insert_books(&mut self, rows: &[Book]) -> Result<()> {
+        let ids: Vec<BookId> = rows.iter().map(|book| book.id).collect();
+        let titles: Vec<&str> = rows.iter().map(|book| book.title.as_str()).collect();
+        let author_ids: Vec<AuthorId> = rows.iter().map(|book| book.author_id).collect();
+        let isbns: Vec<Option<&str>> = rows.iter().map(|book| book.isbn.as_deref()).collect();
+        let years: Vec<Option<i32>> = rows.iter().map(|book| book.published_year).collect();
+        diesel::insert_into(books::table)
+            .values(diesel::select((
+                pg::unnest::<BigInt, _>(ids),
+                pg::unnest::<Text, _>(titles),
+                pg::unnest::<BigInt, _>(author_ids),
+                pg::unnest::<Nullable<Text>, _>(isbns),
+                pg::unnest::<Nullable<Integer>, _>(years),
+            )))
+            .into_columns((
+                books::id,
+                books::title,
+                books::author_id,
+                books::isbn,
+                books::published_year,
+            ))
+            .execute(self)?;
+        Ok(())
+    }
+
     fn has_table(&mut self, name: &str) -> Result<bool> {
         // Looked up along the search path, where diesel creates its tables too.
         Ok(diesel::select(
@@ -253,6 +336,15 @@ impl Backend for diesel::pg::PgConnection {
                 .read_only()
                 .run(f)
         }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    diesel::define_sql_function! {
+        /// PostgreSQL's `unnest`: the elements of an array, one row each. Several in one
+        /// select list advance together, row by row.
+        fn unnest<T: diesel::sql_types::SingleValue>(array: diesel::sql_types::Array<T>) -> T;
     }
 }
 
@@ -310,4 +402,31 @@ where
         std::panic::resume_unwind(payload);
     }
     result
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    use super::pg::unnest;
+    use crate::schema::authors;
+
+    #[test]
+    fn a_postgres_bulk_insert_binds_one_array_a_column() {
+        let names = vec!["Ann"; 1000];
+        let insert = diesel::insert_into(authors::table)
+            .values(diesel::select((
+                unnest::<BigInt, _>((1..=1000_i64).collect::<Vec<_>>()),
+                unnest::<Text, _>(names),
+            )))
+            .into_columns((authors::id, authors::name));
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&insert).to_string();
+        assert!(
+            sql.starts_with(
+                r#"INSERT INTO "authors" ("id", "name") SELECT unnest($1), unnest($2) -- binds: "#
+            ),
+            "{sql}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::{insert_chunked, validate_all};
+use super::validate_all;
 use crate::connection::{with_conn, Backend, IdTable};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
 use crate::schema::{authors, books};
@@ -46,7 +46,7 @@ impl Tx<'_> {
                 .zip(ids)
                 .map(|(row, id)| row.stored(AuthorId(id)))
                 .collect();
-            insert_chunked!(conn, authors::table, &authors);
+            conn.insert_authors(&authors)?;
             Ok(authors)
         }))
     }

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use diesel::prelude::*;
 
-use super::{insert_chunked, validate_all, INSERT_CHUNK_ROWS};
+use super::{validate_all, INSERT_CHUNK_ROWS};
 use crate::connection::{with_conn, Backend, IdTable};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
 use crate::query::{contains_pattern, BookOrder, Direction};
@@ -54,7 +54,7 @@ impl Tx<'_> {
                 .zip(ids)
                 .map(|(row, id)| row.stored(BookId(id)))
                 .collect();
-            insert_chunked!(conn, books::table, &books);
+            conn.insert_books(&books)?;
             Ok(books)
         }));
         // The database does not say which row failed; on these error paths only, find

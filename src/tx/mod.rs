@@ -6,29 +6,11 @@ mod books;
 use crate::connection::{self, with_conn, AnyConn};
 use crate::Result;
 
-/// Bulk inserts are split into statements of this many rows. At four bound values a row
-/// this stays far below SQLite's limit of 32,766 bound values a statement, and is large
-/// enough that per-statement overhead is noise.
+/// Bulk inserts on SQLite are split into statements of this many rows (and lookups by
+/// many keys into queries of this many keys). At five bound values a row this stays far
+/// below SQLite's limit of 32,766 bound values a statement, and is large enough that
+/// per-statement overhead is noise.
 pub(crate) const INSERT_CHUNK_ROWS: usize = 256;
-
-/// Inserts `$rows` (a slice of insertable rows) into `$table` in chunks of
-/// [`INSERT_CHUNK_ROWS`].
-///
-/// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so the
-/// one prepared statement is cached and reused, where a slice of rows would be prepared
-/// anew for every statement. Only the last, shorter chunk is a slice.
-macro_rules! insert_chunked {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        for chunk in $rows.chunks($crate::tx::INSERT_CHUNK_ROWS) {
-            let insert = ::diesel::insert_into($table);
-            match <&[_; $crate::tx::INSERT_CHUNK_ROWS]>::try_from(chunk) {
-                Ok(full) => insert.values(full).execute($conn)?,
-                Err(_) => insert.values(chunk).execute($conn)?,
-            };
-        }
-    }};
-}
-use insert_chunked;
 
 /// A connection handed to the closure of
 /// [`Repository::transaction`](crate::Repository::transaction).
