@@ -406,7 +406,6 @@ where
 
 #[cfg(all(test, feature = "postgres"))]
 mod tests {
-    use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Text};
 
     use super::pg::unnest;
