@@ -1,6 +1,7 @@
 //! The catalog benchmark: the workload of `WORKLOAD.md` (A authors, ten books each,
-//! eleven operations in a fixed order) run on three stacks one after another, each on a
-//! fresh database file in its own temporary directory:
+//! eleven operations in a fixed order) run on three SQLite stacks (and two PostgreSQL
+//! stacks, see below) one after another, each on a fresh database file in its own
+//! temporary directory:
 //!
 //! - `bookshelf`: this crate's public API, as an application calls it;
 //! - `diesel`: plain, idiomatic Diesel on an r2d2 pool, no repository, on bookshelf's
@@ -11,6 +12,18 @@
 //! - `rusqlite`: raw SQL written for speed (cached statements, 256-row bulk inserts) on
 //!   the workload's own, smaller schema (three book columns, no CHECK constraints):
 //!   the practical limit.
+//!
+//! With the `postgres` feature and `BOOKSHELF_TEST_POSTGRES_URL` set to a server URL,
+//! two more stacks run the same workload on PostgreSQL, each in a fresh schema of its own
+//! (`bench_<pid>_<n>`, reached with `options=-csearch_path=..` in the URL, dropped after
+//! the run):
+//!
+//! - `bookshelf-pg`: the `bookshelf` stack's code, opened on the server URL;
+//! - `diesel-pg`: the `diesel` stack's code on an r2d2 pool of `PgConnection`, on
+//!   bookshelf's PostgreSQL schema (`migrations/postgres`).
+//!
+//! Otherwise they are skipped, with a note on stderr. On PostgreSQL the run also fails
+//! unless the eager load takes 2 queries and the bulk inserts are multi-row.
 //!
 //! Every stack gets the same random draws (SplitMix64, seed 42). Each operation's
 //! results are checked outside the timed region (the whole database after each write,
@@ -32,6 +45,8 @@
 
 #[path = "catalog_support/chart.rs"]
 mod chart;
+#[path = "catalog_support/database.rs"]
+mod database;
 #[path = "catalog_support/report.rs"]
 mod report;
 #[path = "catalog_support/rng.rs"]
@@ -50,10 +65,11 @@ mod verify;
 mod workload;
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use database::{is_postgres_stack, postgres_base_url, Database};
 use report::{Measurement, Summary, STACKS};
 use workload::{BenchResult, Stack, Workload};
 
@@ -61,7 +77,11 @@ const USAGE: &str = "\
 usage: cargo bench --bench catalog -- [options]
 
   --authors N        scale A (authors; 10 books each). Default 2000.
-  --stack NAME       bookshelf, diesel, rusqlite, or a comma-separated list. Default: all.
+  --stack NAME       bookshelf, diesel, rusqlite, bookshelf-pg, diesel-pg, all, or a
+                     comma-separated list. Default: all. The -pg stacks run on the
+                     PostgreSQL server named by BOOKSHELF_TEST_POSTGRES_URL and need
+                     `--features postgres`; without either, `all` leaves them out and
+                     naming one is an error.
   --runs N           run the whole workload N times, stacks interleaved; the table shows
                      medians. Default 1.
   --chart PATH       write an SVG bar chart (log scale) of the results to PATH.
@@ -71,7 +91,8 @@ usage: cargo bench --bench catalog -- [options]
 
 struct Args {
     authors: usize,
-    stacks: Vec<&'static str>,
+    /// The stacks to run; `None` until parsed: every available one.
+    stacks: Option<Vec<&'static str>>,
     runs: usize,
     chart: Option<PathBuf>,
     json_only: bool,
@@ -81,7 +102,7 @@ struct Args {
 fn parse_args() -> BenchResult<Option<Args>> {
     let mut args = Args {
         authors: 2_000,
-        stacks: STACKS.to_vec(),
+        stacks: None,
         runs: 1,
         chart: None,
         json_only: false,
@@ -98,11 +119,18 @@ fn parse_args() -> BenchResult<Option<Args>> {
             "--json-only" => args.json_only = true,
             "--stack" => {
                 let list = value()?;
-                args.stacks = Vec::new();
+                let stacks = args.stacks.get_or_insert_with(Vec::new);
+                stacks.clear();
                 for name in list.split(',').map(str::trim) {
                     match STACKS.iter().find(|&&s| s == name) {
-                        Some(&stack) => args.stacks.push(stack),
-                        None if name == "all" => args.stacks.extend(STACKS),
+                        Some(&stack) => {
+                            if is_postgres_stack(stack) {
+                                postgres_base_url()
+                                    .map_err(|why| format!("stack {stack} cannot run: {why}"))?;
+                            }
+                            stacks.push(stack);
+                        }
+                        None if name == "all" => stacks.extend(available_stacks()),
                         None => return Err(format!("unknown stack {name:?}").into()),
                     }
                 }
@@ -122,26 +150,40 @@ fn parse_args() -> BenchResult<Option<Args>> {
     Ok(Some(args))
 }
 
-fn open_stack(name: &str, path: &Path) -> BenchResult<Box<dyn Stack>> {
+/// The stacks this build and environment can run: the SQLite ones, and the PostgreSQL
+/// ones when the feature is on and the server URL is set.
+fn available_stacks() -> Vec<&'static str> {
+    let postgres = postgres_base_url().is_ok();
+    STACKS
+        .iter()
+        .copied()
+        .filter(|stack| postgres || !is_postgres_stack(stack))
+        .collect()
+}
+
+fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
+    use diesel::sqlite::SqliteConnection;
+    use stack_diesel::DieselStack;
     Ok(match name {
-        "bookshelf" => Box::new(stack_bookshelf::BookshelfStack::open(path)?),
-        "diesel" => Box::new(stack_diesel::DieselStack::open(path)?),
-        _ => Box::new(stack_rusqlite::RusqliteStack::open(path)?),
+        "bookshelf" | "bookshelf-pg" => Box::new(stack_bookshelf::BookshelfStack::open(db.url())?),
+        "diesel" => Box::new(DieselStack::<SqliteConnection>::open(db.url())?),
+        #[cfg(feature = "postgres")]
+        "diesel-pg" => Box::new(DieselStack::<diesel::pg::PgConnection>::open(db.url())?),
+        "rusqlite" => Box::new(stack_rusqlite::RusqliteStack::open(db.path()?)?),
+        other => return Err(format!("stack {other} is not in this build").into()),
     })
 }
 
 /// Runs one stack on a fresh database; `Err` for a failed check or any error.
 fn run_stack(name: &str, work: &Workload, emit: &mut dyn FnMut(Measurement)) -> BenchResult<()> {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("catalog-{name}-"))
-        .tempdir()?;
-    let path = dir.path().join("catalog.db");
-    let mut stack = open_stack(name, &path)?;
-    runner::run(name, stack.as_mut(), &path, work, emit)?;
-    // Every connection closes before the directory goes.
-    drop(stack);
-    dir.close()?;
-    Ok(())
+    let db = Database::create(name)?;
+    let outcome = open_stack(name, &db)
+        .and_then(|mut stack| runner::run(name, stack.as_mut(), &db, work, emit));
+    // Every connection of the stack is closed (the stack dropped) before the database
+    // goes; it goes whether the run passed or not.
+    let closed = db.close();
+    outcome?;
+    closed
 }
 
 /// The SQLite every stack runs on (one library in the build), as it reports itself:
@@ -160,10 +202,23 @@ fn sqlite_build() -> BenchResult<String> {
 
 /// Runs (or reads) the measurements; `Ok(false)` when a check failed.
 fn bench(args: &Args) -> BenchResult<bool> {
+    let stacks = args.stacks.clone().unwrap_or_else(available_stacks);
     let mut measurements = Vec::new();
     let mut passed = true;
     if args.from.is_empty() {
         eprintln!("catalog: {}", sqlite_build()?);
+        match postgres_base_url() {
+            Ok(_) if !stacks.iter().any(|stack| is_postgres_stack(stack)) => {}
+            #[cfg(feature = "postgres")]
+            Ok(url) => eprintln!(
+                "catalog: {} (from {}), a fresh schema per run",
+                database::pg::server_version(&url)?,
+                database::POSTGRES_URL_VAR
+            ),
+            #[cfg(not(feature = "postgres"))]
+            Ok(_) => {}
+            Err(why) => eprintln!("catalog: PostgreSQL stacks not run: {why}"),
+        }
         let started = Instant::now();
         let work = Workload::new(args.authors);
         eprintln!(
@@ -174,7 +229,7 @@ fn bench(args: &Args) -> BenchResult<bool> {
         );
         let stdout = std::io::stdout();
         for run in 1..=args.runs {
-            for &name in &args.stacks {
+            for &name in &stacks {
                 eprintln!("== {name} (run {run}/{})", args.runs);
                 let started = Instant::now();
                 let mut emit = |m: Measurement| {

@@ -238,14 +238,20 @@ impl Backend for diesel::pg::PgConnection {
     /// same one, and rows inserted later without an id do not collide with them.
     fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
         let count = i64::try_from(count).map_err(|_| no_ids_left())?;
-        let mut ids: Vec<i64> = diesel::select(
-            sql::<BigInt>("nextval(pg_get_serial_sequence(")
-                .bind::<diesel::sql_types::Text, _>(table.name())
-                .sql(", 'id')) FROM generate_series(1, ")
-                .bind::<BigInt, _>(count)
-                .sql(")"),
+        // The sequence is looked up once (a materialized CTE): in the select list,
+        // `pg_get_serial_sequence` would run again for every id, a third of the time
+        // of a 2,000-author bulk insert.
+        let mut ids: Vec<i64> = diesel::sql_query(
+            "WITH sequence AS MATERIALIZED \
+             (SELECT pg_get_serial_sequence($1, 'id')::regclass AS name) \
+             SELECT nextval(sequence.name) AS id FROM sequence, generate_series(1, $2)",
         )
-        .load(self)?;
+        .bind::<diesel::sql_types::Text, _>(table.name())
+        .bind::<BigInt, _>(count)
+        .load::<ReservedId>(self)?
+        .into_iter()
+        .map(|reserved| reserved.id)
+        .collect();
         // Each `nextval` is larger than the one before in this session, but the rows'
         // order is the executor's: sort, so that rows get ids in input order.
         ids.sort_unstable();
@@ -337,6 +343,14 @@ impl Backend for diesel::pg::PgConnection {
                 .run(f)
         }
     }
+}
+
+/// A row of [`Backend::reserve_ids`]'s query on PostgreSQL.
+#[cfg(feature = "postgres")]
+#[derive(diesel::QueryableByName)]
+struct ReservedId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
 }
 
 #[cfg(feature = "postgres")]

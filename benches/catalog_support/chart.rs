@@ -14,12 +14,15 @@ const BAR_GAP: f64 = 3.0;
 const GROUP_PAD: f64 = 18.0;
 const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
 
-/// Colours per stack (Tableau 10, readable by the colour-blind), others after.
+/// Colours per stack (Tableau 10, readable by the colour-blind), others after. A
+/// PostgreSQL stack gets the lighter shade of its SQLite counterpart's hue (Tableau 20).
 fn colour(stack: &str, index: usize) -> &'static str {
     match stack {
         "bookshelf" => "#4e79a7",
         "diesel" => "#f28e2b",
         "rusqlite" => "#59a14f",
+        "bookshelf-pg" => "#a0cbe8",
+        "diesel-pg" => "#ffbe7d",
         _ => ["#e15759", "#76b7b2", "#edc948", "#b07aa1"][index % 4],
     }
 }
@@ -103,6 +106,12 @@ pub fn svg(summary: &Summary) -> String {
     if summary.runs > 1 {
         let _ = write!(subtitle, "; median of {} runs", summary.runs);
     }
+    if stacks
+        .iter()
+        .any(|stack| crate::database::is_postgres_stack(stack))
+    {
+        subtitle.push_str("; -pg = on PostgreSQL");
+    }
     let _ = writeln!(
         svg,
         "<text x=\"{LEFT}\" y=\"52\" font-size=\"13\" fill=\"#555\">{}</text>",
@@ -179,11 +188,16 @@ pub fn svg(summary: &Summary) -> String {
             let y = top + i as f64 * (BAR + BAR_GAP);
             let end = x(cell.ops_per_s).max(LEFT + 1.0);
             let mut label = short(cell.ops_per_s);
-            if stack == "bookshelf" {
-                let ratios: Vec<String> = ["rusqlite", "diesel"]
+            let compared: &[&str] = match stack.as_str() {
+                "bookshelf" => &["rusqlite", "diesel"],
+                "bookshelf-pg" => &["diesel-pg"],
+                _ => &[],
+            };
+            if !compared.is_empty() {
+                let ratios: Vec<String> = compared
                     .iter()
                     .filter_map(|other| {
-                        let r = summary.ratio(op, other)?;
+                        let r = summary.ratio(stack, op, other)?;
                         Some(format!("{r:.2}\u{d7} {other}"))
                     })
                     .collect();

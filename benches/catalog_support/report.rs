@@ -5,9 +5,16 @@ use std::collections::BTreeMap;
 
 use crate::workload::OPS;
 
-/// The stacks, in the order they run and are shown.
-pub const STACKS: [&str; 3] = ["bookshelf", "diesel", "rusqlite"];
-/// Targets: bookshelf's ops/s at least this fraction of rusqlite's, and of diesel's.
+/// The stacks, in the order they run and are shown: SQLite's, then PostgreSQL's.
+pub const STACKS: [&str; 5] = [
+    "bookshelf",
+    "diesel",
+    "rusqlite",
+    "bookshelf-pg",
+    "diesel-pg",
+];
+/// Targets: bookshelf's ops/s at least this fraction of rusqlite's, and of diesel's
+/// (and bookshelf-pg's of diesel-pg's).
 pub const TARGET_VS_RUSQLITE: f64 = 0.8;
 pub const TARGET_VS_DIESEL: f64 = 1.0;
 
@@ -142,14 +149,27 @@ impl Summary {
         self.cells.get(&(stack.to_owned(), op.to_owned())).copied()
     }
 
-    /// bookshelf's ops/s over `other`'s for `op`.
-    pub fn ratio(&self, op: &str, other: &str) -> Option<f64> {
-        let ours = self.cell("bookshelf", op)?.ops_per_s;
+    /// `ours`'s ops/s over `other`'s for `op`.
+    pub fn ratio(&self, ours: &str, op: &str, other: &str) -> Option<f64> {
+        let ours = self.cell(ours, op)?.ops_per_s;
         let theirs = self.cell(other, op)?.ops_per_s;
         (theirs > 0.0).then(|| ours / theirs)
     }
 
-    /// The table printed after the JSON lines.
+    /// The statement counts of `stacks` for `op`, as `a / b / c`.
+    fn queries(&self, stacks: &[&String], op: &str) -> String {
+        let counts: Vec<String> = stacks
+            .iter()
+            .map(|stack| match self.cell(stack, op).and_then(|c| c.queries) {
+                Some(q) => q.to_string(),
+                None => "-".to_owned(),
+            })
+            .collect();
+        counts.join(" / ")
+    }
+
+    /// The tables printed after the JSON lines: the SQLite stacks, then the PostgreSQL
+    /// stacks (when any ran), each with its own ratios.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let scale = self
@@ -160,63 +180,20 @@ impl Summary {
         } else {
             "one run".to_owned()
         };
-        out.push_str(&format!("\ncatalog workload: ops/s ({runs}{scale})\n\n"));
-        let mut header = format!("{:<26}", "op");
-        for stack in &self.stacks {
-            header.push_str(&format!(" {stack:>13}"));
+        let (pg, sqlite): (Vec<&String>, Vec<&String>) = self
+            .stacks
+            .iter()
+            .partition(|stack| crate::database::is_postgres_stack(stack));
+        if !sqlite.is_empty() {
+            out.push_str(&format!("\ncatalog workload: ops/s ({runs}{scale})\n\n"));
+            out.push_str(&self.sqlite_table(&sqlite));
         }
-        header.push_str(&format!(
-            " {:>12} {:>12}  queries",
-            "bs/rusqlite", "bs/diesel"
-        ));
-        out.push_str(&header);
-        out.push('\n');
-        out.push_str(&"-".repeat(header.len() + 12));
-        out.push('\n');
-        let mut misses = 0;
-        for op in &self.ops {
-            let mut line = format!("{op:<26}");
-            for stack in &self.stacks {
-                let rate = self
-                    .cell(stack, op)
-                    .map_or_else(|| "-".to_owned(), |c| grouped(c.ops_per_s));
-                line.push_str(&format!(" {rate:>13}"));
-            }
-            for (other, target) in [
-                ("rusqlite", TARGET_VS_RUSQLITE),
-                ("diesel", TARGET_VS_DIESEL),
-            ] {
-                let text = match self.ratio(op, other) {
-                    Some(r) if r < target => {
-                        misses += 1;
-                        format!("{r:.2} !")
-                    }
-                    Some(r) => format!("{r:.2}  "),
-                    None => "-  ".to_owned(),
-                };
-                line.push_str(&format!(" {text:>12}"));
-            }
-            let queries: Vec<String> = self
-                .stacks
-                .iter()
-                .map(|stack| match self.cell(stack, op).and_then(|c| c.queries) {
-                    Some(q) => q.to_string(),
-                    None => "-".to_owned(),
-                })
-                .collect();
-            line.push_str(&format!("  {}", queries.join(" / ")));
-            out.push_str(line.trim_end());
-            out.push('\n');
+        if !pg.is_empty() {
+            out.push_str(&format!(
+                "\ncatalog workload on PostgreSQL: ops/s ({runs}{scale})\n\n"
+            ));
+            out.push_str(&self.postgres_table(&pg));
         }
-        out.push('\n');
-        out.push_str(&format!(
-            "queries: {} (data statements per op).\n",
-            self.stacks.join(" / ")
-        ));
-        out.push_str(&format!(
-            "targets: bookshelf >= {TARGET_VS_RUSQLITE}x rusqlite and >= {TARGET_VS_DIESEL}x diesel; \
-             '!' marks a miss ({misses} here).\n"
-        ));
         let scaling: Vec<String> = self
             .stacks
             .iter()
@@ -232,6 +209,116 @@ impl Summary {
                 scaling.join(", ")
             ));
         }
+        out
+    }
+
+    /// The SQLite stacks' ops/s, with bookshelf's ratios to rusqlite and diesel.
+    fn sqlite_table(&self, stacks: &[&String]) -> String {
+        let mut out = String::new();
+        let mut header = format!("{:<26}", "op");
+        for stack in stacks {
+            header.push_str(&format!(" {stack:>13}"));
+        }
+        header.push_str(&format!(
+            " {:>12} {:>12}  queries",
+            "bs/rusqlite", "bs/diesel"
+        ));
+        out.push_str(&header);
+        out.push('\n');
+        out.push_str(&"-".repeat(header.len() + 12));
+        out.push('\n');
+        let mut misses = 0;
+        for op in &self.ops {
+            let mut line = format!("{op:<26}");
+            for stack in stacks {
+                let rate = self
+                    .cell(stack, op)
+                    .map_or_else(|| "-".to_owned(), |c| grouped(c.ops_per_s));
+                line.push_str(&format!(" {rate:>13}"));
+            }
+            for (other, target) in [
+                ("rusqlite", TARGET_VS_RUSQLITE),
+                ("diesel", TARGET_VS_DIESEL),
+            ] {
+                let text = match self.ratio("bookshelf", op, other) {
+                    Some(r) if r < target => {
+                        misses += 1;
+                        format!("{r:.2} !")
+                    }
+                    Some(r) => format!("{r:.2}  "),
+                    None => "-  ".to_owned(),
+                };
+                line.push_str(&format!(" {text:>12}"));
+            }
+            line.push_str(&format!("  {}", self.queries(stacks, op)));
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.push('\n');
+        let names: Vec<&str> = stacks.iter().map(|s| s.as_str()).collect();
+        out.push_str(&format!(
+            "queries: {} (data statements per op).\n",
+            names.join(" / ")
+        ));
+        out.push_str(&format!(
+            "targets: bookshelf >= {TARGET_VS_RUSQLITE}x rusqlite and >= {TARGET_VS_DIESEL}x diesel; \
+             '!' marks a miss ({misses} here).\n"
+        ));
+        out
+    }
+
+    /// The PostgreSQL stacks' ops/s, with bookshelf-pg's ratio to diesel-pg and, for
+    /// reference, to bookshelf on SQLite.
+    fn postgres_table(&self, stacks: &[&String]) -> String {
+        let mut out = String::new();
+        let mut header = format!("{:<26}", "op");
+        for stack in stacks {
+            header.push_str(&format!(" {stack:>13}"));
+        }
+        header.push_str(&format!(
+            " {:>12} {:>12}  queries",
+            "bs-pg/d-pg", "bs-pg/bs"
+        ));
+        out.push_str(&header);
+        out.push('\n');
+        out.push_str(&"-".repeat(header.len() + 12));
+        out.push('\n');
+        let mut misses = 0;
+        for op in &self.ops {
+            let mut line = format!("{op:<26}");
+            for stack in stacks {
+                let rate = self
+                    .cell(stack, op)
+                    .map_or_else(|| "-".to_owned(), |c| grouped(c.ops_per_s));
+                line.push_str(&format!(" {rate:>13}"));
+            }
+            let text = match self.ratio("bookshelf-pg", op, "diesel-pg") {
+                Some(r) if r < TARGET_VS_DIESEL => {
+                    misses += 1;
+                    format!("{r:.2} !")
+                }
+                Some(r) => format!("{r:.2}  "),
+                None => "-  ".to_owned(),
+            };
+            line.push_str(&format!(" {text:>12}"));
+            let text = self
+                .ratio("bookshelf-pg", op, "bookshelf")
+                .map_or_else(|| "-  ".to_owned(), |r| format!("{r:.3}  "));
+            line.push_str(&format!(" {text:>12}"));
+            line.push_str(&format!("  {}", self.queries(stacks, op)));
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.push('\n');
+        let names: Vec<&str> = stacks.iter().map(|s| s.as_str()).collect();
+        out.push_str(&format!(
+            "queries: {} (data statements per op).\n",
+            names.join(" / ")
+        ));
+        out.push_str(&format!(
+            "bs-pg/d-pg: bookshelf-pg over diesel-pg, '!' below {TARGET_VS_DIESEL}x ({misses} here); \
+             bs-pg/bs: bookshelf-pg over bookshelf on SQLite, for reference.\n"
+        ));
         out
     }
 }

@@ -1,8 +1,7 @@
 //! Runs the eleven operations on one stack, in order, checking each one's results
 //! against the model before its line is printed.
 
-use std::path::Path;
-
+use crate::database::{is_postgres_stack, Database};
 use crate::report::Measurement;
 use crate::verify::{self, Verifier};
 use crate::workload::{
@@ -37,16 +36,50 @@ impl Step<'_> {
     }
 }
 
-/// Runs the workload on `stack`, whose database is the file at `path`, and hands each
-/// checked measurement to `emit` as soon as it is taken.
+/// On PostgreSQL, a bulk insert must average at least this many rows per statement
+/// (one more statement is allowed, for an id reservation): multi-row `INSERT`s, not one
+/// round trip per row.
+pub const MIN_ROWS_PER_BULK_STATEMENT: u64 = 100;
+
+/// The statement-count checks that fail a PostgreSQL run (on SQLite, plain diesel
+/// inserts one row per statement by design, and the eager load's count is only noted).
+fn check_postgres_counts(name: &str, m: &Measurement) -> BenchResult<()> {
+    if !is_postgres_stack(name) {
+        return Ok(());
+    }
+    let Some(queries) = m.queries else {
+        return Err(format!("{name} {}: no statement count to check", m.op).into());
+    };
+    match m.op.as_str() {
+        "authors_with_books_eager" if queries != 2 => {
+            Err(format!("{name} {}: {queries} queries, expected 2 (no N+1)", m.op).into())
+        }
+        "insert_authors_bulk" | "insert_books_bulk"
+            if queries > 1 + m.n.div_ceil(MIN_ROWS_PER_BULK_STATEMENT) =>
+        {
+            Err(format!(
+                "{name} {}: {queries} statements for {} rows, expected multi-row inserts \
+                 (at most {} statements)",
+                m.op,
+                m.n,
+                1 + m.n.div_ceil(MIN_ROWS_PER_BULK_STATEMENT)
+            )
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs the workload on `stack`, whose database is `db`, and hands each checked
+/// measurement to `emit` as soon as it is taken.
 pub fn run(
     name: &str,
     stack: &mut dyn Stack,
-    path: &Path,
+    db: &Database,
     work: &Workload,
     emit: &mut dyn FnMut(Measurement),
 ) -> BenchResult<()> {
-    let verifier = Verifier::open(path)?;
+    let mut verifier = Verifier::open(db)?;
     let mut model = Model::new(work.authors);
     let a = work.authors as i64;
     let step = |stack: &dyn Stack| Step {
@@ -67,7 +100,9 @@ pub fn run(
         check_same("created authors", &created, &model.all_authors()).map_err(context(op))?;
     }
     verifier.matches(&model).map_err(context(op))?;
-    emit(s.done(stack, op, work.authors, elapsed));
+    let measured = s.done(stack, op, work.authors, elapsed);
+    check_postgres_counts(name, &measured)?;
+    emit(measured);
 
     let op = OPS[1];
     let s = step(stack);
@@ -77,7 +112,9 @@ pub fn run(
         check_same("created books", &created, &model.all_books()).map_err(context(op))?;
     }
     verifier.matches(&model).map_err(context(op))?;
-    emit(s.done(stack, op, work.books.len(), elapsed));
+    let measured = s.done(stack, op, work.books.len(), elapsed);
+    check_postgres_counts(name, &measured)?;
+    emit(measured);
 
     let op = OPS[2];
     let s = step(stack);
@@ -121,6 +158,7 @@ pub fn run(
     let (elapsed, shelf) = stack.authors_with_books_eager().map_err(context(op))?;
     verify::eager(&model, shelf).map_err(context(op))?;
     let measured = s.done(stack, op, work.authors, elapsed);
+    check_postgres_counts(name, &measured)?;
     if let Some(queries) = measured.queries.filter(|&q| q > 2) {
         eprintln!("note: {name} {op} took {queries} queries (2 expected at this size)");
     }

@@ -1,7 +1,8 @@
-//! The `bookshelf` stack: the crate's public API only, called the way an application
-//! would, one [`Repository`] opened on the file with its defaults.
+//! The `bookshelf` and `bookshelf-pg` stacks: the crate's public API only, called the
+//! way an application would, one [`Repository`] opened with its defaults on the URL of
+//! the run's database: an SQLite file, or (`bookshelf-pg`) a PostgreSQL server URL. The
+//! code is the same for both; only the URL differs.
 
-use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,8 @@ pub struct BookshelfStack {
 }
 
 impl BookshelfStack {
-    pub fn open(path: &Path) -> BenchResult<Self> {
-        let url = path.to_str().ok_or("the database path is not UTF-8")?;
+    /// Opens the repository at `url` (a file path or a `postgres://` URL).
+    pub fn open(url: &str) -> BenchResult<Self> {
         Ok(Self {
             repo: Repository::open(url)?,
         })

@@ -1,36 +1,49 @@
 //! The checks after each operation, outside the timed region. Writes are checked by
-//! reading the whole database file back on a connection of the harness's own, so that a
+//! reading the whole database back on a connection of the harness's own, so that a
 //! stack never vouches for itself; reads are checked against the [`Model`].
 
-use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::database::Database;
 use crate::workload::{check_same, AuthorRec, BenchResult, BookRec, Model, Shelf, PAGE_SIZE};
 
-/// A connection of the harness's own to a stack's database file.
-pub struct Verifier {
-    conn: Connection,
+/// A connection of the harness's own to a stack's database.
+pub enum Verifier {
+    Sqlite(Connection),
+    #[cfg(feature = "postgres")]
+    Postgres(pg::PgVerifier),
 }
 
 impl Verifier {
-    /// Opens `path`, and checks that the stack switched it to WAL.
-    pub fn open(path: &Path) -> BenchResult<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "query_only", true)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(format!("journal_mode is {mode:?}, expected wal").into());
+    /// Opens `db` read-only; for SQLite, checks that the stack switched it to WAL, for
+    /// PostgreSQL, that the stack's tables are in the run's own schema.
+    pub fn open(db: &Database) -> BenchResult<Self> {
+        match db {
+            Database::Sqlite { path, .. } => {
+                let conn = Connection::open(path)?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                conn.pragma_update(None, "query_only", true)?;
+                let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(format!("journal_mode is {mode:?}, expected wal").into());
+                }
+                Ok(Self::Sqlite(conn))
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(scratch) => Ok(Self::Postgres(pg::PgVerifier::open(scratch)?)),
         }
-        Ok(Self { conn })
     }
 
-    /// Every author and every book, by id.
-    fn dump(&self) -> BenchResult<(Vec<AuthorRec>, Vec<BookRec>)> {
-        let authors = self
-            .conn
+    /// Every author and every book, by id, and the number of books without an author.
+    fn dump(&mut self) -> BenchResult<(Vec<AuthorRec>, Vec<BookRec>, i64)> {
+        let conn = match self {
+            Self::Sqlite(conn) => conn,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(verifier) => return verifier.dump(),
+        };
+        let authors = conn
             .prepare("SELECT id, name FROM authors ORDER BY id")?
             .query_map([], |row| {
                 Ok(AuthorRec {
@@ -39,8 +52,7 @@ impl Verifier {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let books = self
-            .conn
+        let books = conn
             .prepare("SELECT id, title, author_id FROM books ORDER BY id")?
             .query_map([], |row| {
                 Ok(BookRec {
@@ -50,24 +62,124 @@ impl Verifier {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        Ok((authors, books))
+        let orphans: i64 = conn.query_row(ORPHANS, [], |row| row.get(0))?;
+        Ok((authors, books, orphans))
     }
 
     /// Fails unless the database holds exactly what the model says, and no book has
     /// lost its author.
-    pub fn matches(&self, model: &Model) -> BenchResult<()> {
-        let (authors, books) = self.dump()?;
+    pub fn matches(&mut self, model: &Model) -> BenchResult<()> {
+        let (authors, books, orphans) = self.dump()?;
         check_same("authors table", &authors, &model.all_authors())?;
         check_same("books table", &books, &model.all_books())?;
-        let orphans: i64 = self.conn.query_row(
-            "SELECT count(*) FROM books WHERE author_id NOT IN (SELECT id FROM authors)",
-            [],
-            |row| row.get(0),
-        )?;
         if orphans != 0 {
             return Err(format!("{orphans} books without an author").into());
         }
         Ok(())
+    }
+}
+
+/// Books whose author is gone; the same SQL on both backends.
+const ORPHANS: &str =
+    "SELECT count(*) AS n FROM books WHERE author_id NOT IN (SELECT id FROM authors)";
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use diesel::connection::SimpleConnection;
+    use diesel::pg::PgConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    use crate::database::pg::Scratch;
+    use crate::workload::{AuthorRec, BenchResult, BookRec};
+
+    #[derive(QueryableByName)]
+    struct AuthorRow {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct BookRow {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        title: String,
+        #[diesel(sql_type = BigInt)]
+        author_id: i64,
+    }
+
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        name: Option<String>,
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    /// A read-only session in the run's schema.
+    pub struct PgVerifier {
+        conn: PgConnection,
+    }
+
+    impl PgVerifier {
+        pub fn open(scratch: &Scratch) -> BenchResult<Self> {
+            let mut conn = PgConnection::establish(&scratch.url)?;
+            conn.batch_execute("SET default_transaction_read_only = on")?;
+            // The URL's search_path took effect, and the stack created its tables there
+            // (and nowhere else on the search path).
+            let tables: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename IN ('authors', 'books')",
+            )
+            .get_result(&mut conn)?;
+            let current: Name =
+                diesel::sql_query("SELECT current_schema()::text AS name").get_result(&mut conn)?;
+            let current = current.name;
+            if current.as_deref() != Some(scratch.schema.as_str()) || tables.n != 2 {
+                return Err(format!(
+                    "the stack's tables are not in schema {} (current schema {current:?}, \
+                     {} of its 2 tables there)",
+                    scratch.schema, tables.n
+                )
+                .into());
+            }
+            Ok(Self { conn })
+        }
+
+        pub fn dump(&mut self) -> BenchResult<(Vec<AuthorRec>, Vec<BookRec>, i64)> {
+            let authors: Vec<AuthorRow> =
+                diesel::sql_query("SELECT id, name FROM authors ORDER BY id")
+                    .load(&mut self.conn)?;
+            let books: Vec<BookRow> =
+                diesel::sql_query("SELECT id, title, author_id FROM books ORDER BY id")
+                    .load(&mut self.conn)?;
+            let orphans: Count = diesel::sql_query(super::ORPHANS).get_result(&mut self.conn)?;
+            Ok((
+                authors
+                    .into_iter()
+                    .map(|row| AuthorRec {
+                        id: row.id,
+                        name: row.name,
+                    })
+                    .collect(),
+                books
+                    .into_iter()
+                    .map(|row| BookRec {
+                        id: row.id,
+                        title: row.title,
+                        author_id: row.author_id,
+                    })
+                    .collect(),
+                orphans.n,
+            ))
+        }
     }
 }
 

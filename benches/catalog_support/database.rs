@@ -1,0 +1,186 @@
+//! The database one stack runs on: a file in a fresh temporary directory (SQLite), or a
+//! fresh schema of its own on the PostgreSQL server named by
+//! `BOOKSHELF_TEST_POSTGRES_URL` (with the `postgres` feature). Either is gone after the
+//! run.
+
+use std::path::{Path, PathBuf};
+
+use crate::workload::BenchResult;
+
+/// The variable naming the PostgreSQL server the `-pg` stacks run on.
+pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
+
+/// True for the stacks that run on PostgreSQL.
+pub fn is_postgres_stack(name: &str) -> bool {
+    name.ends_with("-pg")
+}
+
+/// The server URL of the PostgreSQL stacks, or why they cannot run in this build and
+/// environment.
+pub fn postgres_base_url() -> Result<String, String> {
+    let url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    if cfg!(not(feature = "postgres")) {
+        return Err(match url {
+            Some(_) => format!(
+                "{POSTGRES_URL_VAR} is set, but the bench was built without \
+                 `--features postgres`"
+            ),
+            None => {
+                format!("built without `--features postgres` (and {POSTGRES_URL_VAR} is not set)")
+            }
+        });
+    }
+    url.ok_or_else(|| format!("{POSTGRES_URL_VAR} is not set"))
+}
+
+/// One stack's database, created empty.
+pub enum Database {
+    Sqlite {
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        url: String,
+    },
+    #[cfg(feature = "postgres")]
+    Postgres(pg::Scratch),
+}
+
+impl Database {
+    /// A new database for the stack `name`: a PostgreSQL schema for a `-pg` stack, an
+    /// SQLite file otherwise.
+    pub fn create(name: &str) -> BenchResult<Self> {
+        if is_postgres_stack(name) {
+            #[cfg(feature = "postgres")]
+            return Ok(Self::Postgres(pg::Scratch::create(&postgres_base_url()?)?));
+            #[cfg(not(feature = "postgres"))]
+            return Err(postgres_base_url().err().unwrap_or_default().into());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("catalog-{name}-"))
+            .tempdir()?;
+        let path = dir.path().join("catalog.db");
+        let url = path
+            .to_str()
+            .ok_or("the database path is not UTF-8")?
+            .to_owned();
+        Ok(Self::Sqlite { dir, path, url })
+    }
+
+    /// What a stack opens: the file's path, or the server URL with the schema set.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } => url,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(scratch) => &scratch.url,
+        }
+    }
+
+    /// The SQLite file, for a stack that opens files only.
+    pub fn path(&self) -> BenchResult<&Path> {
+        match self {
+            Self::Sqlite { path, .. } => Ok(path),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => Err("this stack runs on SQLite files only".into()),
+        }
+    }
+
+    /// Removes the database; every connection to it must be closed first.
+    pub fn close(self) -> BenchResult<()> {
+        match self {
+            Self::Sqlite { dir, .. } => Ok(dir.close()?),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(scratch) => scratch.drop_schema(),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub mod pg {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use diesel::connection::SimpleConnection;
+    use diesel::pg::PgConnection;
+    use diesel::prelude::*;
+
+    use crate::workload::BenchResult;
+
+    /// Schemas created by this process so far.
+    static CREATED: AtomicU32 = AtomicU32::new(0);
+
+    /// `url` with `options=-csearch_path=<schema>` added, so that every connection
+    /// opened with it (the stack's pool, the harness's checks) works in `schema` only.
+    /// Options the URL already has are kept (libpq takes only the last `options`), so
+    /// `?options=-clog_min_duration_statement%3D0` still logs every statement.
+    pub fn url_with_schema(url: &str, schema: &str) -> String {
+        let search_path = format!("-csearch_path%3D{schema}");
+        let Some((base, query)) = url.split_once('?') else {
+            return format!("{url}?options={search_path}");
+        };
+        let mut params: Vec<String> = query.split('&').map(str::to_owned).collect();
+        match params.iter_mut().rev().find(|p| p.starts_with("options=")) {
+            Some(options) => options.push_str(&format!("%20{search_path}")),
+            None => params.push(format!("options={search_path}")),
+        }
+        let query = params.join("&");
+        format!("{base}?{query}")
+    }
+
+    /// A schema `bench_<pid>_<n>` of its own on the server, dropped (with everything in
+    /// it) by [`Scratch::drop_schema`], or at the latest when the value is dropped.
+    pub struct Scratch {
+        admin: PgConnection,
+        pub schema: String,
+        pub url: String,
+        dropped: bool,
+    }
+
+    impl Scratch {
+        pub fn create(base_url: &str) -> BenchResult<Self> {
+            let n = CREATED.fetch_add(1, Ordering::Relaxed) + 1;
+            let schema = format!("bench_{}_{n}", std::process::id());
+            let mut admin = PgConnection::establish(base_url)
+                .map_err(|error| format!("connecting to the PostgreSQL server: {error}"))?;
+            admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+            let url = url_with_schema(base_url, &schema);
+            Ok(Self {
+                admin,
+                schema,
+                url,
+                dropped: false,
+            })
+        }
+
+        pub fn drop_schema(mut self) -> BenchResult<()> {
+            self.dropped = true;
+            Ok(self
+                .admin
+                .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))?)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if !self.dropped {
+                let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+                if let Err(error) = self.admin.batch_execute(&sql) {
+                    eprintln!("catalog: could not drop schema {}: {error}", self.schema);
+                }
+            }
+        }
+    }
+
+    /// The server, as it reports itself.
+    pub fn server_version(base_url: &str) -> BenchResult<String> {
+        #[derive(QueryableByName)]
+        struct Version {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let mut conn = PgConnection::establish(base_url)?;
+        let found: Version =
+            diesel::sql_query("SELECT current_setting('server_version') AS version")
+                .get_result(&mut conn)?;
+        Ok(format!("PostgreSQL {}", found.version))
+    }
+}
