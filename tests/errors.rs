@@ -325,3 +325,32 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// Without the `postgres` feature, a PostgreSQL URL is refused with a message that names
+/// the feature to enable.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgres_url_names_the_feature_it_needs() -> TestResult {
+    for url in ["postgres://127.0.0.1/test", "postgresql://app@db/library"] {
+        let error = Repository::open(url).err().ok_or("opened")?;
+        match &error {
+            Error::UnsupportedUrl(message) if message.contains("`postgres` cargo feature") => {}
+            other => return Err(format!("{url}: unexpected {other:?}").into()),
+        }
+        assert_well_formed(&error);
+    }
+    Ok(())
+}
+
+/// With it, a server that cannot be reached is a connection error, raised by `open`.
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_postgres_server_is_a_connection_error() -> TestResult {
+    // Port 1 on the loopback: nothing listens there, so the connection is refused.
+    let error = Repository::open("postgres://127.0.0.1:1/test")
+        .err()
+        .ok_or("opened")?;
+    assert!(matches!(error, Error::Connection(_)), "{error:?}");
+    assert_well_formed(&error);
+    Ok(())
+}
