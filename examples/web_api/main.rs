@@ -6,6 +6,7 @@
 //! cargo run --example web_api -- 127.0.0.1:8080 /var/lib/bookshelf/books.db
 //! BIND_ADDR=127.0.0.1:8080 DATABASE_URL=books.db API_TOKEN=s3cret \
 //!     RUST_LOG=info,bookshelf::sql=debug cargo run --example web_api
+//! DATABASE_URL=postgres://127.0.0.1/test cargo run --features postgres --example web_api
 //! ```
 //!
 //! Arguments win over `BIND_ADDR` and `DATABASE_URL`. `RUST_LOG` filters the log (default
