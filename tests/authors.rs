@@ -283,3 +283,46 @@ fn the_fixture_removes_its_database_on_drop() -> TestResult {
     assert!(!dir.exists());
     Ok(())
 }
+
+backend_tests! {
+    /// Bulk inserts report the ids the rows were stored under, also when the newest rows
+    /// were deleted first (SQLite then hands out their ids again; PostgreSQL's sequence
+    /// never does) and around single inserts.
+    fn bulk_ids_are_the_stored_ids_after_deletions(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let authors = seed(&db.repo, 5, 2)?;
+        db.repo.delete_author(authors[4].id)?;
+        db.repo.delete_author(authors[3].id)?;
+        let books = db.repo.list_books(Page::all())?;
+        db.repo.delete_book(books[books.len() - 1].id)?;
+
+        let batch: Vec<NewAuthor> = (0..300)
+            .map(|i| NewAuthor::new(format!("Bulk {i}")))
+            .collect();
+        let created = db.repo.create_authors(&batch)?;
+        let single = db.repo.create_author(&NewAuthor::new("Single"))?;
+        let again = db.repo.create_authors(&batch[..3])?;
+        for author in created.iter().chain([&single]).chain(&again) {
+            assert_eq!(db.repo.author(author.id)?.as_ref(), Some(author));
+        }
+        let ids: Vec<AuthorId> = created
+            .iter()
+            .chain([&single])
+            .chain(&again)
+            .map(|author| author.id)
+            .collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+        assert!(ids[0] > authors[2].id);
+        assert_eq!(db.repo.count_authors()?, 3 + 300 + 1 + 3);
+
+        let new_books: Vec<NewBook> = (0..300)
+            .map(|i| NewBook::new(created[i % 7].id, format!("Bulk title {i}")))
+            .collect();
+        let stored = db.repo.create_books(&new_books)?;
+        for book in &stored {
+            assert_eq!(db.repo.book(book.id)?.as_ref(), Some(book));
+        }
+        assert!(stored.windows(2).all(|pair| pair[0].id < pair[1].id));
+        Ok(())
+    }
+}

@@ -41,13 +41,12 @@ impl Tx<'_> {
         }
         with_conn!(self, |conn| conn.write_transaction(|conn| {
             let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
-            let authors: Vec<Author> = rows
+            conn.insert_authors(&ids, &rows)?;
+            Ok(rows
                 .into_iter()
                 .zip(ids)
                 .map(|(row, id)| row.stored(AuthorId(id)))
-                .collect();
-            conn.insert_authors(&authors)?;
-            Ok(authors)
+                .collect())
         }))
     }
 

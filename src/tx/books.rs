@@ -49,13 +49,12 @@ impl Tx<'_> {
         }
         let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
             let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
-            let books: Vec<Book> = rows
+            conn.insert_books(&ids, &rows)?;
+            Ok(rows
                 .into_iter()
                 .zip(ids)
                 .map(|(row, id)| row.stored(BookId(id)))
-                .collect();
-            conn.insert_books(&books)?;
-            Ok(books)
+                .collect::<Vec<Book>>())
         }));
         // The database does not say which row failed; on these error paths only, find
         // it, so that the caller learns the index.
