@@ -6,9 +6,10 @@ use crate::schema::authors;
 /// An author, as stored.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 ///
-/// It is `Insertable` too, id included: bulk inserts write whole rows with the ids they
-/// reserved. (`treat_none_as_default_value = false` keeps a slice of them one multi-row
-/// statement: diesel otherwise inserts such a slice on SQLite one row per statement.)
+/// It is `Insertable` too, id included, for writing whole rows with your own diesel
+/// queries (an import keeping its ids, say). (`treat_none_as_default_value = false`
+/// keeps a slice of them one multi-row statement: diesel otherwise inserts such a slice
+/// on SQLite one row per statement.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = authors)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]

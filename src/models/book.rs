@@ -5,8 +5,8 @@ use crate::schema::books;
 
 /// A book, as stored.
 ///
-/// It is `Insertable` too, id included: bulk inserts write whole rows with the ids they
-/// reserved (`None` is NULL, so that a slice of books is one multi-row statement).
+/// It is `Insertable` too, id included, for writing whole rows with your own diesel
+/// queries (`None` is NULL, so that a slice of books is one multi-row statement).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable, Associations, Insertable,
