@@ -97,8 +97,8 @@ pub(crate) trait Backend:
     /// ASCII case.
     fn title_like(&self, pattern: String) -> BooksPredicate<Self>;
 
-    /// `count` new ids for the `id` column of `table` (`"authors"` or `"books"`), in
-    /// increasing order, never handed out again. Runs inside a write transaction.
+    /// `count` ids for new rows of `table`, in increasing order, that no row holds and
+    /// no concurrent transaction can take. Runs inside a write transaction.
     fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>>;
 
     /// Inserts `rows` as authors with the ids `ids` (from [`Self::reserve_ids`], one a
