@@ -157,7 +157,8 @@ pub struct Stats {
     pub statements: u64,
     /// Transaction control statements run (BEGIN, COMMIT, ROLLBACK, savepoints).
     pub transaction_statements: u64,
-    /// PRAGMAs and other per-connection setup statements.
+    /// Per-connection setup statements (SQLite's PRAGMAs, PostgreSQL's `SET`s) and
+    /// PostgreSQL's health checks of idle connections.
     pub setup_statements: u64,
     /// Connections the pool has opened so far.
     pub connections_opened: u64,
