@@ -54,8 +54,7 @@ pub(crate) fn text<'a>(field: &'static str, value: &'a str) -> Result<&'a str> {
     if trimmed.contains('\0') {
         return Err(Error::validation(field, "must not contain NUL characters"));
     }
-    // Counting stops early, so a megabyte of input costs no more than 501 characters.
-    if trimmed.chars().nth(MAX_TEXT_CHARS).is_some() {
+    if too_long(trimmed) {
         return Err(Error::validation(
             field,
             format!("must be at most {MAX_TEXT_CHARS} characters"),
@@ -67,7 +66,14 @@ pub(crate) fn text<'a>(field: &'static str, value: &'a str) -> Result<&'a str> {
 /// False when `text` cannot occur inside any valid name or title (too long, or holding
 /// a NUL).
 pub(crate) fn could_be_in_text(text: &str) -> bool {
-    !text.contains('\0') && text.chars().nth(MAX_TEXT_CHARS).is_none()
+    !text.contains('\0') && !too_long(text)
+}
+
+/// More than [`MAX_TEXT_CHARS`] characters. No more bytes than that means no more
+/// characters, so most texts are not counted at all; counting stops early, so a
+/// megabyte of input costs no more than 501 characters.
+fn too_long(text: &str) -> bool {
+    text.len() > MAX_TEXT_CHARS && text.chars().nth(MAX_TEXT_CHARS).is_some()
 }
 
 /// Accepts ISBN-10 or ISBN-13 with hyphens or spaces and a valid check digit; returns
