@@ -131,6 +131,46 @@ pub(crate) fn check_path(url: &str) -> Result<()> {
     }
 }
 
+/// `url` (a path, `sqlite://path` or a `file:` URI) as a URI that opens the file
+/// through SQLite's `unix-excl` VFS: the first connection takes an exclusive lock on the
+/// file for this process, other connections of the process share the database as usual,
+/// and the WAL index lives in this process's memory instead of the `-shm` file, so a
+/// read transaction no longer takes a file lock on it. Other processes cannot open the
+/// database meanwhile.
+///
+/// # Errors
+///
+/// [`Error::UnsupportedUrl`] for a URI that names a VFS of its own, or on a platform
+/// without SQLite's unix VFS.
+pub(crate) fn process_exclusive(url: &str) -> Result<String> {
+    if !cfg!(unix) {
+        return Err(Error::UnsupportedUrl(
+            "process_exclusive needs SQLite's unix-excl VFS (Unix only)".to_owned(),
+        ));
+    }
+    if let Some(uri) = url.strip_prefix("file:") {
+        if uri.contains("vfs=") {
+            return Err(Error::UnsupportedUrl(
+                "process_exclusive chooses the VFS, but the URI names one".to_owned(),
+            ));
+        }
+        let joiner = if uri.contains('?') { '&' } else { '?' };
+        return Ok(format!("{url}{joiner}vfs=unix-excl"));
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    // The characters a URI path cannot hold as they are.
+    let mut escaped = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3f"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    Ok(format!("file:{escaped}?vfs=unix-excl"))
+}
+
 /// A name for a new in-memory database, unique in this process. SQLite's `memdb` VFS
 /// shares a database among every connection of the process that opens the same name
 /// starting with `/`, and frees it when the last one closes. Unlike a plain `:memory:`
@@ -187,10 +227,12 @@ impl SqliteSetup {
     /// Opens a connection and applies the pragmas (not the echo: see [`Self::observe`]).
     pub(crate) fn connect(&self, url: &str) -> Result<SqliteConnection> {
         let mut conn = SqliteConnection::establish(url)?;
-        // SQLite opens files lazily: a file that is not a database shows up here.
+        // SQLite opens files lazily: a file that is not a database shows up here. A lock
+        // held by another process (one holding it `process_exclusive`) stays a busy
+        // error: waiting and retrying may help, unlike a bad file.
         self.pragmas(&mut conn).map_err(|error| match error {
-            Error::Database(error) => {
-                Error::Connection(diesel::ConnectionError::BadConnection(error.to_string()))
+            Error::Database(database) if !error.is_busy() => {
+                Error::Connection(diesel::ConnectionError::BadConnection(database.to_string()))
             }
             other => other,
         })?;
@@ -304,6 +346,27 @@ mod tests {
             Err(Error::UnsupportedUrl(_))
         ));
         assert!(matches!(Target::parse(""), Err(Error::UnsupportedUrl(_))));
+    }
+
+    #[test]
+    fn process_exclusive_urls_name_the_unix_excl_vfs() -> Result<()> {
+        assert_eq!(
+            process_exclusive("data/x.db")?,
+            "file:data/x.db?vfs=unix-excl"
+        );
+        assert_eq!(
+            process_exclusive("sqlite:///tmp/a?b#c%d.db")?,
+            "file:/tmp/a%3fb%23c%25d.db?vfs=unix-excl"
+        );
+        assert_eq!(
+            process_exclusive("file:x.db?mode=rwc")?,
+            "file:x.db?mode=rwc&vfs=unix-excl"
+        );
+        assert!(matches!(
+            process_exclusive("file:x.db?vfs=unix-dotfile"),
+            Err(Error::UnsupportedUrl(_))
+        ));
+        Ok(())
     }
 
     #[test]

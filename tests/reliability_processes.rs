@@ -15,7 +15,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bookshelf::{NewAuthor, NewBook, Page, Repository};
+use bookshelf::{Config, NewAuthor, NewBook, Page, Repository};
 use checks::{assert_sound, fingerprint, first_schema, full_schema, once, raw, schema};
 use checks::{versions, write_locked};
 use child::{say, ChildProcess, SplitMix};
@@ -70,6 +70,17 @@ fn child_process_entry() -> TestResult {
             say("opening")?;
             Repository::open(&db)?;
             say("opened")
+        }
+        "count" => {
+            // Reports what another process gets when it opens the database and reads.
+            let counted = Config::new(&db)
+                .busy_timeout(Duration::from_millis(200))
+                .open()
+                .and_then(|repo| repo.count_authors());
+            match counted {
+                Ok(count) => say(&format!("counted {count}")),
+                Err(error) => say(&format!("refused {} {error}", error.is_busy())),
+            }
         }
         other => Err(format!("unknown child mode {other:?}").into()),
     }
@@ -230,5 +241,38 @@ fn a_process_killed_while_migrating_leaves_a_database_the_next_open_finishes() -
     assert_sound(&db)?;
     assert_eq!(fingerprint(&db)?, rows);
     assert_eq!(repo.count_books()?, 300_000);
+    Ok(())
+}
+
+/// `Config::process_exclusive`: while this process holds the database, another process
+/// can neither open nor read it (it waits out its busy timeout and gets a busy error);
+/// once the repository is dropped, the other process reads everything that was written.
+#[test]
+fn a_process_exclusive_database_is_closed_to_other_processes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("exclusive.db");
+    let path = db.to_str().ok_or("temporary path is not UTF-8")?;
+    let repo = Config::new(path).process_exclusive(true).open()?;
+    repo.create_authors(&[NewAuthor::new("Kept"), NewAuthor::new("Also kept")])?;
+    // Connections of this process share it as usual.
+    let clone = repo.clone();
+    let counted = thread::spawn(move || clone.count_authors())
+        .join()
+        .map_err(|_| "reader thread panicked")??;
+    assert_eq!(counted, 2);
+
+    let mut child = ChildProcess::spawn("count", &db, None)?;
+    let (status, lines) = child.finish()?;
+    assert!(status.success(), "{lines:?}");
+    assert!(
+        lines.iter().any(|line| line.starts_with("refused true")),
+        "another process got in: {lines:?}"
+    );
+
+    drop(repo);
+    let mut child = ChildProcess::spawn("count", &db, None)?;
+    let (status, lines) = child.finish()?;
+    assert!(status.success(), "{lines:?}");
+    assert_eq!(lines, ["counted 2"]);
     Ok(())
 }

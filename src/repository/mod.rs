@@ -103,7 +103,11 @@ impl Repository {
         let (url, in_memory) = match Target::parse(&config.url)? {
             Target::SqliteFile(url) => {
                 pool::check_path(&url)?;
-                (url, false)
+                if config.process_exclusive {
+                    (pool::process_exclusive(&url)?, false)
+                } else {
+                    (url, false)
+                }
             }
             Target::SqliteMemory => (pool::memory_url(), true),
             #[cfg(feature = "postgres")]
