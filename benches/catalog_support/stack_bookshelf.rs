@@ -6,9 +6,12 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use bookshelf::{Author, AuthorId, Book, NewAuthor, NewBook, Page, Repository};
+use bookshelf::{Author, AuthorId, Book, Config, NewAuthor, NewBook, Page, Repository};
 
 use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
+
+/// The environment variable that opens SQLite files `process_exclusive`.
+const PROCESS_EXCLUSIVE_VAR: &str = "BOOKSHELF_BENCH_PROCESS_EXCLUSIVE";
 
 pub struct BookshelfStack {
     repo: Repository,
@@ -16,9 +19,18 @@ pub struct BookshelfStack {
 
 impl BookshelfStack {
     /// Opens the repository at `url` (a file path or a `postgres://` URL).
+    ///
+    /// With `BOOKSHELF_BENCH_PROCESS_EXCLUSIVE=1` in the environment, an SQLite file is
+    /// opened with `Config::process_exclusive(true)` instead of the defaults: the
+    /// experiment measuring SQLite's `unix-excl` VFS (see BENCHMARKS.md).
     pub fn open(url: &str) -> BenchResult<Self> {
+        let exclusive = std::env::var_os(PROCESS_EXCLUSIVE_VAR).is_some_and(|value| value == "1")
+            && !url.starts_with("postgres");
+        if exclusive {
+            eprintln!("   bookshelf: Config::process_exclusive(true) ({PROCESS_EXCLUSIVE_VAR}=1)");
+        }
         Ok(Self {
-            repo: Repository::open(url)?,
+            repo: Config::new(url).process_exclusive(exclusive).open()?,
         })
     }
 }
