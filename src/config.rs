@@ -139,7 +139,9 @@ impl Config {
     /// `-shm` file twice each: one-row lookups ran 2.7× faster on one thread and
     /// 2–4× faster on two here (see BENCHMARKS.md). Everything else — WAL, durability,
     /// crash recovery, any number of connections in this process — is unchanged.
-    /// Defaults to `false`. In-memory databases and PostgreSQL ignore it.
+    /// Within the process, open the file only through repositories with this setting:
+    /// a connection opened another way would keep a WAL index of its own. Defaults to
+    /// `false`. In-memory databases and PostgreSQL ignore it.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
