@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::observe::EchoSettings;
+use crate::pool::PoolSettings;
 use crate::{Repository, Result};
 
 /// How to open a [`Repository`]: the database URL, the pool, the SQL echo and
@@ -195,5 +197,25 @@ impl Config {
     /// when the pool cannot open its connections.
     pub fn open(self) -> Result<Repository> {
         Repository::from_config(self)
+    }
+}
+
+impl Config {
+    /// What the SQL echo logs.
+    pub(crate) fn echo(&self) -> EchoSettings {
+        EchoSettings {
+            log_queries: self.log_queries,
+            log_bind_values: self.log_bind_values,
+            slow_query_threshold: self.slow_query_threshold,
+        }
+    }
+
+    /// The r2d2 settings every backend's pool takes.
+    pub(crate) fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_size: self.max_size,
+            min_idle: self.min_idle,
+            connection_timeout: self.connection_timeout,
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use diesel::sqlite::SqliteConnection;
 
 use crate::connection::{self, Backend};
-use crate::observe::{Counters, EchoSettings, Stats};
-use crate::pool::{self, with_pooled, AnyPool, PoolSettings, SqliteSetup, Target};
+use crate::observe::{Counters, Stats};
+use crate::pool::{self, with_pooled, AnyPool, SqliteSetup, Target};
 use crate::{migrations, Config, Error, Result, Tx};
 
 /// The data layer: a pool of connections to one database, with every operation on
@@ -90,68 +90,30 @@ impl Repository {
 
     pub(crate) fn from_config(config: Config) -> Result<Repository> {
         let counters = Arc::new(Counters::default());
-        let echo = EchoSettings {
-            log_queries: config.log_queries,
-            log_bind_values: config.log_bind_values,
-            slow_query_threshold: config.slow_query_threshold,
-        };
-        let settings = PoolSettings {
-            max_size: config.max_size,
-            min_idle: config.min_idle,
-            connection_timeout: config.connection_timeout,
-        };
-        let (url, in_memory) = match Target::parse(&config.url)? {
+        let (pool, in_memory, keepalive) = match Target::parse(&config.url)? {
             Target::SqliteFile(url) => {
                 pool::check_path(&url)?;
-                if config.process_exclusive {
-                    (pool::process_exclusive(&url)?, false)
+                let url = if config.process_exclusive {
+                    pool::process_exclusive(&url)?
                 } else {
-                    (url, false)
-                }
-            }
-            Target::SqliteMemory => (pool::memory_url(), true),
-            #[cfg(feature = "postgres")]
-            Target::Postgres(url) => {
-                let setup = crate::postgres::PgSetup {
-                    lock_timeout: config.busy_timeout,
-                    statement_timeout: config.statement_timeout,
-                    echo,
-                    counters: Arc::clone(&counters),
+                    url
                 };
-                let mut conn = setup.connect(&url)?;
-                let pending = migrations::pending_on_open(&mut conn)?;
-                apply(&mut conn, &config, &pending)?;
-                let pool =
-                    crate::postgres::pg_pool(&url, setup, settings, config.health_check_after)?;
-                return Ok(Repository {
-                    inner: Arc::new(Inner {
-                        pool: AnyPool::Postgres(pool),
-                        counters,
-                        in_memory: false,
-                        _keepalive: None,
-                    }),
-                });
+                let (pool, _) = open_sqlite(&url, false, &config, &counters)?;
+                (pool, false, None)
             }
+            Target::SqliteMemory => {
+                let (pool, conn) = open_sqlite(&pool::memory_url(), true, &config, &counters)?;
+                (pool, true, Some(Mutex::new(conn)))
+            }
+            #[cfg(feature = "postgres")]
+            Target::Postgres(url) => (open_postgres(&url, &config, &counters)?, false, None),
         };
-        let setup = SqliteSetup {
-            busy_timeout: config.busy_timeout,
-            echo,
-            counters: Arc::clone(&counters),
-        };
-        let mut conn = setup.connect(&url)?;
-        // Refuse a database from a newer build before anything is written to it.
-        let pending = migrations::pending_on_open(&mut conn)?;
-        if !in_memory {
-            pool::enable_wal(&mut conn, config.busy_timeout)?;
-        }
-        apply(&mut conn, &config, &pending)?;
-        let pool = pool::sqlite_pool(&url, setup, settings)?;
         Ok(Repository {
             inner: Arc::new(Inner {
-                pool: AnyPool::Sqlite(pool),
+                pool,
                 counters,
                 in_memory,
-                _keepalive: in_memory.then(|| Mutex::new(conn)),
+                _keepalive: keepalive,
             }),
         })
     }
@@ -286,6 +248,52 @@ impl Repository {
     pub fn revert_last_migration(&self) -> Result<String> {
         with_pooled!(&self.inner.pool, |conn| migrations::revert_last(conn))
     }
+}
+
+/// Opens an SQLite database: one connection refuses a database from a newer build
+/// before anything is written, switches a file to WAL and migrates; then the pool.
+/// Returns the pool and that first connection (which keeps an in-memory database alive).
+fn open_sqlite(
+    url: &str,
+    in_memory: bool,
+    config: &Config,
+    counters: &Arc<Counters>,
+) -> Result<(AnyPool, SqliteConnection)> {
+    let setup = SqliteSetup {
+        busy_timeout: config.busy_timeout,
+        echo: config.echo(),
+        counters: Arc::clone(counters),
+    };
+    let mut conn = setup.connect(url)?;
+    let pending = migrations::pending_on_open(&mut conn)?;
+    if !in_memory {
+        pool::enable_wal(&mut conn, config.busy_timeout)?;
+    }
+    apply(&mut conn, config, &pending)?;
+    let pool = pool::sqlite_pool(url, setup, config.pool_settings())?;
+    Ok((AnyPool::Sqlite(pool), conn))
+}
+
+/// Opens a PostgreSQL database: one connection (without a statement timeout) checks and
+/// applies the migrations; then the pool.
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str, config: &Config, counters: &Arc<Counters>) -> Result<AnyPool> {
+    let setup = crate::postgres::PgSetup {
+        lock_timeout: config.busy_timeout,
+        statement_timeout: config.statement_timeout,
+        echo: config.echo(),
+        counters: Arc::clone(counters),
+    };
+    let mut conn = setup.connect(url)?;
+    let pending = migrations::pending_on_open(&mut conn)?;
+    apply(&mut conn, config, &pending)?;
+    let pool = crate::postgres::pg_pool(
+        url,
+        setup,
+        config.pool_settings(),
+        config.health_check_after,
+    )?;
+    Ok(AnyPool::Postgres(pool))
 }
 
 /// Applies the migrations found `pending` on open, unless `config` says not to.
