@@ -59,7 +59,10 @@
 //! switched to `journal_mode = WAL` when it is opened, so readers and the writer do not
 //! block each other. The pool does not test connections on checkout: a local SQLite
 //! handle does not go stale, so r2d2's default `SELECT 1` on every checkout would be a
-//! wasted statement. Transactions that write begin with `BEGIN IMMEDIATE`.
+//! wasted statement. Transactions that write begin with `BEGIN IMMEDIATE`. An
+//! application that is the only process using its database file can open it with
+//! [`Config::process_exclusive`]: reads then skip the `-shm` file locks, which makes
+//! one-row lookups about 2.5× faster and lets two threads scale.
 //!
 //! # PostgreSQL
 //!
