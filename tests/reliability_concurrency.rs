@@ -207,63 +207,83 @@ backend_tests! {
     /// 4 writers and 4 readers for five seconds on one repository.
     fn mixed_readers_and_writers_see_only_whole_transactions(backend: Backend) -> TestResult {
         let db = shared_db(backend, 10)?;
-        let repo = &db.repo;
-        let stop = Arc::new(AtomicBool::new(false));
-        let top = Arc::new(AtomicI64::new(0));
-        let writers: Vec<_> = (0..4)
-            .map(|w| {
-                let (repo, stop, top) = (repo.clone(), Arc::clone(&stop), Arc::clone(&top));
-                thread::spawn(move || writer(&repo, w, &stop, &top))
-            })
-            .collect();
-        let readers: Vec<_> = (0..4u64)
-            .map(|r| {
-                let (repo, stop, top) = (repo.clone(), Arc::clone(&stop), Arc::clone(&top));
-                thread::spawn(move || reader(&repo, 0x5EED + r, &stop, &top))
-            })
-            .collect();
-        let started = Instant::now();
-        while started.elapsed() < MIXED_LOAD {
-            thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        let reports = join_all(writers)?
-            .into_iter()
-            .collect::<bookshelf::Result<Vec<WriterReport>>>()?;
-        let mut checks = 0;
-        for result in join_all(readers)? {
-            let (done, violations) = result?;
-            assert!(violations.is_empty(), "a reader saw: {violations:?}");
-            assert!(done > 0, "a reader never ran");
-            checks += done;
-        }
-        let created: usize = reports.iter().map(|r| r.created).sum();
-        let deleted: usize = reports.iter().map(|r| r.deleted).sum();
-        println!(
-            "{backend:?} mixed load: {created} authors created, {deleted} deleted, \
-             {checks} reader checks"
-        );
-        assert!(created > 0 && deleted > 0);
-
-        let live: BTreeSet<AuthorId> = reports.iter().flat_map(|r| r.live.clone()).collect();
-        assert_eq!(usize::try_from(repo.count_authors()?)?, created - deleted);
-        assert_eq!(
-            usize::try_from(repo.count_books()?)?,
-            (created - deleted) * BOOKS_PER_AUTHOR
-        );
-        let shelf = repo.authors_with_books(Page::all())?;
-        let stored: BTreeSet<AuthorId> = shelf.iter().map(|e| e.author.id).collect();
-        assert_eq!(stored, live);
-        for entry in &shelf {
-            assert_eq!(entry.books.len(), BOOKS_PER_AUTHOR, "{}", entry.author.name);
-            assert!(
-                entry.author.name.ends_with(" renamed"),
-                "{}",
-                entry.author.name
-            );
-        }
-        Ok(())
+        mixed_load(&db.repo, &format!("{backend:?}"), MIXED_LOAD)
     }
+}
+
+/// The mixed load on a file held with `Config::process_exclusive`, where the WAL index
+/// lives in the process's memory instead of the `-shm` file: readers still see only
+/// whole transactions.
+#[test]
+fn mixed_load_on_a_process_exclusive_file() -> TestResult {
+    let db = TestDb::open_with(Backend::Sqlite, |config| {
+        config.max_size(10).process_exclusive(true)
+    })?;
+    mixed_load(
+        &db.repo,
+        "Sqlite (process_exclusive)",
+        Duration::from_secs(2),
+    )
+}
+
+/// 4 writers and 4 readers on `repo` for `duration`; then every reader's view and the
+/// final state are checked against what the writers report.
+fn mixed_load(repo: &Repository, label: &str, duration: Duration) -> TestResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let top = Arc::new(AtomicI64::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (repo, stop, top) = (repo.clone(), Arc::clone(&stop), Arc::clone(&top));
+            thread::spawn(move || writer(&repo, w, &stop, &top))
+        })
+        .collect();
+    let readers: Vec<_> = (0..4u64)
+        .map(|r| {
+            let (repo, stop, top) = (repo.clone(), Arc::clone(&stop), Arc::clone(&top));
+            thread::spawn(move || reader(&repo, 0x5EED + r, &stop, &top))
+        })
+        .collect();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reports = join_all(writers)?
+        .into_iter()
+        .collect::<bookshelf::Result<Vec<WriterReport>>>()?;
+    let mut checks = 0;
+    for result in join_all(readers)? {
+        let (done, violations) = result?;
+        assert!(violations.is_empty(), "a reader saw: {violations:?}");
+        assert!(done > 0, "a reader never ran");
+        checks += done;
+    }
+    let created: usize = reports.iter().map(|r| r.created).sum();
+    let deleted: usize = reports.iter().map(|r| r.deleted).sum();
+    println!(
+        "{label} mixed load: {created} authors created, {deleted} deleted, \
+         {checks} reader checks"
+    );
+    assert!(created > 0 && deleted > 0);
+
+    let live: BTreeSet<AuthorId> = reports.iter().flat_map(|r| r.live.clone()).collect();
+    assert_eq!(usize::try_from(repo.count_authors()?)?, created - deleted);
+    assert_eq!(
+        usize::try_from(repo.count_books()?)?,
+        (created - deleted) * BOOKS_PER_AUTHOR
+    );
+    let shelf = repo.authors_with_books(Page::all())?;
+    let stored: BTreeSet<AuthorId> = shelf.iter().map(|e| e.author.id).collect();
+    assert_eq!(stored, live);
+    for entry in &shelf {
+        assert_eq!(entry.books.len(), BOOKS_PER_AUTHOR, "{}", entry.author.name);
+        assert!(
+            entry.author.name.ends_with(" renamed"),
+            "{}",
+            entry.author.name
+        );
+    }
+    Ok(())
 }
 
 const CONTENDERS: usize = 6;
