@@ -47,8 +47,10 @@ fn child_process_entry() -> TestResult {
             Repository::open(&db)?;
             say("opened")
         }
-        "write" => {
-            let repo = Repository::open(&db)?;
+        "write" | "write-exclusive" => {
+            let repo = Config::new(&db)
+                .process_exclusive(mode == "write-exclusive")
+                .open()?;
             let mut batch = repo.count_authors()? + 1;
             // Bounded, in case the parent is gone and nobody kills this process.
             let deadline = Instant::now() + WAIT;
@@ -121,6 +123,19 @@ const BOOKS_PER_BATCH: usize = 10;
 
 #[test]
 fn a_writer_killed_at_random_moments_loses_no_committed_batch() -> TestResult {
+    kill_a_writer_repeatedly("write")
+}
+
+/// The same with the writer holding the file `process_exclusive`: its WAL index lived
+/// in its memory and dies with it; the next open rebuilds it from the WAL file.
+#[test]
+fn a_process_exclusive_writer_killed_at_random_moments_loses_no_committed_batch() -> TestResult {
+    kill_a_writer_repeatedly("write-exclusive")
+}
+
+/// Kills a child running `mode` (a writer of batches) at random moments, [`KILLS`]
+/// times, and checks after each kill that every reported batch is stored, whole.
+fn kill_a_writer_repeatedly(mode: &str) -> TestResult {
     let mut rng = SplitMix::from_env();
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bookshelf.db");
@@ -128,7 +143,7 @@ fn a_writer_killed_at_random_moments_loses_no_committed_batch() -> TestResult {
     drop(Repository::open(url)?);
     let mut reported = BTreeSet::new();
     for kill in 1..=KILLS {
-        let mut child = ChildProcess::spawn("write", &db, None)?;
+        let mut child = ChildProcess::spawn(mode, &db, None)?;
         child.wait_for("committed")?;
         thread::sleep(rng.millis_up_to(150));
         child.assert_running()?;
@@ -162,7 +177,7 @@ fn a_writer_killed_at_random_moments_loses_no_committed_batch() -> TestResult {
         );
     }
     println!(
-        "{KILLS} kills survived, {} batches reported committed, all present",
+        "{mode}: {KILLS} kills survived, {} batches reported committed, all present",
         reported.len()
     );
     Ok(())
