@@ -279,15 +279,21 @@ impl SqliteSetup {
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        self.pragmas(conn).map_err(|error| match error {
-            Error::Database(error) => diesel::r2d2::Error::QueryError(error),
-            other => diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
-                other.into(),
-            )),
-        })?;
+        self.pragmas(conn).map_err(into_r2d2)?;
         self.observe(conn);
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// The crate's error as r2d2 takes it from a connection manager or customizer.
+pub(crate) fn into_r2d2(error: Error) -> diesel::r2d2::Error {
+    match error {
+        Error::Connection(error) => diesel::r2d2::Error::ConnectionError(error),
+        Error::Database(error) => diesel::r2d2::Error::QueryError(error),
+        other => {
+            diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(other.into()))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 
 use crate::observe::{Counters, EchoSettings, Observer};
-use crate::pool::PoolSettings;
+use crate::pool::{into_r2d2, PoolSettings};
 use crate::Result;
 
 /// The pool type of a PostgreSQL repository.
@@ -33,8 +33,13 @@ impl PgSetup {
     /// Opens a connection with the lock timeout set (and no statement timeout: this is
     /// the connection that runs migrations, which may take long on a large table).
     pub(crate) fn connect(&self, url: &str) -> Result<PgConnection> {
+        self.open(url, None)
+    }
+
+    /// Opens a connection with the lock timeout and `statement_timeout` set.
+    fn open(&self, url: &str, statement_timeout: Option<Duration>) -> Result<PgConnection> {
         let mut conn = PgConnection::establish(url)?;
-        self.session(&mut conn, None)?;
+        self.session(&mut conn, statement_timeout)?;
         Ok(conn)
     }
 
@@ -83,15 +88,10 @@ impl r2d2::ManageConnection for PgManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> std::result::Result<PgPooled, Self::Error> {
-        let mut conn =
-            PgConnection::establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
-        self.setup
-            .session(&mut conn, self.setup.statement_timeout)
-            .map_err(|error| {
-                diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
-                    error.into(),
-                ))
-            })?;
+        let mut conn = self
+            .setup
+            .open(&self.url, self.setup.statement_timeout)
+            .map_err(into_r2d2)?;
         let lost = Arc::new(AtomicBool::new(false));
         conn.set_instrumentation(
             Observer::new(Arc::clone(&self.setup.counters), self.setup.echo)

@@ -214,15 +214,55 @@ impl Summary {
 
     /// The SQLite stacks' ops/s, with bookshelf's ratios to rusqlite and diesel.
     fn sqlite_table(&self, stacks: &[&String]) -> String {
+        let (mut out, misses) = self.ratio_table(
+            stacks,
+            &[
+                RatioColumn::target("bs/rusqlite", "bookshelf", "rusqlite", TARGET_VS_RUSQLITE),
+                RatioColumn::target("bs/diesel", "bookshelf", "diesel", TARGET_VS_DIESEL),
+            ],
+        );
+        out.push_str(&format!(
+            "targets: bookshelf >= {TARGET_VS_RUSQLITE}x rusqlite and >= {TARGET_VS_DIESEL}x diesel; \
+             '!' marks a miss ({misses} here).\n"
+        ));
+        out
+    }
+
+    /// The PostgreSQL stacks' ops/s, with bookshelf-pg's ratio to diesel-pg and, for
+    /// reference, to bookshelf on SQLite.
+    fn postgres_table(&self, stacks: &[&String]) -> String {
+        let (mut out, misses) = self.ratio_table(
+            stacks,
+            &[
+                RatioColumn::target("bs-pg/d-pg", "bookshelf-pg", "diesel-pg", TARGET_VS_DIESEL),
+                RatioColumn {
+                    header: "bs-pg/bs",
+                    of: "bookshelf-pg",
+                    to: "bookshelf",
+                    target: None,
+                    decimals: 3,
+                },
+            ],
+        );
+        out.push_str(&format!(
+            "bs-pg/d-pg: bookshelf-pg over diesel-pg, '!' below {TARGET_VS_DIESEL}x ({misses} here); \
+             bs-pg/bs: bookshelf-pg over bookshelf on SQLite, for reference.\n"
+        ));
+        out
+    }
+
+    /// A table of `stacks`' ops/s per op, then `columns`, then the statement counts, and
+    /// the number of ratios below their targets.
+    fn ratio_table(&self, stacks: &[&String], columns: &[RatioColumn]) -> (String, usize) {
         let mut out = String::new();
         let mut header = format!("{:<26}", "op");
         for stack in stacks {
             header.push_str(&format!(" {stack:>13}"));
         }
-        header.push_str(&format!(
-            " {:>12} {:>12}  queries",
-            "bs/rusqlite", "bs/diesel"
-        ));
+        for column in columns {
+            header.push_str(&format!(" {:>12}", column.header));
+        }
+        header.push_str("  queries");
         out.push_str(&header);
         out.push('\n');
         out.push_str(&"-".repeat(header.len() + 12));
@@ -236,16 +276,14 @@ impl Summary {
                     .map_or_else(|| "-".to_owned(), |c| grouped(c.ops_per_s));
                 line.push_str(&format!(" {rate:>13}"));
             }
-            for (other, target) in [
-                ("rusqlite", TARGET_VS_RUSQLITE),
-                ("diesel", TARGET_VS_DIESEL),
-            ] {
-                let text = match self.ratio("bookshelf", op, other) {
-                    Some(r) if r < target => {
+            for column in columns {
+                let decimals = column.decimals;
+                let text = match self.ratio(column.of, op, column.to) {
+                    Some(r) if column.target.is_some_and(|target| r < target) => {
                         misses += 1;
-                        format!("{r:.2} !")
+                        format!("{r:.decimals$} !")
                     }
-                    Some(r) => format!("{r:.2}  "),
+                    Some(r) => format!("{r:.decimals$}  "),
                     None => "-  ".to_owned(),
                 };
                 line.push_str(&format!(" {text:>12}"));
@@ -260,66 +298,29 @@ impl Summary {
             "queries: {} (data statements per op).\n",
             names.join(" / ")
         ));
-        out.push_str(&format!(
-            "targets: bookshelf >= {TARGET_VS_RUSQLITE}x rusqlite and >= {TARGET_VS_DIESEL}x diesel; \
-             '!' marks a miss ({misses} here).\n"
-        ));
-        out
+        (out, misses)
     }
+}
 
-    /// The PostgreSQL stacks' ops/s, with bookshelf-pg's ratio to diesel-pg and, for
-    /// reference, to bookshelf on SQLite.
-    fn postgres_table(&self, stacks: &[&String]) -> String {
-        let mut out = String::new();
-        let mut header = format!("{:<26}", "op");
-        for stack in stacks {
-            header.push_str(&format!(" {stack:>13}"));
+/// One ratio column of a table: `of`'s ops/s over `to`'s, marked `!` below `target`.
+struct RatioColumn {
+    header: &'static str,
+    of: &'static str,
+    to: &'static str,
+    target: Option<f64>,
+    decimals: usize,
+}
+
+impl RatioColumn {
+    /// A two-decimal ratio with a target.
+    fn target(header: &'static str, of: &'static str, to: &'static str, target: f64) -> Self {
+        Self {
+            header,
+            of,
+            to,
+            target: Some(target),
+            decimals: 2,
         }
-        header.push_str(&format!(
-            " {:>12} {:>12}  queries",
-            "bs-pg/d-pg", "bs-pg/bs"
-        ));
-        out.push_str(&header);
-        out.push('\n');
-        out.push_str(&"-".repeat(header.len() + 12));
-        out.push('\n');
-        let mut misses = 0;
-        for op in &self.ops {
-            let mut line = format!("{op:<26}");
-            for stack in stacks {
-                let rate = self
-                    .cell(stack, op)
-                    .map_or_else(|| "-".to_owned(), |c| grouped(c.ops_per_s));
-                line.push_str(&format!(" {rate:>13}"));
-            }
-            let text = match self.ratio("bookshelf-pg", op, "diesel-pg") {
-                Some(r) if r < TARGET_VS_DIESEL => {
-                    misses += 1;
-                    format!("{r:.2} !")
-                }
-                Some(r) => format!("{r:.2}  "),
-                None => "-  ".to_owned(),
-            };
-            line.push_str(&format!(" {text:>12}"));
-            let text = self
-                .ratio("bookshelf-pg", op, "bookshelf")
-                .map_or_else(|| "-  ".to_owned(), |r| format!("{r:.3}  "));
-            line.push_str(&format!(" {text:>12}"));
-            line.push_str(&format!("  {}", self.queries(stacks, op)));
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out.push('\n');
-        let names: Vec<&str> = stacks.iter().map(|s| s.as_str()).collect();
-        out.push_str(&format!(
-            "queries: {} (data statements per op).\n",
-            names.join(" / ")
-        ));
-        out.push_str(&format!(
-            "bs-pg/d-pg: bookshelf-pg over diesel-pg, '!' below {TARGET_VS_DIESEL}x ({misses} here); \
-             bs-pg/bs: bookshelf-pg over bookshelf on SQLite, for reference.\n"
-        ));
-        out
     }
 }
 

@@ -34,30 +34,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
 
-#[rustfmt::skip]
-mod schema {
-    diesel::table! {
-        authors (id) {
-            id -> BigInt,
-            name -> Text,
-        }
-    }
-
-    diesel::table! {
-        books (id) {
-            id -> BigInt,
-            title -> Text,
-            author_id -> BigInt,
-            isbn -> Nullable<Text>,
-            published_year -> Nullable<Integer>,
-        }
-    }
-
-    diesel::joinable!(books -> authors (author_id));
-    diesel::allow_tables_to_appear_in_same_query!(authors, books);
-}
-
-use schema::{authors, books};
+// bookshelf's own generated schema module: the same tables the migrations below create.
+use bookshelf::schema::{authors, books};
 
 /// What differs between the backends plain diesel runs on here.
 pub trait DieselBackend:
