@@ -73,6 +73,11 @@ macro_rules! insert_chunked {
     }};
 }
 
+/// Names a bulk insert of authors sends to SQLite in one JSON array: large enough that
+/// per-statement costs vanish (at 1,024 and at 4,096 rows a statement the rate is the
+/// same), small enough that the text stays a few megabytes at most.
+const JSON_CHUNK_ROWS: usize = 4096;
+
 /// The condition on a query of `books` that a backend builds itself.
 pub(crate) type BooksPredicate<C> =
     Box<dyn BoxableExpression<books::table, <C as Connection>::Backend, SqlType = Bool>>;
@@ -172,17 +177,24 @@ impl Backend for SqliteConnection {
         consecutive_ids(largest, count)
     }
 
-    /// Statements of [`INSERT_CHUNK_ROWS`](crate::tx::INSERT_CHUNK_ROWS) rows, under
-    /// SQLite's bound-value limit, without the ids: SQLite gives a row inserted without
-    /// one the largest id in the table plus one, so rows appended in order under the
-    /// write lock that [`Self::reserve_ids`] read the largest id under get exactly the
-    /// reserved ids. An explicit id would cost a b-tree probe a row to check it is free
-    /// (a tenth of a bulk author insert's instructions).
+    /// One statement per [`JSON_CHUNK_ROWS`] names, each bound as one JSON array
+    /// ([`sql::insert_texts`](crate::sql::insert_texts)), without the ids: SQLite gives
+    /// a row inserted without one the largest id in the table plus one, so rows appended
+    /// in order under the write lock that [`Self::reserve_ids`] read the largest id
+    /// under get exactly the reserved ids. An explicit id would cost a b-tree probe a
+    /// row to check it is free (a tenth of a bulk author insert's instructions).
     fn insert_authors(&mut self, _ids: &[i64], rows: &[AuthorRow]) -> Result<()> {
-        insert_chunked!(self, authors::table, rows);
+        for chunk in rows.chunks(JSON_CHUNK_ROWS) {
+            crate::sql::insert_texts(authors::name, chunk.iter().map(|row| row.name.as_str()))
+                .execute(self)?;
+        }
         Ok(())
     }
 
+    /// Statements of [`INSERT_CHUNK_ROWS`](crate::tx::INSERT_CHUNK_ROWS) rows, under
+    /// SQLite's bound-value limit, without the ids, as for authors. (A JSON array of
+    /// rows is slower here than bound values: each element's fields are parsed again to
+    /// read them, 0.57 M against 1.0 M rows/s on raw SQLite.)
     fn insert_books(&mut self, _ids: &[i64], rows: &[BookRow]) -> Result<()> {
         insert_chunked!(self, books::table, rows);
         Ok(())

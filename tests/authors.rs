@@ -127,10 +127,16 @@ backend_tests! {
             "an empty batch sends nothing"
         );
 
-        // More than one insert chunk (256 rows), in an order that is not alphabetical.
-        let input: Vec<NewAuthor> = (1..=2500)
+        // More than two insert statements (SQLite sends 4,096 names a statement, as one
+        // JSON array), in an order that is not alphabetical, with names that JSON must
+        // escape.
+        let input: Vec<NewAuthor> = (1..=9000)
             .rev()
-            .map(|i| NewAuthor::new(author_name(i)))
+            .map(|i| match i % 3 {
+                0 => NewAuthor::new(author_name(i)),
+                1 => NewAuthor::new(format!("\"Q\" \\ back\tslash\n{i}")),
+                _ => NewAuthor::new(format!("Ünïcödé 😀 \u{1}{i}")),
+            })
             .collect();
         let created = db.repo.create_authors(&input)?;
         assert_eq!(created.len(), input.len());
