@@ -1,5 +1,5 @@
 //! The catalog benchmark: the workload of `WORKLOAD.md` (A authors, ten books each,
-//! eleven operations in a fixed order) run on three SQLite stacks (and two PostgreSQL
+//! eleven operations in a fixed order) run on four SQLite stacks (and two PostgreSQL
 //! stacks, see below) one after another, each on a fresh database file in its own
 //! temporary directory:
 //!
@@ -11,7 +11,10 @@
 //!   SQLite): bookshelf against diesel measures the repository, not the schema;
 //! - `rusqlite`: raw SQL written for speed (cached statements, 256-row bulk inserts) on
 //!   the workload's own, smaller schema (three book columns, no CHECK constraints):
-//!   the practical limit.
+//!   the practical limit;
+//! - `rusqlite-bs`: raw SQL on bookshelf's schema, sending exactly bookshelf's
+//!   statements and decoding every column bookshelf decodes: bookshelf against it
+//!   measures the library alone, and it against `rusqlite` the schema alone.
 //!
 //! With the `postgres` feature and `BOOKSHELF_TEST_POSTGRES_URL` set to a server URL,
 //! two more stacks run the same workload on PostgreSQL, each in a fresh schema of its own
@@ -30,8 +33,8 @@
 //! every row returned by each read); a failed check makes the run exit non-zero.
 //!
 //! Output: one JSON line per operation and stack on stdout, in WORKLOAD.md's form with a
-//! `"stack"` field, then a table of ops/s per stack with bookshelf's ratios to the other
-//! two, and optionally an SVG chart.
+//! `"stack"` field, then a table of ops/s per stack with bookshelf's ratios to the
+//! others, and optionally an SVG chart.
 //!
 //! ```text
 //! cargo bench --bench catalog -- [--authors N] [--stack NAME[,NAME..]] [--runs N]
@@ -77,8 +80,8 @@ const USAGE: &str = "\
 usage: cargo bench --bench catalog -- [options]
 
   --authors N        scale A (authors; 10 books each). Default 2000.
-  --stack NAME       bookshelf, diesel, rusqlite, bookshelf-pg, diesel-pg, all, or a
-                     comma-separated list. Default: all. The -pg stacks run on the
+  --stack NAME       bookshelf, diesel, rusqlite, rusqlite-bs, bookshelf-pg, diesel-pg,
+                     all, or a comma-separated list. Default: all. The -pg stacks run on the
                      PostgreSQL server named by BOOKSHELF_TEST_POSTGRES_URL and need
                      `--features postgres`; without either, `all` leaves them out and
                      naming one is an error.
@@ -164,12 +167,14 @@ fn available_stacks() -> Vec<&'static str> {
 fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
     use diesel::sqlite::SqliteConnection;
     use stack_diesel::DieselStack;
+    use stack_rusqlite::{RusqliteStack, Schema};
     Ok(match name {
         "bookshelf" | "bookshelf-pg" => Box::new(stack_bookshelf::BookshelfStack::open(db.url())?),
         "diesel" => Box::new(DieselStack::<SqliteConnection>::open(db.url())?),
         #[cfg(feature = "postgres")]
         "diesel-pg" => Box::new(DieselStack::<diesel::pg::PgConnection>::open(db.url())?),
-        "rusqlite" => Box::new(stack_rusqlite::RusqliteStack::open(db.path()?)?),
+        "rusqlite" => Box::new(RusqliteStack::open(db.path()?, Schema::Workload)?),
+        "rusqlite-bs" => Box::new(RusqliteStack::open(db.path()?, Schema::Bookshelf)?),
         other => return Err(format!("stack {other} is not in this build").into()),
     })
 }

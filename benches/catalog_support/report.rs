@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use crate::workload::OPS;
 
 /// The stacks, in the order they run and are shown: SQLite's, then PostgreSQL's.
-pub const STACKS: [&str; 5] = [
+pub const STACKS: [&str; 6] = [
     "bookshelf",
     "diesel",
     "rusqlite",
+    "rusqlite-bs",
     "bookshelf-pg",
     "diesel-pg",
 ];
@@ -219,11 +220,20 @@ impl Summary {
             &[
                 RatioColumn::target("bs/rusqlite", "bookshelf", "rusqlite", TARGET_VS_RUSQLITE),
                 RatioColumn::target("bs/diesel", "bookshelf", "diesel", TARGET_VS_DIESEL),
+                RatioColumn {
+                    header: "bs/rus-bs",
+                    of: "bookshelf",
+                    to: "rusqlite-bs",
+                    target: None,
+                    decimals: 2,
+                },
             ],
         );
         out.push_str(&format!(
             "targets: bookshelf >= {TARGET_VS_RUSQLITE}x rusqlite and >= {TARGET_VS_DIESEL}x diesel; \
-             '!' marks a miss ({misses} here).\n"
+             '!' marks a miss ({misses} here).\n\
+             bs/rus-bs: bookshelf over rusqlite-bs (raw SQL on bookshelf's schema, sending \
+             bookshelf's statements): the library's own cost, for reference.\n"
         ));
         out
     }

@@ -1,8 +1,16 @@
-//! The `rusqlite` stack: raw SQL written for speed, the practical limit of SQLite from
-//! Rust. Cached prepared statements (`prepare_cached` on every call, as an application
-//! function would), bulk inserts through one reused 256-row `INSERT .. VALUES` inside
-//! `BEGIN IMMEDIATE`, a literal `LIMIT`, one connection (two for the two-thread op).
-//! Statements are counted by hand: one per execution.
+//! The raw SQLite stacks, on rusqlite: one connection (two for the two-thread op),
+//! cached prepared statements (`prepare_cached` on every call, as an application
+//! function would), bulk inserts inside `BEGIN IMMEDIATE`, a literal `LIMIT`.
+//! Statements are counted by hand: one per execution. Two schemas:
+//!
+//! - `rusqlite` ([`Schema::Workload`]): raw SQL written for speed on the workload's own
+//!   schema, the practical limit: three book columns, no CHECK constraints, bulk inserts
+//!   through one reused 256-row `INSERT .. VALUES`.
+//! - `rusqlite-bs` ([`Schema::Bookshelf`]): bookshelf's schema (its SQLite migrations:
+//!   CHECK constraints, five book columns, its indexes), sending exactly the statements
+//!   bookshelf sends (its SQL echo lists them) and decoding every column it decodes. The
+//!   difference between bookshelf and this stack is the library's own cost; between
+//!   this stack and `rusqlite`, the schema's.
 
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
@@ -12,8 +20,17 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
 
+/// The schema a raw stack runs on, which decides the statements it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// The workload's schema, exactly, with the statements an expert writes for it.
+    Workload,
+    /// bookshelf's schema, with bookshelf's statements.
+    Bookshelf,
+}
+
 /// The workload's schema, exactly.
-const SCHEMA: &str = "
+const WORKLOAD_SCHEMA: &str = "
     CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
     CREATE TABLE books (
         id INTEGER PRIMARY KEY,
@@ -24,26 +41,66 @@ const SCHEMA: &str = "
     CREATE INDEX books_author_id_idx ON books (author_id);
 ";
 
-/// Rows per bulk `INSERT` statement.
+/// bookshelf's SQLite migrations, in order.
+const BOOKSHELF_SCHEMA: [&str; 2] = [
+    include_str!("../../migrations/sqlite/2026-11-24-000001_create_authors_and_books/up.sql"),
+    include_str!("../../migrations/sqlite/2026-11-24-000002_add_isbn_year_and_indexes/up.sql"),
+];
+
+/// Rows per bulk `INSERT .. VALUES` statement.
 const BULK_ROWS: usize = 256;
-const INSERT_AUTHORS: &str = "INSERT INTO authors (name) VALUES ";
-const INSERT_BOOKS: &str = "INSERT INTO books (title, author_id) VALUES ";
+/// Names per bulk insert of authors as bookshelf sends them: one JSON array each.
+const JSON_ROWS: usize = 4096;
 const INSERT_AUTHOR: &str = "INSERT INTO authors (name) VALUES (?1)";
 const AUTHOR_BY_ID: &str = "SELECT id, name FROM authors WHERE id = ?1";
-const BOOKS_BY_AUTHOR: &str =
-    "SELECT id, title, author_id FROM books WHERE author_id = ?1 ORDER BY title";
-const BOOKS_BY_TITLE: &str = "SELECT id, title, author_id FROM books WHERE title = ?1";
-const ALL_AUTHORS: &str = "SELECT id, name FROM authors ORDER BY id";
-const ALL_BOOKS: &str = "SELECT id, title, author_id FROM books";
 const RENAME_AUTHOR: &str = "UPDATE authors SET name = ?1 WHERE id = ?2";
 const DELETE_AUTHOR: &str = "DELETE FROM authors WHERE id = ?1";
+
+/// The statements that differ between the schemas.
+struct Statements {
+    /// The head of a multi-row book insert, and its columns per row.
+    insert_books: &'static str,
+    book_columns: usize,
+    books_by_author: &'static str,
+    books_by_title: &'static str,
+    all_authors: &'static str,
+    all_books: &'static str,
+    /// The keyset page query, without its literal `LIMIT`.
+    page: &'static str,
+    /// Decodes a row of the book queries.
+    book_row: fn(&Row<'_>) -> rusqlite::Result<BookRec>,
+}
+
+const WORKLOAD_STATEMENTS: Statements = Statements {
+    insert_books: "INSERT INTO books (title, author_id) VALUES ",
+    book_columns: 2,
+    books_by_author: "SELECT id, title, author_id FROM books WHERE author_id = ?1 ORDER BY title",
+    books_by_title: "SELECT id, title, author_id FROM books WHERE title = ?1",
+    all_authors: "SELECT id, name FROM authors ORDER BY id",
+    all_books: "SELECT id, title, author_id FROM books",
+    page: "SELECT id, title, author_id FROM books WHERE id > ?1 ORDER BY id",
+    book_row,
+};
+
+const BOOKSHELF_STATEMENTS: Statements = Statements {
+    insert_books: "INSERT INTO books (author_id, title, isbn, published_year) VALUES ",
+    book_columns: 4,
+    books_by_author: "SELECT id, title, author_id, isbn, published_year FROM books \
+                      WHERE author_id = ?1 ORDER BY title",
+    books_by_title: "SELECT id, title, author_id, isbn, published_year FROM books \
+                     WHERE title = ?1 ORDER BY id",
+    all_authors: "SELECT id, name FROM authors WHERE id > 0 ORDER BY id",
+    all_books: "SELECT id, title, author_id, isbn, published_year FROM books",
+    page: "SELECT id, title, author_id, isbn, published_year FROM books WHERE id > ?1 ORDER BY id",
+    book_row: full_book_row,
+};
 
 pub struct RusqliteStack {
     conn: Connection,
     path: PathBuf,
+    schema: Schema,
+    sql: &'static Statements,
     statements: u64,
-    bulk_authors_sql: String,
-    bulk_books_sql: String,
     /// The keyset page query, with the page size as a literal.
     page_sql: String,
 }
@@ -79,30 +136,87 @@ fn book_row(row: &Row<'_>) -> rusqlite::Result<BookRec> {
     })
 }
 
+/// A row of bookshelf's five book columns, every one decoded as bookshelf decodes it.
+fn full_book_row(row: &Row<'_>) -> rusqlite::Result<BookRec> {
+    let book = book_row(row)?;
+    let isbn: Option<String> = row.get(3)?;
+    let published_year: Option<i32> = row.get(4)?;
+    std::hint::black_box((isbn, published_year));
+    Ok(book)
+}
+
 fn author_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<AuthorRec>> {
     conn.prepare_cached(AUTHOR_BY_ID)?
         .query_row([id], author_row)
         .optional()
 }
 
+/// `SELECT max(id) FROM table`: bookshelf reads it before a bulk insert, to know the
+/// ids the rows will get.
+fn largest_id(conn: &Connection, table: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(&format!("SELECT max(id) FROM {table}"))?
+        .query_row([], |row| row.get(0))
+}
+
+/// Runs the multi-row insert `head` once per `BULK_ROWS` rows (the last statement
+/// shorter, prepared uncached), binding each row's `columns` values with `bind`;
+/// returns the statements sent.
+fn insert_values<T>(
+    conn: &Connection,
+    head: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> BenchResult<u64> {
+    let mut sent = 0;
+    for chunk in rows.chunks(BULK_ROWS) {
+        let sql = bulk_sql(head, columns, chunk.len());
+        // The full statement is cached; the shorter last one is not (nor is bookshelf's).
+        let mut cached;
+        let mut uncached;
+        let stmt: &mut rusqlite::Statement<'_> = if chunk.len() == BULK_ROWS {
+            cached = conn.prepare_cached(&sql)?;
+            &mut cached
+        } else {
+            uncached = conn.prepare(&sql)?;
+            &mut uncached
+        };
+        for (index, row) in chunk.iter().enumerate() {
+            bind(stmt, columns * index, row)?;
+        }
+        stmt.raw_execute()?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
 impl RusqliteStack {
-    pub fn open(path: &Path) -> BenchResult<Self> {
+    pub fn open(path: &Path, schema: Schema) -> BenchResult<Self> {
         let conn = connect(path)?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(format!("journal_mode is {mode}").into());
         }
-        conn.execute_batch(SCHEMA)?;
+        let sql = match schema {
+            Schema::Workload => {
+                conn.execute_batch(WORKLOAD_SCHEMA)?;
+                &WORKLOAD_STATEMENTS
+            }
+            Schema::Bookshelf => {
+                for migration in BOOKSHELF_SCHEMA {
+                    conn.execute_batch(migration)?;
+                }
+                &BOOKSHELF_STATEMENTS
+            }
+        };
         Ok(Self {
             conn,
             path: path.to_owned(),
+            schema,
+            sql,
             statements: 0,
-            bulk_authors_sql: bulk_sql(INSERT_AUTHORS, 1, BULK_ROWS),
-            bulk_books_sql: bulk_sql(INSERT_BOOKS, 2, BULK_ROWS),
-            page_sql: format!(
-                "SELECT id, title, author_id FROM books WHERE id > ?1 ORDER BY id LIMIT {PAGE_SIZE}"
-            ),
+            page_sql: format!("{} LIMIT {PAGE_SIZE}", sql.page),
         })
     }
 }
@@ -120,25 +234,28 @@ impl Stack for RusqliteStack {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut chunks = names.chunks_exact(BULK_ROWS);
-        {
-            let mut stmt = tx.prepare_cached(&self.bulk_authors_sql)?;
-            for chunk in &mut chunks {
-                for (index, name) in chunk.iter().enumerate() {
-                    stmt.raw_bind_parameter(index + 1, name.as_str())?;
-                }
-                stmt.raw_execute()?;
+        match self.schema {
+            Schema::Workload => {
+                self.statements += insert_values(
+                    &tx,
+                    "INSERT INTO authors (name) VALUES ",
+                    1,
+                    names,
+                    |stmt, at, name| stmt.raw_bind_parameter(at + 1, name.as_str()),
+                )?;
+            }
+            Schema::Bookshelf => {
+                largest_id(&tx, "authors")?;
                 self.statements += 1;
+                for chunk in names.chunks(JSON_ROWS) {
+                    let json = serde_json::to_string(chunk)?;
+                    tx.prepare_cached(
+                        "INSERT INTO authors (name) SELECT value FROM json_each(?1)",
+                    )?
+                    .execute([json])?;
+                    self.statements += 1;
+                }
             }
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut stmt = tx.prepare(&bulk_sql(INSERT_AUTHORS, 1, rest.len()))?;
-            for (index, name) in rest.iter().enumerate() {
-                stmt.raw_bind_parameter(index + 1, name.as_str())?;
-            }
-            stmt.raw_execute()?;
-            self.statements += 1;
         }
         tx.commit()?;
         Ok((start.elapsed(), None))
@@ -152,28 +269,33 @@ impl Stack for RusqliteStack {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut chunks = books.chunks_exact(BULK_ROWS);
-        {
-            let mut stmt = tx.prepare_cached(&self.bulk_books_sql)?;
-            for chunk in &mut chunks {
-                for (index, (author_id, title)) in chunk.iter().enumerate() {
-                    stmt.raw_bind_parameter(2 * index + 1, title.as_str())?;
-                    stmt.raw_bind_parameter(2 * index + 2, *author_id)?;
-                }
-                stmt.raw_execute()?;
-                self.statements += 1;
+        self.statements += match self.schema {
+            Schema::Workload => insert_values(
+                &tx,
+                self.sql.insert_books,
+                self.sql.book_columns,
+                books,
+                |stmt, at, (author_id, title)| {
+                    stmt.raw_bind_parameter(at + 1, title.as_str())?;
+                    stmt.raw_bind_parameter(at + 2, *author_id)
+                },
+            )?,
+            Schema::Bookshelf => {
+                largest_id(&tx, "books")?;
+                1 + insert_values(
+                    &tx,
+                    self.sql.insert_books,
+                    self.sql.book_columns,
+                    books,
+                    |stmt, at, (author_id, title)| {
+                        stmt.raw_bind_parameter(at + 1, *author_id)?;
+                        stmt.raw_bind_parameter(at + 2, title.as_str())?;
+                        stmt.raw_bind_parameter(at + 3, rusqlite::types::Null)?;
+                        stmt.raw_bind_parameter(at + 4, rusqlite::types::Null)
+                    },
+                )?
             }
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut stmt = tx.prepare(&bulk_sql(INSERT_BOOKS, 2, rest.len()))?;
-            for (index, (author_id, title)) in rest.iter().enumerate() {
-                stmt.raw_bind_parameter(2 * index + 1, title.as_str())?;
-                stmt.raw_bind_parameter(2 * index + 2, *author_id)?;
-            }
-            stmt.raw_execute()?;
-            self.statements += 1;
-        }
+        };
         tx.commit()?;
         Ok((start.elapsed(), None))
     }
@@ -185,8 +307,22 @@ impl Stack for RusqliteStack {
         let mut ids = Vec::with_capacity(names.len());
         let start = Instant::now();
         for name in names {
-            self.conn.prepare_cached(INSERT_AUTHOR)?.execute([name])?;
-            ids.push(self.conn.last_insert_rowid());
+            match self.schema {
+                Schema::Workload => {
+                    self.conn.prepare_cached(INSERT_AUTHOR)?.execute([name])?;
+                    ids.push(self.conn.last_insert_rowid());
+                }
+                Schema::Bookshelf => {
+                    // bookshelf returns the stored row, stepping the statement to its end.
+                    let mut stmt = self.conn.prepare_cached(
+                        "INSERT INTO authors (name) VALUES (?1) RETURNING id, name",
+                    )?;
+                    let created = stmt
+                        .query_map([name], author_row)?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    ids.extend(created.iter().map(|author| author.id));
+                }
+            }
         }
         self.statements += names.len() as u64;
         Ok((start.elapsed(), Some(ids)))
@@ -212,8 +348,8 @@ impl Stack for RusqliteStack {
         for &id in author_ids {
             found.push(
                 self.conn
-                    .prepare_cached(BOOKS_BY_AUTHOR)?
-                    .query_map([id], book_row)?
+                    .prepare_cached(self.sql.books_by_author)?
+                    .query_map([id], self.sql.book_row)?
                     .collect::<Result<Vec<_>, _>>()?,
             );
         }
@@ -231,8 +367,8 @@ impl Stack for RusqliteStack {
         for title in titles {
             found.push(
                 self.conn
-                    .prepare_cached(BOOKS_BY_TITLE)?
-                    .query_map([title], book_row)?
+                    .prepare_cached(self.sql.books_by_title)?
+                    .query_map([title], self.sql.book_row)?
                     .collect::<Result<Vec<_>, _>>()?,
             );
         }
@@ -246,23 +382,29 @@ impl Stack for RusqliteStack {
         // One read transaction, so that both queries see the same snapshot.
         let tx = self.conn.transaction()?;
         let mut shelf: Vec<(AuthorRec, Vec<BookRec>)> = tx
-            .prepare_cached(ALL_AUTHORS)?
+            .prepare_cached(self.sql.all_authors)?
             .query_map([], |row| Ok((author_row(row)?, Vec::new())))?
             .collect::<Result<_, _>>()?;
         {
             // A scan in rowid order, with no index and no sort; each book finds its author
             // in the id-ordered list, by a binary search when the author changes.
-            let mut stmt = tx.prepare_cached(ALL_BOOKS)?;
+            let mut stmt = tx.prepare_cached(self.sql.all_books)?;
             let mut rows = stmt.query([])?;
             let mut at = 0;
             while let Some(row) = rows.next()? {
-                let book = book_row(row)?;
+                let book = (self.sql.book_row)(row)?;
                 if shelf.get(at).map(|(author, _)| author.id) != Some(book.author_id) {
                     at = shelf
                         .binary_search_by_key(&book.author_id, |(author, _)| author.id)
                         .map_err(|_| format!("book {} has no author", book.id))?;
                 }
                 shelf[at].1.push(book);
+            }
+        }
+        if self.schema == Schema::Bookshelf {
+            // bookshelf gives each author's books in title order.
+            for (_, books) in &mut shelf {
+                books.sort_by(|a, b| a.title.cmp(&b.title));
             }
         }
         tx.commit()?;
@@ -279,7 +421,7 @@ impl Stack for RusqliteStack {
             let page = self
                 .conn
                 .prepare_cached(&self.page_sql)?
-                .query_map([last], book_row)?
+                .query_map([last], self.sql.book_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let full = page.len() == PAGE_SIZE;
             if let Some(book) = page.last() {
