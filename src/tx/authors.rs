@@ -1,5 +1,6 @@
 //! Operations on authors, and the eager and lazy loads of their books.
 
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
 use super::validate_all;
@@ -163,10 +164,13 @@ impl Tx<'_> {
             let (Some(first), Some(last)) = (authors.first(), authors.last()) else {
                 return Ok(Vec::new());
             };
-            let books: Vec<Book> = if page == Page::all() {
+            // Rows are grouped as they are decoded, never gathered in a list of their own.
+            let books = if page == Page::all() {
                 // Every book: one pass over the table in storage order, the cheapest
                 // read there is.
-                books::table.select(Book::as_select()).load(conn)?
+                books::table
+                    .select(Book::as_select())
+                    .load_iter::<Book, DefaultLoadingMode>(conn)?
             } else {
                 // A keyset page holds every author whose id lies between its first and
                 // its last, so an id range selects exactly their books. Unlike
@@ -175,9 +179,9 @@ impl Tx<'_> {
                 books::table
                     .filter(books::author_id.between(first.id, last.id))
                     .select(Book::as_select())
-                    .load(conn)?
+                    .load_iter::<Book, DefaultLoadingMode>(conn)?
             };
-            Ok(group_books(authors, books))
+            group_books(authors, books)
         }))
     }
 
@@ -196,7 +200,10 @@ impl Tx<'_> {
 }
 
 /// Gives each author (ordered by id) their books, ordered by title.
-fn group_books(authors: Vec<Author>, books: Vec<Book>) -> Vec<AuthorWithBooks> {
+fn group_books(
+    authors: Vec<Author>,
+    books: impl Iterator<Item = QueryResult<Book>>,
+) -> Result<Vec<AuthorWithBooks>> {
     let mut shelf: Vec<AuthorWithBooks> = authors
         .into_iter()
         .map(|author| AuthorWithBooks {
@@ -204,11 +211,21 @@ fn group_books(authors: Vec<Author>, books: Vec<Book>) -> Vec<AuthorWithBooks> {
             books: Vec::new(),
         })
         .collect();
+    // Books mostly arrive author by author, so the previous book's author is checked
+    // before searching.
+    let mut slot = 0;
     for book in books {
-        // Every book belongs to an author of the page (the queries make it so); a book
-        // that did not would be dropped rather than misattributed.
-        if let Ok(slot) = shelf.binary_search_by_key(&book.author_id, |entry| entry.author.id) {
-            shelf[slot].books.push(book);
+        let book = book?;
+        if shelf.get(slot).map(|entry| entry.author.id) != Some(book.author_id) {
+            // Every book belongs to an author of the page (the queries make it so); a
+            // book that did not would be dropped rather than misattributed.
+            match shelf.binary_search_by_key(&book.author_id, |entry| entry.author.id) {
+                Ok(found) => slot = found,
+                Err(_) => continue,
+            }
+        }
+        if let Some(entry) = shelf.get_mut(slot) {
+            entry.books.push(book);
         }
     }
     for entry in &mut shelf {
@@ -216,5 +233,5 @@ fn group_books(authors: Vec<Author>, books: Vec<Book>) -> Vec<AuthorWithBooks> {
         // which makes this a single pass.
         entry.books.sort_by(|a, b| a.title.cmp(&b.title));
     }
-    shelf
+    Ok(shelf)
 }
