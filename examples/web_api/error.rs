@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{HeaderValue, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -146,6 +146,12 @@ impl IntoResponse for ApiError {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                // The rest of the body stays unread, so the server closes the connection
+                // after this answer; saying so keeps a client from sending its next
+                // request on a connection about to close.
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

@@ -169,10 +169,9 @@ web_tests! {
         // connection without reading the rest; a client still sending (or whose unread
         // bytes make the server's side reset the connection) may see the connection close
         // before it reads the answer. Either way nothing is written (checked below), and at
-        // least one of the answers must arrive as a 413. The answer does not say
-        // `connection: close`, so a connection that carried an oversized body must not go
-        // back to a pool, where the next request would find it closed: each oversized
-        // request goes on a connection of its own.
+        // least one of the answers must arrive as a 413. The answer says
+        // `connection: close` (checked); still, each oversized request goes on a connection
+        // of its own, so that one which lost the race never reaches the shared pool.
         let mut answered_413 = 0;
         for size in [MAX_BODY_BYTES, 1024 * 1024] {
             let body = json!({ "name": "x".repeat(size) }).to_string();
@@ -223,7 +222,13 @@ async fn oversized(server: &Server, method: &str, path: &str, body: &str) -> Tes
         .body(body.to_owned());
     match Server::call(request).await {
         Ok(reply) => {
+            let connection = reply.headers.get("connection").cloned();
             reply.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")?;
+            assert_eq!(
+                connection.as_ref().map(|value| value.as_bytes()),
+                Some(&b"close"[..]),
+                "a 413 announces that the server closes the connection"
+            );
             Ok(1)
         }
         Err(error) if closed_before_answer(&*error) => Ok(0),
