@@ -15,12 +15,14 @@ const GROUP_PAD: f64 = 18.0;
 const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
 
 /// Colours per stack (Tableau 10, readable by the colour-blind), others after. A
-/// PostgreSQL stack gets the lighter shade of its SQLite counterpart's hue (Tableau 20).
+/// PostgreSQL stack gets the lighter shade of its SQLite counterpart's hue (Tableau 20),
+/// and so does the raw stack on bookshelf's schema.
 fn colour(stack: &str, index: usize) -> &'static str {
     match stack {
         "bookshelf" => "#4e79a7",
         "diesel" => "#f28e2b",
         "rusqlite" => "#59a14f",
+        "rusqlite-bs" => "#8cd17d",
         "bookshelf-pg" => "#a0cbe8",
         "diesel-pg" => "#ffbe7d",
         _ => ["#e15759", "#76b7b2", "#edc948", "#b07aa1"][index % 4],
