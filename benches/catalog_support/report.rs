@@ -87,6 +87,8 @@ pub struct Summary {
     /// Operations present, in workload order (unknown ones after).
     pub ops: Vec<String>,
     cells: BTreeMap<(String, String), Cell>,
+    /// Each run's ops/s per operation and stack, in run order.
+    rates: BTreeMap<(String, String), Vec<f64>>,
     /// Runs per cell (the most seen).
     pub runs: usize,
     /// A, read from `insert_authors_bulk`.
@@ -120,14 +122,17 @@ impl Summary {
         ops.sort_by_key(|op| (rank(&OPS, op).unwrap_or(usize::MAX), op.clone()));
         ops.dedup();
         let runs = groups.values().map(Vec::len).max().unwrap_or(0);
+        let rates: BTreeMap<(String, String), Vec<f64>> = groups
+            .iter()
+            .map(|(key, group)| (key.clone(), group.iter().map(|m| m.ops_per_s()).collect()))
+            .collect();
         let cells = groups
             .into_iter()
             .map(|(key, group)| {
-                let mut rates: Vec<f64> = group.iter().map(|m| m.ops_per_s()).collect();
                 let mut queries: Vec<u64> = group.iter().filter_map(|m| m.queries).collect();
                 queries.sort_unstable();
                 let cell = Cell {
-                    ops_per_s: median(&mut rates),
+                    ops_per_s: median(&mut rates[&key].clone()),
                     queries: queries.get(queries.len() / 2).copied(),
                 };
                 (key, cell)
@@ -141,6 +146,7 @@ impl Summary {
             stacks,
             ops,
             cells,
+            rates,
             runs,
             authors,
         }
@@ -150,11 +156,21 @@ impl Summary {
         self.cells.get(&(stack.to_owned(), op.to_owned())).copied()
     }
 
-    /// `ours`'s ops/s over `other`'s for `op`.
+    /// `ours`'s ops/s over `other`'s for `op`: the median of the ratios within each run
+    /// (the k-th run of one stack against the k-th of the other). The stacks of one run
+    /// follow each other within seconds, so each ratio is taken in one state of the
+    /// machine, where a ratio of medians would mix states when the machine's speed
+    /// drifts over a set of runs.
     pub fn ratio(&self, ours: &str, op: &str, other: &str) -> Option<f64> {
-        let ours = self.cell(ours, op)?.ops_per_s;
-        let theirs = self.cell(other, op)?.ops_per_s;
-        (theirs > 0.0).then(|| ours / theirs)
+        let ours = self.rates.get(&(ours.to_owned(), op.to_owned()))?;
+        let theirs = self.rates.get(&(other.to_owned(), op.to_owned()))?;
+        let mut ratios: Vec<f64> = ours
+            .iter()
+            .zip(theirs)
+            .filter(|(_, &theirs)| theirs > 0.0)
+            .map(|(ours, theirs)| ours / theirs)
+            .collect();
+        (!ratios.is_empty()).then(|| median(&mut ratios))
     }
 
     /// The statement counts of `stacks` for `op`, as `a / b / c`.
@@ -308,6 +324,9 @@ impl Summary {
             "queries: {} (data statements per op).\n",
             names.join(" / ")
         ));
+        if self.runs > 1 {
+            out.push_str("ratios: the median over the runs of the ratio within each run.\n");
+        }
         (out, misses)
     }
 }
