@@ -35,10 +35,11 @@
 //! Every error is `{"error": {"kind": ..., "message": ...}}`: 404 `not_found`, 409
 //! `conflict`, 422 `validation` (rejected by the data model, or an `author_id` that does
 //! not exist) or `invalid_request` (malformed JSON, wrong types, unknown fields, bad
-//! query or path parameters), 413 `payload_too_large` (bodies over 64 KiB), 415 without
-//! `Content-Type: application/json`, 401 `unauthorized`, 503 `unavailable` (no database
-//! connection in time; with `Retry-After`), and 500 `internal`, whose message never
-//! carries SQL or file paths (those go to the log).
+//! query or path parameters), 413 `payload_too_large` (bodies over 64 KiB; with
+//! `Connection: close`), 415 without `Content-Type: application/json`, 401
+//! `unauthorized`, 503 `unavailable` (no database connection in time; with
+//! `Retry-After`), and 500 `internal`, whose message never carries SQL or file paths
+//! (those go to the log).
 //!
 //! # Safe defaults
 //!
