@@ -129,10 +129,11 @@ impl Summary {
         let cells = groups
             .into_iter()
             .map(|(key, group)| {
+                let mut per_run: Vec<f64> = group.iter().map(|m| m.ops_per_s()).collect();
                 let mut queries: Vec<u64> = group.iter().filter_map(|m| m.queries).collect();
                 queries.sort_unstable();
                 let cell = Cell {
-                    ops_per_s: median(&mut rates[&key].clone()),
+                    ops_per_s: median(&mut per_run),
                     queries: queries.get(queries.len() / 2).copied(),
                 };
                 (key, cell)
