@@ -6,7 +6,11 @@
 //! body is compiled once per backend, with static dispatch and diesel's full type checks,
 //! so a backend is added by adding a variant here, not by rewriting the operations.
 
-use diesel::connection::{AnsiTransactionManager, DefaultLoadingMode, TransactionManager};
+use std::num::NonZeroU32;
+
+use diesel::connection::{
+    AnsiTransactionManager, DefaultLoadingMode, SimpleConnection, TransactionManager,
+};
 use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
@@ -20,6 +24,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use crate::models::AuthorId;
 use crate::models::{AuthorRow, BookRow};
 use crate::schema::{authors, books};
+use crate::transaction::{self, Access, Faults};
 use crate::{migrations, Error, Result, Tx};
 
 /// A borrowed connection of any supported backend.
@@ -95,8 +100,17 @@ pub(crate) trait Backend:
     /// How `load_iter` fetches rows so that memory stays flat at any result size.
     type RowByRow;
 
-    /// Wraps `conn` in the crate's transaction handle.
-    fn handle(&mut self) -> Tx<'_>;
+    /// Wraps `conn` in the crate's transaction handle: in autocommit (`level` `None`),
+    /// or at the transaction depth `level`, with the faults of its checkout.
+    fn handle<'c>(&'c mut self, level: Option<NonZeroU32>, faults: &'c Faults) -> Tx<'c>;
+
+    /// The statement that begins a top-level transaction for `access`.
+    fn begin_sql(access: Access) -> &'static str;
+
+    /// After a statement inside a transaction failed: true when the transaction (at the
+    /// depth diesel counts) can still run statements. When the database ended it, diesel's
+    /// count is brought in step (no transaction open) or left for a rollback to clear.
+    fn transaction_survived(&mut self) -> bool;
 
     /// `books.title` contains the `LIKE` pattern `pattern` (escaped with `\`), ignoring
     /// ASCII case.
@@ -124,17 +138,31 @@ pub(crate) trait Backend:
     /// open transaction usable. SQLite undoes just the failed statement; PostgreSQL
     /// would refuse every later statement of the transaction, so there `f` runs in a
     /// savepoint when a transaction is open (and as it is in autocommit).
-    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if Self::CONSTRAINT_ERRORS_ABORT && transaction::in_transaction(self) {
+            transaction::run(self, Access::Write, f)
+        } else {
+            f(self)
+        }
+    }
+
+    /// True when a failed constraint makes the whole transaction refuse later statements
+    /// (PostgreSQL), false when it undoes just the failed statement (SQLite).
+    const CONSTRAINT_ERRORS_ABORT: bool;
 
     /// Runs `f` in a transaction that takes the write lock up front (`BEGIN IMMEDIATE`
     /// on SQLite: a deferred transaction that later writes can fail at once with
     /// `database is locked`, whatever the busy timeout), or in a savepoint when a
     /// transaction is already open.
-    fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+    fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        transaction::run(self, Access::Write, f)
+    }
 
     /// Runs `f` so that all its reads see one snapshot. Inside an open transaction that
     /// is already so, and `f` runs as it is.
-    fn read_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+    fn read_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        transaction::run(self, Access::Read, f)
+    }
 }
 
 /// A table whose ids [`Backend::reserve_ids`] hands out.
@@ -158,8 +186,36 @@ impl Backend for SqliteConnection {
     const MIGRATIONS: EmbeddedMigrations = migrations::SQLITE;
     type RowByRow = DefaultLoadingMode;
 
-    fn handle(&mut self) -> Tx<'_> {
-        Tx::new(AnyConn::Sqlite(self))
+    const CONSTRAINT_ERRORS_ABORT: bool = false;
+
+    fn handle<'c>(&'c mut self, level: Option<NonZeroU32>, faults: &'c Faults) -> Tx<'c> {
+        Tx::new(AnyConn::Sqlite(self), level, faults)
+    }
+
+    fn begin_sql(access: Access) -> &'static str {
+        match access {
+            Access::Write => "BEGIN IMMEDIATE",
+            Access::Read => "BEGIN",
+        }
+    }
+
+    /// SQLite tells whether a transaction is open only through the C API
+    /// (`sqlite3_get_autocommit`), so this asks with a statement: `BEGIN` fails inside a
+    /// transaction and succeeds outside one (the probe's own transaction is then rolled
+    /// back at once, having done nothing).
+    fn transaction_survived(&mut self) -> bool {
+        match self.batch_execute("BEGIN") {
+            Err(error) if error.to_string().contains("within a transaction") => return true,
+            Ok(()) => {}
+            // The probe itself failed: assume the worst, and make sure that nothing of
+            // the transaction can commit.
+            Err(_) => {}
+        }
+        if let Err(error) = self.batch_execute("ROLLBACK") {
+            tracing::debug!(target: "bookshelf", %error, "rollback of the transaction probe");
+        }
+        *AnsiTransactionManager::transaction_manager_status_mut(self) = Default::default();
+        false
     }
 
     fn title_like(&self, pattern: String) -> BooksPredicate<Self> {
@@ -213,26 +269,6 @@ impl Backend for SqliteConnection {
         // `BEGIN IMMEDIATE` took the write lock already.
         Ok(())
     }
-
-    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        f(self)
-    }
-
-    fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if in_transaction(self) {
-            self.transaction(f)
-        } else {
-            self.immediate_transaction(f)
-        }
-    }
-
-    fn read_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if in_transaction(self) {
-            f(self)
-        } else {
-            self.transaction(f)
-        }
-    }
 }
 
 #[cfg(feature = "postgres")]
@@ -242,8 +278,25 @@ impl Backend for diesel::pg::PgConnection {
     // The default mode reads the whole result into memory first.
     type RowByRow = diesel::pg::PgRowByRowLoadingMode;
 
-    fn handle(&mut self) -> Tx<'_> {
-        Tx::new(AnyConn::Postgres(self))
+    const CONSTRAINT_ERRORS_ABORT: bool = true;
+
+    fn handle<'c>(&'c mut self, level: Option<NonZeroU32>, faults: &'c Faults) -> Tx<'c> {
+        Tx::new(AnyConn::Postgres(self), level, faults)
+    }
+
+    fn begin_sql(access: Access) -> &'static str {
+        match access {
+            // READ COMMITTED, PostgreSQL's default: writers run side by side, with row
+            // locks.
+            Access::Write => "BEGIN",
+            Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        }
+    }
+
+    /// A transaction that met an error refuses every statement until it is rolled back
+    /// (and so does a lost connection): one round trip tells.
+    fn transaction_survived(&mut self) -> bool {
+        self.batch_execute("SELECT 1").is_ok()
     }
 
     fn title_like(&self, pattern: String) -> BooksPredicate<Self> {
@@ -335,30 +388,6 @@ impl Backend for diesel::pg::PgConnection {
         .execute(self)?;
         Ok(())
     }
-
-    fn recoverable<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if in_transaction(self) {
-            self.transaction(f)
-        } else {
-            f(self)
-        }
-    }
-
-    fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        // READ COMMITTED, PostgreSQL's default: writers run side by side, with row locks.
-        self.transaction(f)
-    }
-
-    fn read_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if in_transaction(self) {
-            f(self)
-        } else {
-            self.build_transaction()
-                .repeatable_read()
-                .read_only()
-                .run(f)
-        }
-    }
 }
 
 /// A row of [`Backend::reserve_ids`]'s query on PostgreSQL.
@@ -395,43 +424,6 @@ fn no_ids_left() -> Error {
     Error::Database(diesel::result::Error::QueryBuilderError(
         "no ids left above the largest one".into(),
     ))
-}
-
-/// True when `conn` has a transaction open.
-pub(crate) fn in_transaction<C>(conn: &mut C) -> bool
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-{
-    // A transaction manager in an error state counts as "in a transaction": diesel then
-    // refuses to begin a new top-level transaction, and a savepoint reports the problem.
-    !matches!(
-        AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
-        Ok(None)
-    )
-}
-
-/// Runs `f` on a transaction handle inside [`Backend::write_transaction`]: commits on
-/// `Ok`, rolls back on `Err` and on panic (the panic then continues).
-pub(crate) fn transaction<C, T, F>(conn: &mut C, f: F) -> Result<T>
-where
-    C: Backend,
-    F: FnOnce(&mut Tx<'_>) -> Result<T>,
-{
-    let mut panic = None;
-    let result = conn.write_transaction(|conn| {
-        let mut tx = conn.handle();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx))) {
-            Ok(result) => result,
-            Err(payload) => {
-                panic = Some(payload);
-                Err(Error::Database(diesel::result::Error::RollbackTransaction))
-            }
-        }
-    });
-    if let Some(payload) = panic {
-        std::panic::resume_unwind(payload);
-    }
-    result
 }
 
 #[cfg(all(test, feature = "postgres"))]

@@ -80,6 +80,15 @@ pub enum Error {
     #[error(transparent)]
     Database(diesel::result::Error),
 
+    /// An earlier error ended the transaction this operation was to run in, so it did
+    /// not run. SQLite rolls a whole transaction back by itself on a full disk and on
+    /// some I/O, memory and interrupt errors; PostgreSQL refuses every statement of a
+    /// transaction after an error until it is rolled back. Nothing of the transaction
+    /// is committed, and [`Repository::transaction`](crate::Repository::transaction)
+    /// returns the earlier error, whatever its closure returns.
+    #[error("an earlier error ended the transaction; this operation did not run")]
+    TransactionAborted,
+
     /// The database URL names a backend this build does not support.
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
@@ -156,6 +165,18 @@ impl Error {
         })
     }
 
+    /// True when the database could not write for lack of space: SQLite's `database or
+    /// disk is full` (a full file system, or `PRAGMA max_page_count` reached), or
+    /// PostgreSQL's `No space left on device`. Inside a transaction, such an error may
+    /// have ended the transaction (see [`Error::TransactionAborted`]).
+    pub fn is_disk_full(&self) -> bool {
+        self.database_message().is_some_and(|message| {
+            ["database or disk is full", "No space left on device"]
+                .iter()
+                .any(|full| message.contains(full))
+        })
+    }
+
     /// True when the database refused a write because it is read-only (an SQLite file
     /// opened read-only; on PostgreSQL a read-only transaction or a standby server).
     pub fn is_read_only(&self) -> bool {
@@ -176,6 +197,32 @@ impl Error {
         match self {
             Error::Database(diesel::result::Error::DatabaseError(_, info)) => Some(info.message()),
             _ => None,
+        }
+    }
+
+    /// A copy of this error with the same variant, kind and message, for the one place
+    /// that must hand an error out twice (to a transaction's closure, and as the result
+    /// of the transaction it ended). Errors that cannot be copied exactly (a pool or
+    /// connection error, a deserialization error) become an [`Error::Database`] that
+    /// keeps their message.
+    pub(crate) fn replicate(&self) -> Error {
+        use diesel::result::Error as E;
+        match self {
+            Error::NotFound { entity, id } => Error::NotFound { entity, id: *id },
+            Error::Validation { field, message } => Error::validation(field, message.clone()),
+            Error::InvalidRow { index, error } => Error::InvalidRow {
+                index: *index,
+                error: Box::new(error.replicate()),
+            },
+            Error::Conflict { entity, field } => Error::Conflict { entity, field },
+            Error::TransactionAborted => Error::TransactionAborted,
+            Error::UnsupportedUrl(message) => Error::UnsupportedUrl(message.clone()),
+            Error::Database(E::DatabaseError(kind, info)) => Error::Database(E::DatabaseError(
+                *kind,
+                Box::new(CopiedInfo::of(info.as_ref())),
+            )),
+            Error::Database(E::NotFound) => Error::Database(E::NotFound),
+            other => Error::Database(E::QueryBuilderError(other.to_string().into())),
         }
     }
 
@@ -233,6 +280,56 @@ impl From<r2d2::Error> for Error {
 impl From<diesel::ConnectionError> for Error {
     fn from(error: diesel::ConnectionError) -> Self {
         Error::Connection(error)
+    }
+}
+
+/// The details of a database error, copied (see [`Error::replicate`]).
+#[derive(Debug)]
+struct CopiedInfo {
+    message: String,
+    details: Option<String>,
+    hint: Option<String>,
+    table_name: Option<String>,
+    column_name: Option<String>,
+    constraint_name: Option<String>,
+    statement_position: Option<i32>,
+}
+
+impl CopiedInfo {
+    fn of(info: &dyn DatabaseErrorInformation) -> Self {
+        Self {
+            message: info.message().to_owned(),
+            details: info.details().map(str::to_owned),
+            hint: info.hint().map(str::to_owned),
+            table_name: info.table_name().map(str::to_owned),
+            column_name: info.column_name().map(str::to_owned),
+            constraint_name: info.constraint_name().map(str::to_owned),
+            statement_position: info.statement_position(),
+        }
+    }
+}
+
+impl DatabaseErrorInformation for CopiedInfo {
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn details(&self) -> Option<&str> {
+        self.details.as_deref()
+    }
+    fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+    fn table_name(&self) -> Option<&str> {
+        self.table_name.as_deref()
+    }
+    fn column_name(&self) -> Option<&str> {
+        self.column_name.as_deref()
+    }
+    fn constraint_name(&self) -> Option<&str> {
+        self.constraint_name.as_deref()
+    }
+    fn statement_position(&self) -> Option<i32> {
+        self.statement_position
     }
 }
 

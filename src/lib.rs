@@ -99,6 +99,7 @@ mod postgres;
 mod query;
 mod repository;
 mod sql;
+mod transaction;
 mod tx;
 mod validate;
 
@@ -112,5 +113,5 @@ pub use models::{
 pub use observe::{Stats, SQL_TARGET};
 pub use query::{BookFilter, BookOrder, Direction, Page};
 pub use repository::Repository;
-pub use tx::Tx;
+pub use tx::{RawConnection, Tx};
 pub use validate::{MAX_TEXT_CHARS, MIN_YEAR};

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use diesel::sqlite::SqliteConnection;
 
-use crate::connection::{self, Backend};
+use crate::connection::Backend;
 use crate::observe::{Counters, Stats};
 use crate::pool::{self, with_pooled, AnyPool, SqliteSetup, Target};
-use crate::{migrations, Config, Error, Result, Tx};
+use crate::transaction::{self, Faults, Finish};
+use crate::{migrations, Config, Result, Tx};
 
 /// The data layer: a pool of connections to one database, with every operation on
 /// authors and books.
@@ -120,7 +121,8 @@ impl Repository {
 
     /// Checks out a connection and runs `f` on it, in autocommit.
     pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        with_pooled!(&self.inner.pool, |conn| f(&mut conn.handle()))
+        let faults = Faults::default();
+        with_pooled!(&self.inner.pool, |conn| f(&mut conn.handle(None, &faults)))
     }
 
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, and rolls back
@@ -157,7 +159,13 @@ impl Repository {
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        with_pooled!(&self.inner.pool, |conn| connection::transaction(conn, f))
+        let faults = Faults::default();
+        with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
+            conn,
+            &faults,
+            Finish::Commit,
+            f
+        ))
     }
 
     /// Runs `f` in a transaction that is always rolled back, and returns what `f`
@@ -187,19 +195,13 @@ impl Repository {
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        let mut outcome = None;
-        let rolled_back = self.transaction(|tx| {
-            outcome = Some(f(tx));
-            Err::<(), _>(Error::Database(diesel::result::Error::RollbackTransaction))
-        });
-        match (outcome, rolled_back) {
-            (Some(outcome), Err(Error::Database(diesel::result::Error::RollbackTransaction))) => {
-                outcome
-            }
-            (_, Err(error)) => Err(error),
-            (Some(outcome), Ok(())) => outcome,
-            (None, Ok(())) => Err(Error::Database(diesel::result::Error::RollbackTransaction)),
-        }
+        let faults = Faults::default();
+        with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
+            conn,
+            &faults,
+            Finish::RollBack,
+            f
+        ))
     }
 
     /// Statement counts (data statements apart from transaction control and setup) and

@@ -281,4 +281,17 @@ impl Repository {
     pub fn books_of(&self, author: &Author) -> Result<Vec<Book>> {
         self.with_tx(|tx| tx.books_of(author))
     }
+
+    /// Runs `f` on a pooled diesel connection, in autocommit: see
+    /// [`Tx::with_connection`], which runs it inside a transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`]; [`Error::Database`] with `f`'s error.
+    pub fn with_connection<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(crate::RawConnection<'_>) -> diesel::QueryResult<T>,
+    {
+        self.with_tx(|tx| tx.with_connection(f))
+    }
 }

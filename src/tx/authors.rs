@@ -16,16 +16,18 @@ impl Tx<'_> {
     ///
     /// [`Error::Validation`] for a bad name; [`Error::Database`] if the insert fails.
     pub fn create_author(&mut self, new: &NewAuthor) -> Result<Author> {
-        let row = validate::author(new)?;
-        // `get_results` steps the statement to its end, which is where SQLite runs its
-        // automatic WAL checkpoint; `get_result` would stop at the row and leave the
-        // checkpoint to whichever statement next runs to completion.
-        let created = with_conn!(self, |conn| diesel::insert_into(authors::table)
-            .values(&row)
-            .returning(Author::as_returning())
-            .get_results(conn)?
-            .pop());
-        created.ok_or(Error::Database(diesel::result::Error::NotFound))
+        self.guarded(|tx| {
+            let row = validate::author(new)?;
+            // `get_results` steps the statement to its end, which is where SQLite runs its
+            // automatic WAL checkpoint; `get_result` would stop at the row and leave the
+            // checkpoint to whichever statement next runs to completion.
+            let created = with_conn!(tx, |conn| diesel::insert_into(authors::table)
+                .values(&row)
+                .returning(Author::as_returning())
+                .get_results(conn)?
+                .pop());
+            created.ok_or(Error::Database(diesel::result::Error::NotFound))
+        })
     }
 
     /// Creates several authors, all or none. See
@@ -36,19 +38,21 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row; [`Error::Database`] if the insert
     /// fails.
     pub fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
-        let rows = validate_all(new, validate::author)?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        with_conn!(self, |conn| conn.write_transaction(|conn| {
-            let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
-            conn.insert_authors(&ids, &rows)?;
-            Ok(rows
-                .into_iter()
-                .zip(ids)
-                .map(|(row, id)| row.stored(AuthorId(id)))
-                .collect())
-        }))
+        self.guarded(|tx| {
+            let rows = validate_all(new, validate::author)?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            with_conn!(tx, |conn| conn.write_transaction(|conn| {
+                let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
+                conn.insert_authors(&ids, &rows)?;
+                Ok(rows
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(row, id)| row.stored(AuthorId(id)))
+                    .collect())
+            }))
+        })
     }
 
     /// The author with `id`, if there is one. See
@@ -58,11 +62,13 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn author(&mut self, id: AuthorId) -> Result<Option<Author>> {
-        with_conn!(self, |conn| Ok(authors::table
-            .find(id)
-            .select(Author::as_select())
-            .get_result(conn)
-            .optional()?))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| Ok(authors::table
+                .find(id)
+                .select(Author::as_select())
+                .get_result(conn)
+                .optional()?))
+        })
     }
 
     /// Authors named exactly `name` (after trimming it), by id. See
@@ -72,13 +78,15 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>> {
-        if !validate::could_be_in_text(name) {
-            // No stored name can equal it (and PostgreSQL refuses text holding a NUL).
-            return Ok(Vec::new());
-        }
-        with_conn!(self, |conn| Ok(Author::by_name(name.trim())
-            .select(Author::as_select())
-            .load(conn)?))
+        self.guarded(|tx| {
+            if !validate::could_be_in_text(name) {
+                // No stored name can equal it (and PostgreSQL refuses text holding a NUL).
+                return Ok(Vec::new());
+            }
+            with_conn!(tx, |conn| Ok(Author::by_name(name.trim())
+                .select(Author::as_select())
+                .load(conn)?))
+        })
     }
 
     /// A keyset page of authors, by id. See
@@ -88,14 +96,16 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_authors(&mut self, page: Page) -> Result<Vec<Author>> {
-        with_conn!(self, |conn| Ok(sql::limit(
-            authors::table
-                .filter(authors::id.gt(page.after_id()))
-                .order(authors::id)
-                .select(Author::as_select()),
-            page
-        )
-        .load(conn)?))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| Ok(sql::limit(
+                authors::table
+                    .filter(authors::id.gt(page.after_id()))
+                    .order(authors::id)
+                    .select(Author::as_select()),
+                page
+            )
+            .load(conn)?))
+        })
     }
 
     /// Renames an author. See
@@ -105,21 +115,23 @@ impl Tx<'_> {
     ///
     /// [`Error::Validation`] for a bad name, [`Error::NotFound`] for a missing author.
     pub fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author> {
-        /// The cache key of the rename statement.
-        struct Rename;
-        let name = validate::text("name", name)?;
-        let renamed = with_conn!(self, |conn| sql::update::<Rename, _, _, _>(
-            authors::table,
-            authors::name.eq(name),
-            authors::id.eq(id)
-        )
-        .execute(conn)?);
-        Error::unless_found(renamed, "author", id.0)?;
-        // The row now holds exactly these values; reading them back would cost a
-        // RETURNING clause for nothing.
-        Ok(Author {
-            id,
-            name: name.to_owned(),
+        self.guarded(|tx| {
+            /// The cache key of the rename statement.
+            struct Rename;
+            let name = validate::text("name", name)?;
+            let renamed = with_conn!(tx, |conn| sql::update::<Rename, _, _, _>(
+                authors::table,
+                authors::name.eq(name),
+                authors::id.eq(id)
+            )
+            .execute(conn)?);
+            Error::unless_found(renamed, "author", id.0)?;
+            // The row now holds exactly these values; reading them back would cost a
+            // RETURNING clause for nothing.
+            Ok(Author {
+                id,
+                name: name.to_owned(),
+            })
         })
     }
 
@@ -130,9 +142,11 @@ impl Tx<'_> {
     ///
     /// [`Error::NotFound`] for a missing author.
     pub fn delete_author(&mut self, id: AuthorId) -> Result<()> {
-        let deleted = with_conn!(self, |conn| diesel::delete(authors::table.find(id))
-            .execute(conn)?);
-        Error::unless_found(deleted, "author", id.0)
+        self.guarded(|tx| {
+            let deleted = with_conn!(tx, |conn| diesel::delete(authors::table.find(id))
+                .execute(conn)?);
+            Error::unless_found(deleted, "author", id.0)
+        })
     }
 
     /// The number of authors. See
@@ -142,7 +156,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_authors(&mut self) -> Result<i64> {
-        with_conn!(self, |conn| Ok(authors::table.count().get_result(conn)?))
+        self.guarded(|tx| with_conn!(tx, |conn| Ok(authors::table.count().get_result(conn)?)))
     }
 
     /// A page of authors, each with all of their books: two queries whatever the page
@@ -152,37 +166,39 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if a query fails.
     pub fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>> {
-        with_conn!(self, |conn| conn.read_transaction(|conn| {
-            let authors: Vec<Author> = sql::limit(
-                authors::table
-                    .filter(authors::id.gt(page.after_id()))
-                    .order(authors::id)
-                    .select(Author::as_select()),
-                page,
-            )
-            .load(conn)?;
-            let (Some(first), Some(last)) = (authors.first(), authors.last()) else {
-                return Ok(Vec::new());
-            };
-            // Rows are grouped as they are decoded, never gathered in a list of their own.
-            let books = if page == Page::all() {
-                // Every book: one pass over the table in storage order, the cheapest
-                // read there is.
-                books::table
-                    .select(Book::as_select())
-                    .load_iter::<Book, DefaultLoadingMode>(conn)?
-            } else {
-                // A keyset page holds every author whose id lies between its first and
-                // its last, so an id range selects exactly their books. Unlike
-                // `belonging_to`, which binds one value per author (and fails beyond
-                // SQLite's 32,766), this binds two at any page size.
-                books::table
-                    .filter(books::author_id.between(first.id, last.id))
-                    .select(Book::as_select())
-                    .load_iter::<Book, DefaultLoadingMode>(conn)?
-            };
-            group_books(authors, books)
-        }))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| conn.read_transaction(|conn| {
+                let authors: Vec<Author> = sql::limit(
+                    authors::table
+                        .filter(authors::id.gt(page.after_id()))
+                        .order(authors::id)
+                        .select(Author::as_select()),
+                    page,
+                )
+                .load(conn)?;
+                let (Some(first), Some(last)) = (authors.first(), authors.last()) else {
+                    return Ok(Vec::new());
+                };
+                // Rows are grouped as they are decoded, never gathered in a list of their own.
+                let books = if page == Page::all() {
+                    // Every book: one pass over the table in storage order, the cheapest
+                    // read there is.
+                    books::table
+                        .select(Book::as_select())
+                        .load_iter::<Book, DefaultLoadingMode>(conn)?
+                } else {
+                    // A keyset page holds every author whose id lies between its first and
+                    // its last, so an id range selects exactly their books. Unlike
+                    // `belonging_to`, which binds one value per author (and fails beyond
+                    // SQLite's 32,766), this binds two at any page size.
+                    books::table
+                        .filter(books::author_id.between(first.id, last.id))
+                        .select(Book::as_select())
+                        .load_iter::<Book, DefaultLoadingMode>(conn)?
+                };
+                group_books(authors, books)
+            }))
+        })
     }
 
     /// The books of `author`, loaded on demand (one query per call), by title. See
@@ -192,10 +208,12 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_of(&mut self, author: &Author) -> Result<Vec<Book>> {
-        with_conn!(self, |conn| Ok(Book::belonging_to(author)
-            .order(books::title)
-            .select(Book::as_select())
-            .load(conn)?))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| Ok(Book::belonging_to(author)
+                .order(books::title)
+                .select(Book::as_select())
+                .load(conn)?))
+        })
     }
 }
 

@@ -19,20 +19,22 @@ impl Tx<'_> {
     /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing author,
     /// [`Error::Conflict`] for a duplicate ISBN or a title the author already has.
     pub fn create_book(&mut self, new: &NewBook) -> Result<Book> {
-        let row = validate::book(new)?;
-        // `get_results` runs the statement to its end: see `create_author`.
-        let created = with_conn!(self, |conn| conn.recoverable(|conn| Ok(
-            diesel::insert_into(books::table)
-                .values(&row)
-                .returning(Book::as_returning())
-                .get_results(conn)?
-        )));
-        match created {
-            Ok(mut created) => created
-                .pop()
-                .ok_or(Error::Database(diesel::result::Error::NotFound)),
-            Err(error) => Err(missing_author(error, new.author_id)),
-        }
+        self.guarded(|tx| {
+            let row = validate::book(new)?;
+            // `get_results` runs the statement to its end: see `create_author`.
+            let created = with_conn!(tx, |conn| conn.recoverable(|conn| Ok(diesel::insert_into(
+                books::table
+            )
+            .values(&row)
+            .returning(Book::as_returning())
+            .get_results(conn)?)));
+            match created {
+                Ok(mut created) => created
+                    .pop()
+                    .ok_or(Error::Database(diesel::result::Error::NotFound)),
+                Err(error) => Err(missing_author(error, new.author_id)),
+            }
+        })
     }
 
     /// Creates several books, all or none. See
@@ -43,31 +45,33 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row (invalid, or by a missing author),
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
-        let rows = validate_all(new, validate::book)?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let created = with_conn!(self, |conn| conn.write_transaction(|conn| {
-            let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
-            conn.insert_books(&ids, &rows)?;
-            Ok(rows
-                .into_iter()
-                .zip(ids)
-                .map(|(row, id)| row.stored(BookId(id)))
-                .collect::<Vec<Book>>())
-        }));
-        // The database does not say which row failed; on these error paths only, find
-        // it, so that the caller learns the index.
-        match created {
-            Err(error) if error.is_foreign_key_violation() => {
-                Err(self.name_missing_author(new)?.unwrap_or(error))
+        self.guarded(|tx| {
+            let rows = validate_all(new, validate::book)?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
             }
-            Err(error @ Error::Conflict { .. }) => {
-                let rows = validate_all(new, validate::book)?;
-                Err(self.name_conflicting_row(&rows)?.unwrap_or(error))
+            let created = with_conn!(tx, |conn| conn.write_transaction(|conn| {
+                let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
+                conn.insert_books(&ids, &rows)?;
+                Ok(rows
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(row, id)| row.stored(BookId(id)))
+                    .collect::<Vec<Book>>())
+            }));
+            // The database does not say which row failed; on these error paths only, find
+            // it, so that the caller learns the index.
+            match created {
+                Err(error) if error.is_foreign_key_violation() => {
+                    Err(tx.name_missing_author(new)?.unwrap_or(error))
+                }
+                Err(error @ Error::Conflict { .. }) => {
+                    let rows = validate_all(new, validate::book)?;
+                    Err(tx.name_conflicting_row(&rows)?.unwrap_or(error))
+                }
+                other => other,
             }
-            other => other,
-        }
+        })
     }
 
     /// The book with `id`, if there is one. See [`Repository::book`](crate::Repository::book).
@@ -76,11 +80,13 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn book(&mut self, id: BookId) -> Result<Option<Book>> {
-        with_conn!(self, |conn| Ok(books::table
-            .find(id)
-            .select(Book::as_select())
-            .get_result(conn)
-            .optional()?))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| Ok(books::table
+                .find(id)
+                .select(Book::as_select())
+                .get_result(conn)
+                .optional()?))
+        })
     }
 
     /// The books of an author, by title. See
@@ -90,9 +96,11 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>> {
-        with_conn!(self, |conn| Ok(Book::by_author(author_id)
-            .select(Book::as_select())
-            .load(conn)?))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| Ok(Book::by_author(author_id)
+                .select(Book::as_select())
+                .load(conn)?))
+        })
     }
 
     /// Books titled exactly `title` (after trimming it), by id. See
@@ -102,13 +110,15 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
-        if !validate::could_be_in_text(title) {
-            // No stored title can equal it (and PostgreSQL refuses text holding a NUL).
-            return Ok(Vec::new());
-        }
-        with_conn!(self, |conn| Ok(Book::by_title(title.trim())
-            .select(Book::as_select())
-            .load(conn)?))
+        self.guarded(|tx| {
+            if !validate::could_be_in_text(title) {
+                // No stored title can equal it (and PostgreSQL refuses text holding a NUL).
+                return Ok(Vec::new());
+            }
+            with_conn!(tx, |conn| Ok(Book::by_title(title.trim())
+                .select(Book::as_select())
+                .load(conn)?))
+        })
     }
 
     /// Books matching `filter`. See
@@ -118,59 +128,61 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
-        if filter
-            .title_contains
-            .as_deref()
-            .is_some_and(|text| !validate::could_be_in_text(text))
-        {
-            // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
-            // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
-            return Ok(Vec::new());
-        }
-        with_conn!(self, |conn| {
-            let mut query = books::table.select(Book::as_select()).into_boxed();
-            if let Some(text) = &filter.title_contains {
-                // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
-                query = query.filter(conn.title_like(contains_pattern(text)));
+        self.guarded(|tx| {
+            if filter
+                .title_contains
+                .as_deref()
+                .is_some_and(|text| !validate::could_be_in_text(text))
+            {
+                // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
+                // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
+                return Ok(Vec::new());
             }
-            if let Some(author_id) = filter.author_id {
-                query = query.filter(books::author_id.eq(author_id));
-            }
-            if let Some(year) = filter.year_from {
-                query = query.filter(books::published_year.ge(year));
-            }
-            if let Some(year) = filter.year_to {
-                query = query.filter(books::published_year.le(year));
-            }
-            query = match (filter.order, filter.direction) {
-                (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
-                (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
-                (BookOrder::Title, Direction::Ascending) => {
-                    query.order((books::title.asc(), books::id.asc()))
+            with_conn!(tx, |conn| {
+                let mut query = books::table.select(Book::as_select()).into_boxed();
+                if let Some(text) = &filter.title_contains {
+                    // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
+                    query = query.filter(conn.title_like(contains_pattern(text)));
                 }
-                (BookOrder::Title, Direction::Descending) => {
-                    query.order((books::title.desc(), books::id.desc()))
+                if let Some(author_id) = filter.author_id {
+                    query = query.filter(books::author_id.eq(author_id));
                 }
-                // `IS NULL` first puts books without a year last on every backend (SQLite
-                // and PostgreSQL disagree on where NULLs sort by default).
-                (BookOrder::PublishedYear, Direction::Ascending) => query.order((
-                    books::published_year.is_null(),
-                    books::published_year.asc(),
-                    books::id.asc(),
-                )),
-                (BookOrder::PublishedYear, Direction::Descending) => query.order((
-                    books::published_year.is_null(),
-                    books::published_year.desc(),
-                    books::id.desc(),
-                )),
-            };
-            if let Some(limit) = filter.limit {
-                query = query.limit(i64::from(limit));
-            }
-            if let Some(offset) = filter.offset {
-                query = query.offset(i64::from(offset));
-            }
-            Ok(query.load(conn)?)
+                if let Some(year) = filter.year_from {
+                    query = query.filter(books::published_year.ge(year));
+                }
+                if let Some(year) = filter.year_to {
+                    query = query.filter(books::published_year.le(year));
+                }
+                query = match (filter.order, filter.direction) {
+                    (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
+                    (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
+                    (BookOrder::Title, Direction::Ascending) => {
+                        query.order((books::title.asc(), books::id.asc()))
+                    }
+                    (BookOrder::Title, Direction::Descending) => {
+                        query.order((books::title.desc(), books::id.desc()))
+                    }
+                    // `IS NULL` first puts books without a year last on every backend (SQLite
+                    // and PostgreSQL disagree on where NULLs sort by default).
+                    (BookOrder::PublishedYear, Direction::Ascending) => query.order((
+                        books::published_year.is_null(),
+                        books::published_year.asc(),
+                        books::id.asc(),
+                    )),
+                    (BookOrder::PublishedYear, Direction::Descending) => query.order((
+                        books::published_year.is_null(),
+                        books::published_year.desc(),
+                        books::id.desc(),
+                    )),
+                };
+                if let Some(limit) = filter.limit {
+                    query = query.limit(i64::from(limit));
+                }
+                if let Some(offset) = filter.offset {
+                    query = query.offset(i64::from(offset));
+                }
+                Ok(query.load(conn)?)
+            })
         })
     }
 
@@ -181,14 +193,16 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
-        with_conn!(self, |conn| Ok(sql::limit(
-            books::table
-                .filter(books::id.gt(page.after_id()))
-                .order(books::id)
-                .select(Book::as_select()),
-            page
-        )
-        .load(conn)?))
+        self.guarded(|tx| {
+            with_conn!(tx, |conn| Ok(sql::limit(
+                books::table
+                    .filter(books::id.gt(page.after_id()))
+                    .order(books::id)
+                    .select(Book::as_select()),
+                page
+            )
+            .load(conn)?))
+        })
     }
 
     /// Calls `f` with every book, by id, in constant memory. See
@@ -201,19 +215,21 @@ impl Tx<'_> {
     where
         F: FnMut(Book),
     {
-        with_conn!(self, |conn: Conn| {
-            // One statement is one snapshot; rows are decoded one at a time as the
-            // database hands them over, so memory stays flat at any table size.
-            let rows = books::table
-                .order(books::id)
-                .select(Book::as_select())
-                .load_iter::<Book, <Conn as Backend>::RowByRow>(conn)?;
-            let mut visited = 0;
-            for book in rows {
-                f(book?);
-                visited += 1;
-            }
-            Ok(visited)
+        self.guarded(|tx| {
+            with_conn!(tx, |conn: Conn| {
+                // One statement is one snapshot; rows are decoded one at a time as the
+                // database hands them over, so memory stays flat at any table size.
+                let rows = books::table
+                    .order(books::id)
+                    .select(Book::as_select())
+                    .load_iter::<Book, <Conn as Backend>::RowByRow>(conn)?;
+                let mut visited = 0;
+                for book in rows {
+                    f(book?);
+                    visited += 1;
+                }
+                Ok(visited)
+            })
         })
     }
 
@@ -225,22 +241,24 @@ impl Tx<'_> {
     /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing book,
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
-        let changeset = validate::changes(changes)?;
-        let not_found = Error::NotFound {
-            entity: "book",
-            id: id.0,
-        };
-        if changes.is_empty() {
-            return self.book(id)?.ok_or(not_found);
-        }
-        // `get_results` runs the statement to its end: see `create_author`.
-        with_conn!(self, |conn| conn.recoverable(|conn| Ok(diesel::update(
-            books::table.find(id)
-        )
-        .set(&changeset)
-        .returning(Book::as_returning())
-        .get_results(conn)?)))
-        .and_then(|mut updated| updated.pop().ok_or(not_found))
+        self.guarded(|tx| {
+            let changeset = validate::changes(changes)?;
+            let not_found = Error::NotFound {
+                entity: "book",
+                id: id.0,
+            };
+            if changes.is_empty() {
+                return tx.book(id)?.ok_or(not_found);
+            }
+            // `get_results` runs the statement to its end: see `create_author`.
+            with_conn!(tx, |conn| conn.recoverable(|conn| Ok(diesel::update(
+                books::table.find(id)
+            )
+            .set(&changeset)
+            .returning(Book::as_returning())
+            .get_results(conn)?)))
+            .and_then(|mut updated| updated.pop().ok_or(not_found))
+        })
     }
 
     /// Deletes a book. See [`Repository::delete_book`](crate::Repository::delete_book).
@@ -249,9 +267,11 @@ impl Tx<'_> {
     ///
     /// [`Error::NotFound`] for a missing book.
     pub fn delete_book(&mut self, id: BookId) -> Result<()> {
-        let deleted = with_conn!(self, |conn| diesel::delete(books::table.find(id))
-            .execute(conn)?);
-        Error::unless_found(deleted, "book", id.0)
+        self.guarded(|tx| {
+            let deleted = with_conn!(tx, |conn| diesel::delete(books::table.find(id))
+                .execute(conn)?);
+            Error::unless_found(deleted, "book", id.0)
+        })
     }
 
     /// The number of books. See [`Repository::count_books`](crate::Repository::count_books).
@@ -260,7 +280,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_books(&mut self) -> Result<i64> {
-        with_conn!(self, |conn| Ok(books::table.count().get_result(conn)?))
+        self.guarded(|tx| with_conn!(tx, |conn| Ok(books::table.count().get_result(conn)?)))
     }
 
     /// After a bulk insert failed on its foreign key: the first row whose author does

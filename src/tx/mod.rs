@@ -2,8 +2,14 @@
 
 mod authors;
 mod books;
+mod raw;
 
-use crate::connection::{self, with_conn, AnyConn};
+pub use raw::RawConnection;
+
+use std::num::NonZeroU32;
+
+use crate::connection::{with_conn, AnyConn, Backend};
+use crate::transaction::{self, Faults, Finish};
 use crate::Result;
 
 /// Bulk inserts on SQLite are split into statements of this many rows (and lookups by
@@ -35,6 +41,10 @@ pub(crate) const INSERT_CHUNK_ROWS: usize = 256;
 /// ```
 pub struct Tx<'c> {
     pub(crate) conn: AnyConn<'c>,
+    /// The transaction depth this handle runs at; `None` in autocommit.
+    pub(crate) level: Option<NonZeroU32>,
+    /// What ended the transaction of this checkout, shared by the handles of every level.
+    pub(crate) faults: &'c Faults,
 }
 
 impl std::fmt::Debug for Tx<'_> {
@@ -44,13 +54,30 @@ impl std::fmt::Debug for Tx<'_> {
             #[cfg(feature = "postgres")]
             AnyConn::Postgres(_) => "postgres",
         };
-        f.debug_struct("Tx").field("backend", &backend).finish()
+        f.debug_struct("Tx")
+            .field("backend", &backend)
+            .field("level", &self.level)
+            .finish()
     }
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn new(conn: AnyConn<'c>) -> Self {
-        Self { conn }
+    pub(crate) fn new(conn: AnyConn<'c>, level: Option<NonZeroU32>, faults: &'c Faults) -> Self {
+        Self {
+            conn,
+            level,
+            faults,
+        }
+    }
+
+    /// The transaction depth diesel counts on the connection.
+    pub(crate) fn depth(&mut self) -> Option<NonZeroU32> {
+        with_conn!(self, |conn| transaction::depth(conn))
+    }
+
+    /// See [`Backend::transaction_survived`].
+    pub(crate) fn survived(&mut self) -> bool {
+        with_conn!(self, |conn| conn.transaction_survived())
     }
 
     /// Runs `f` in a savepoint inside this transaction: if `f` returns `Err` or panics,
@@ -83,7 +110,15 @@ impl<'c> Tx<'c> {
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        with_conn!(self, |conn| connection::transaction(conn, f))
+        self.guarded(|tx| {
+            let faults = tx.faults;
+            with_conn!(tx, |conn| transaction::run_handle(
+                conn,
+                faults,
+                Finish::Commit,
+                f
+            ))
+        })
     }
 }
 

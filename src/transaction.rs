@@ -1,0 +1,227 @@
+//! Transaction control, written once for every backend: begin, commit or roll back, and
+//! what happens when an error ends a transaction behind the crate's back.
+//!
+//! A failed statement does not always leave its transaction usable. SQLite rolls the
+//! whole transaction back by itself on a full disk and on some I/O, memory and
+//! interrupt errors, and then runs every later statement in autocommit; PostgreSQL
+//! refuses every later statement of a transaction after an error, and turns its
+//! `COMMIT` into a silent `ROLLBACK`. So after any error inside a transaction the
+//! transaction handle asks the database whether its transaction is still there
+//! ([`Backend::transaction_survived`]). When it is not, the handle remembers the error
+//! (a [`Faults`] shared by every handle of one connection checkout): every later
+//! operation on it fails with [`Error::TransactionAborted`] without running, and the
+//! transaction returns that first error, with nothing of it committed.
+
+use std::num::NonZeroU32;
+use std::sync::{Mutex, PoisonError};
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+
+use crate::connection::Backend;
+use crate::{Error, Result, Tx};
+
+/// What a transaction is for, which decides how it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Writes: SQLite takes the write lock up front (`BEGIN IMMEDIATE`).
+    Write,
+    /// Reads that must see one snapshot.
+    Read,
+}
+
+/// How a transaction of [`run_handle`] ends when its closure returns `Ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    Commit,
+    /// A test transaction: always rolled back.
+    RollBack,
+}
+
+/// The transaction depth diesel counts on `conn`: `None` outside a transaction, or when
+/// the transaction manager is broken (then no statement should run either).
+pub(crate) fn depth<C: Backend>(conn: &mut C) -> Option<NonZeroU32> {
+    AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+}
+
+/// True when `conn` has a transaction open.
+pub(crate) fn in_transaction<C: Backend>(conn: &mut C) -> bool {
+    // A transaction manager in an error state counts as "in a transaction": diesel then
+    // refuses to begin a new top-level transaction, and a savepoint reports the problem.
+    !matches!(
+        AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+        Ok(None)
+    )
+}
+
+/// Begins a transaction for `access`, or a savepoint inside an open one, and returns
+/// its depth.
+fn begin<C: Backend>(conn: &mut C, access: Access) -> Result<NonZeroU32> {
+    if in_transaction(conn) {
+        AnsiTransactionManager::begin_transaction(conn)?;
+    } else {
+        AnsiTransactionManager::begin_transaction_sql(conn, C::begin_sql(access))?;
+    }
+    depth(conn).ok_or(Error::TransactionAborted)
+}
+
+/// Rolls back the transaction or savepoint at `level` after an error, if it is still
+/// there. A rollback that fails (the connection is gone, say) is logged and otherwise
+/// ignored: the caller reports the error that made it roll back, and diesel marks a
+/// connection whose transaction state it lost as broken, so the pool discards it.
+fn roll_back_after_error<C: Backend>(conn: &mut C, level: NonZeroU32) {
+    if depth(conn) < Some(level) {
+        return;
+    }
+    if let Err(error) = AnsiTransactionManager::rollback_transaction(conn) {
+        tracing::warn!(target: "bookshelf", %error, "rollback after an error failed");
+    }
+}
+
+/// Runs `f` in a transaction for `access` (a savepoint when one is open): it commits
+/// when `f` returns `Ok` and rolls back when it returns `Err`, and then returns `f`'s
+/// error, never the rollback's. A read inside an open transaction already sees one
+/// snapshot, and runs as it is.
+pub(crate) fn run<C: Backend, T>(
+    conn: &mut C,
+    access: Access,
+    f: impl FnOnce(&mut C) -> Result<T>,
+) -> Result<T> {
+    if access == Access::Read && in_transaction(conn) {
+        return f(conn);
+    }
+    let level = begin(conn, access)?;
+    match f(conn) {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            roll_back_after_error(conn, level);
+            Err(error)
+        }
+    }
+}
+
+/// Runs `f` on a transaction handle in a write transaction (a savepoint when one is
+/// open): it commits when `f` returns `Ok` (unless `finish` says to roll back), rolls
+/// back when it returns `Err` or panics (the panic then continues). When an error ended
+/// the transaction while `f` ran, it rolls back what is left and returns that error,
+/// whatever `f` returned.
+pub(crate) fn run_handle<C: Backend, T>(
+    conn: &mut C,
+    faults: &Faults,
+    finish: Finish,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    let level = begin(conn, Access::Write)?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        f(&mut conn.handle(Some(level), faults))
+    }));
+    let ended_by = faults.ended(level);
+    match (outcome, ended_by) {
+        (Err(panic), _) => {
+            roll_back_after_error(conn, level);
+            std::panic::resume_unwind(panic)
+        }
+        (Ok(_), Some(error)) | (Ok(Err(error)), None) => {
+            roll_back_after_error(conn, level);
+            Err(error)
+        }
+        (Ok(Ok(value)), None) => {
+            match finish {
+                Finish::Commit => AnsiTransactionManager::commit_transaction(conn)?,
+                Finish::RollBack => AnsiTransactionManager::rollback_transaction(conn)?,
+            }
+            Ok(value)
+        }
+    }
+}
+
+/// The error that ended the transaction of a connection checkout, shared by the
+/// handles of every level of it.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    ended: Mutex<Option<Fault>>,
+}
+
+#[derive(Debug)]
+struct Fault {
+    /// The outermost level that is gone: the whole transaction (1) when SQLite rolled it
+    /// back, the savepoint the error happened in on PostgreSQL.
+    level: NonZeroU32,
+    error: Error,
+}
+
+impl Faults {
+    /// Records that `error` ended every level from `level` inwards.
+    pub(crate) fn record(&self, level: NonZeroU32, error: Error) {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*ended {
+            Some(fault) if fault.level <= level => {}
+            _ => *ended = Some(Fault { level, error }),
+        }
+    }
+
+    /// True when the transaction level `level` was ended by an error.
+    pub(crate) fn has_ended(&self, level: NonZeroU32) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        ended.as_ref().is_some_and(|fault| fault.level <= level)
+    }
+
+    /// The error that ended `level`, if one did: taken when it ended exactly this level
+    /// (the levels outside go on), copied when it ended the levels outside too, whose
+    /// own end reports it again.
+    fn ended(&self, level: NonZeroU32) -> Option<Error> {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        match ended.take() {
+            Some(fault) if fault.level == level => Some(fault.error),
+            Some(fault) if fault.level < level => {
+                let copy = fault.error.replicate();
+                *ended = Some(fault);
+                Some(copy)
+            }
+            other => {
+                *ended = other;
+                None
+            }
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Runs the operation `op` on this handle. Inside a transaction that an earlier
+    /// error ended, `op` does not run (it would run in autocommit on SQLite). After an
+    /// error, the handle checks that its transaction survived it, and remembers the
+    /// error when it did not.
+    pub(crate) fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let Some(level) = self.level else {
+            return op(self);
+        };
+        if self.faults.has_ended(level) || self.depth() < Some(level) {
+            return Err(Error::TransactionAborted);
+        }
+        let result = op(self);
+        match result {
+            Err(error) if !error.is_validation() && !self.survived() => {
+                let copy = error.replicate();
+                self.faults.record(level_ended(self, level), error);
+                Err(copy)
+            }
+            other => other,
+        }
+    }
+}
+
+/// The outermost level an error ended, once [`Tx::survived`] said `level` did not
+/// survive it: every level when the connection has no transaction any more (SQLite
+/// rolled it back), else `level` itself (PostgreSQL, where rolling back the savepoint
+/// makes the levels outside usable again).
+fn level_ended(tx: &mut Tx<'_>, level: NonZeroU32) -> NonZeroU32 {
+    match tx.depth() {
+        None => NonZeroU32::MIN,
+        Some(_) => level,
+    }
+}
