@@ -45,11 +45,20 @@ pub(crate) fn changes(changes: &BookChanges) -> Result<BookChangeset<'_>> {
     })
 }
 
-/// A name or title: trimmed, non-empty, at most [`MAX_TEXT_CHARS`] characters, no NUL.
+/// A name or title: trimmed, with at least one visible character, at most
+/// [`MAX_TEXT_CHARS`] characters, no NUL. Lookups by name or title normalise their input
+/// with [`stored_text`], which is this function, so that whatever a write accepted the
+/// lookup with the same string finds.
 pub(crate) fn text<'a>(field: &'static str, value: &'a str) -> Result<&'a str> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(Error::validation(field, "must not be empty"));
+    }
+    if !trimmed.chars().any(is_visible) {
+        return Err(Error::validation(
+            field,
+            "must hold a visible character, not only invisible ones",
+        ));
     }
     if trimmed.contains('\0') {
         return Err(Error::validation(field, "must not contain NUL characters"));
@@ -63,10 +72,49 @@ pub(crate) fn text<'a>(field: &'static str, value: &'a str) -> Result<&'a str> {
     Ok(trimmed)
 }
 
+/// `value` as a write would store it, or `None` when a write would refuse it (then no
+/// stored name or title can equal it).
+pub(crate) fn stored_text(value: &str) -> Option<&str> {
+    text("text", value).ok()
+}
+
 /// False when `text` cannot occur inside any valid name or title (too long, or holding
 /// a NUL).
 pub(crate) fn could_be_in_text(text: &str) -> bool {
     !text.contains('\0') && !too_long(text)
+}
+
+/// A character that shows: not white space, not a control character, and not one of
+/// Unicode's default-ignorable code points (zero-width spaces and joiners, word
+/// joiners, the byte order mark, bidirectional controls, variation selectors, fillers,
+/// tags), which render as nothing.
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace() && !c.is_control() && !is_default_ignorable(c)
+}
+
+/// Unicode's `Default_Ignorable_Code_Point` property (DerivedCoreProperties.txt,
+/// Unicode 15), unassigned code points included.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// More than [`MAX_TEXT_CHARS`] characters. No more bytes than that means no more
@@ -203,6 +251,30 @@ mod tests {
         assert!(text("name", "a\0b").is_err());
         assert!(text("name", &"é".repeat(500)).is_ok());
         assert!(text("name", &"é".repeat(501)).is_err());
+        // Padding does not count: the trimmed text is what is stored and measured.
+        let padded = format!("  {}  ", "é".repeat(500));
+        assert_eq!(text("name", &padded).ok(), Some("é".repeat(500).as_str()));
+    }
+
+    #[test]
+    fn text_needs_a_visible_character() {
+        for invisible in [
+            "\u{200B}",
+            " \u{2060} ",
+            "\u{FEFF}\u{200D}",
+            "\u{00AD}",
+            "\u{E0041}\u{E007F}",
+            "\u{FE0F}",
+            "\u{1}\u{7F}",
+            "\u{3164}",
+        ] {
+            assert!(
+                matches!(text("name", invisible), Err(Error::Validation { .. })),
+                "{invisible:?} was accepted"
+            );
+        }
+        assert_eq!(text("name", "\u{200B}a").ok(), Some("\u{200B}a"));
+        assert_eq!(text("name", "😀").ok(), Some("😀"));
     }
 
     #[test]

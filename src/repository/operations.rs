@@ -10,8 +10,9 @@ use crate::{Error, Tx};
 /// The operations, each delegating to the [`Tx`] method of the same name on a pooled
 /// connection in autocommit.
 impl Repository {
-    /// Creates an author. The name is trimmed; it must then be 1 to 500 characters
-    /// without NUL.
+    /// Creates an author. The name is trimmed; it must then hold at least one visible
+    /// character (not only white space, control characters or invisible format
+    /// characters such as U+200B), at most 500 characters and no NUL.
     ///
     /// # Errors
     ///
@@ -40,7 +41,10 @@ impl Repository {
         self.with_tx(|tx| tx.author(id))
     }
 
-    /// The authors named exactly `name` (trimmed first), by id. There is no index on
+    /// The authors named exactly `name`, by id. `name` is normalised as
+    /// [`create_author`](Repository::create_author) stores a name (trimmed), so the
+    /// string a create accepted finds its author; a name no create would accept finds
+    /// nothing. There is no index on
     /// names (it would double the pages every author insert and rename writes), so this
     /// reads the whole authors table: fine for occasional lookups, not for a hot path.
     ///
@@ -152,7 +156,9 @@ impl Repository {
         self.with_tx(|tx| tx.books_by_author(author_id))
     }
 
-    /// The books titled exactly `title` (trimmed first), by id. Uses the title index.
+    /// The books titled exactly `title`, by id, normalised as
+    /// [`create_book`](Repository::create_book) stores a title (trimmed). Uses the title
+    /// index.
     ///
     /// # Errors
     ///

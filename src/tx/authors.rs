@@ -79,11 +79,12 @@ impl Tx<'_> {
     /// [`Error::Database`] if the query fails.
     pub fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>> {
         self.guarded(|tx| {
-            if !validate::could_be_in_text(name) {
-                // No stored name can equal it (and PostgreSQL refuses text holding a NUL).
+            // Normalised exactly as a write stores it; a name no write would accept
+            // matches nothing (and PostgreSQL would refuse one holding a NUL).
+            let Some(name) = validate::stored_text(name) else {
                 return Ok(Vec::new());
-            }
-            with_conn!(tx, |conn| Ok(Author::by_name(name.trim())
+            };
+            with_conn!(tx, |conn| Ok(Author::by_name(name)
                 .select(Author::as_select())
                 .load(conn)?))
         })

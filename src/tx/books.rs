@@ -111,11 +111,12 @@ impl Tx<'_> {
     /// [`Error::Database`] if the query fails.
     pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
         self.guarded(|tx| {
-            if !validate::could_be_in_text(title) {
-                // No stored title can equal it (and PostgreSQL refuses text holding a NUL).
+            // Normalised exactly as a write stores it; a title no write would accept
+            // matches nothing (and PostgreSQL would refuse one holding a NUL).
+            let Some(title) = validate::stored_text(title) else {
                 return Ok(Vec::new());
-            }
-            with_conn!(tx, |conn| Ok(Book::by_title(title.trim())
+            };
+            with_conn!(tx, |conn| Ok(Book::by_title(title)
                 .select(Book::as_select())
                 .load(conn)?))
         })
