@@ -128,6 +128,19 @@ pub(crate) trait Backend:
     /// row, in order), in multi-row statements.
     fn insert_books(&mut self, ids: &[i64], rows: &[BookRow]) -> Result<()>;
 
+    /// Runs `f`, an insert of rows that take new ids from the table's id generator, and
+    /// once more if it failed because an id it was given is taken. Rows inserted with
+    /// explicit ids (an import through `Insertable`, say) leave PostgreSQL's identity
+    /// sequence behind them; the sequence is then moved past every id in use before the
+    /// retry. `f` must leave an open transaction usable when it fails (a savepoint, or a
+    /// transaction of its own). SQLite gives a new row the largest id plus one, which no
+    /// row holds, so there `f` runs once.
+    fn with_fresh_ids<T>(
+        &mut self,
+        table: IdTable,
+        f: impl Fn(&mut Self) -> Result<T>,
+    ) -> Result<T>;
+
     /// True when the table `name` exists.
     fn has_table(&mut self, name: &str) -> Result<bool>;
 
@@ -256,6 +269,14 @@ impl Backend for SqliteConnection {
         Ok(())
     }
 
+    fn with_fresh_ids<T>(
+        &mut self,
+        _table: IdTable,
+        f: impl Fn(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        f(self)
+    }
+
     fn has_table(&mut self, name: &str) -> Result<bool> {
         let tables: i64 = diesel::select(
             sql::<BigInt>("count(*) FROM sqlite_master WHERE type = 'table' AND name = ")
@@ -367,6 +388,35 @@ impl Backend for diesel::pg::PgConnection {
             ))
             .execute(self)?;
         Ok(())
+    }
+
+    fn with_fresh_ids<T>(
+        &mut self,
+        table: IdTable,
+        f: impl Fn(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        match f(self) {
+            Err(error) if error.is_id_conflict() => {
+                tracing::info!(
+                    target: "bookshelf",
+                    table = table.name(),
+                    "an id from the identity sequence was taken; moving the sequence past the ids in use"
+                );
+                // Past the largest id and the sequence's own last value, so that it never
+                // moves back behind ids a concurrent transaction took and has not
+                // committed yet.
+                diesel::sql_query(format!(
+                    "SELECT setval(sequence.name, GREATEST((SELECT max(id) FROM {table}), \
+                     pg_sequence_last_value(sequence.name), 0) + 1, false) \
+                     FROM (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS name) \
+                     AS sequence",
+                    table = table.name()
+                ))
+                .execute(self)?;
+                f(self)
+            }
+            other => other,
+        }
     }
 
     fn has_table(&mut self, name: &str) -> Result<bool> {

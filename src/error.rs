@@ -60,7 +60,8 @@ pub enum Error {
     Conflict {
         /// `"author"` or `"book"`.
         entity: &'static str,
-        /// What clashed: `"isbn"`, or `"title"` (titles are unique per author).
+        /// What clashed: `"isbn"`, `"title"` (titles are unique per author), or `"id"`
+        /// (a row inserted with an explicit id that is taken).
         field: &'static str,
     },
 
@@ -163,6 +164,11 @@ impl Error {
             .iter()
             .any(|busy| message.contains(busy))
         })
+    }
+
+    /// A write clashed with a row's id (the primary key).
+    pub(crate) fn is_id_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { field: "id", .. })
     }
 
     /// True when the database could not write for lack of space: SQLite's `database or
@@ -343,10 +349,12 @@ fn conflict_target(info: &dyn DatabaseErrorInformation) -> (&'static str, &'stat
     } else {
         "book"
     };
+    // A primary key: PostgreSQL names the constraint `authors_pkey`, SQLite the
+    // column `authors.id`.
     let field = ["isbn", "published_year", "title", "name"]
         .into_iter()
         .find(|field| text.contains(field))
-        .unwrap_or("row");
+        .unwrap_or("id");
     (entity, field)
 }
 

@@ -21,12 +21,18 @@ impl Tx<'_> {
             // `get_results` steps the statement to its end, which is where SQLite runs its
             // automatic WAL checkpoint; `get_result` would stop at the row and leave the
             // checkpoint to whichever statement next runs to completion.
-            let created = with_conn!(tx, |conn| diesel::insert_into(authors::table)
-                .values(&row)
-                .returning(Author::as_returning())
-                .get_results(conn)?
-                .pop());
-            created.ok_or(Error::Database(diesel::result::Error::NotFound))
+            let created = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Authors, |conn| {
+                conn.recoverable(|conn| {
+                    Ok(diesel::insert_into(authors::table)
+                        .values(&row)
+                        .returning(Author::as_returning())
+                        .get_results(conn)?)
+                })
+            }))?;
+            created
+                .into_iter()
+                .next()
+                .ok_or(Error::Database(diesel::result::Error::NotFound))
         })
     }
 
@@ -43,15 +49,18 @@ impl Tx<'_> {
             if rows.is_empty() {
                 return Ok(Vec::new());
             }
-            with_conn!(tx, |conn| conn.write_transaction(|conn| {
-                let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
-                conn.insert_authors(&ids, &rows)?;
-                Ok(rows
-                    .into_iter()
-                    .zip(ids)
-                    .map(|(row, id)| row.stored(AuthorId(id)))
-                    .collect())
-            }))
+            let ids = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Authors, |conn| {
+                conn.write_transaction(|conn| {
+                    let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
+                    conn.insert_authors(&ids, &rows)?;
+                    Ok(ids)
+                })
+            }))?;
+            Ok(rows
+                .into_iter()
+                .zip(ids)
+                .map(|(row, id)| row.stored(AuthorId(id)))
+                .collect())
         })
     }
 

@@ -22,12 +22,14 @@ impl Tx<'_> {
         self.guarded(|tx| {
             let row = validate::book(new)?;
             // `get_results` runs the statement to its end: see `create_author`.
-            let created = with_conn!(tx, |conn| conn.recoverable(|conn| Ok(diesel::insert_into(
-                books::table
-            )
-            .values(&row)
-            .returning(Book::as_returning())
-            .get_results(conn)?)));
+            let created = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Books, |conn| {
+                conn.recoverable(|conn| {
+                    Ok(diesel::insert_into(books::table)
+                        .values(&row)
+                        .returning(Book::as_returning())
+                        .get_results(conn)?)
+                })
+            }));
             match created {
                 Ok(mut created) => created
                     .pop()
@@ -50,15 +52,19 @@ impl Tx<'_> {
             if rows.is_empty() {
                 return Ok(Vec::new());
             }
-            let created = with_conn!(tx, |conn| conn.write_transaction(|conn| {
-                let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
-                conn.insert_books(&ids, &rows)?;
-                Ok(rows
-                    .into_iter()
+            let created = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Books, |conn| {
+                conn.write_transaction(|conn| {
+                    let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
+                    conn.insert_books(&ids, &rows)?;
+                    Ok(ids)
+                })
+            }))
+            .map(|ids| {
+                rows.into_iter()
                     .zip(ids)
                     .map(|(row, id)| row.stored(BookId(id)))
-                    .collect::<Vec<Book>>())
-            }));
+                    .collect::<Vec<Book>>()
+            });
             // The database does not say which row failed; on these error paths only, find
             // it, so that the caller learns the index.
             match created {
