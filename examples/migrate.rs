@@ -9,6 +9,9 @@
 //! ```
 //!
 //! URL defaults to `DATABASE_URL`, then `bookshelf.db`.
+//!
+//! A revert destroys the data of what it removes (see
+//! `Repository::revert_last_migration`); this tool says what was lost.
 
 use bookshelf::{Config, Repository};
 
@@ -28,9 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("applied {version}");
             }
         }
-        "revert" => println!("reverted {}", repo.revert_last_migration()?),
+        "revert" => report_revert(&repo.revert_last_migration()?),
         "redo" => {
-            println!("reverted {}", repo.revert_last_migration()?);
+            report_revert(&repo.revert_last_migration()?);
             for version in repo.run_pending_migrations()? {
                 println!("applied {version}");
             }
@@ -42,6 +45,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     print_status(&repo)
+}
+
+/// Says which migration was reverted and what data went with it.
+fn report_revert(version: &str) {
+    println!("reverted {version}");
+    let lost = match version {
+        "20261124000002" => "every book's ISBN and publication year",
+        "20261124000001" => "the authors and books tables, with every row",
+        _ => return,
+    };
+    println!("note: the revert deleted {lost}; applying the migration again does not restore it");
 }
 
 fn print_status(repo: &Repository) -> Result<(), Box<dyn std::error::Error>> {

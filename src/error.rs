@@ -90,6 +90,17 @@ pub enum Error {
     #[error("an earlier error ended the transaction; this operation did not run")]
     TransactionAborted,
 
+    /// A call on a [`Repository`](crate::Repository) from inside a transaction closure
+    /// of the same repository, on the same thread, while every pooled connection is in
+    /// use: it could only wait for a connection that this thread itself holds, so it
+    /// fails at once instead of after the connection timeout. Inside the closure, call
+    /// the operations on its [`Tx`](crate::Tx).
+    #[error(
+        "no connection is free, and this thread holds one in a transaction of the same \
+         repository: call the transaction's Tx instead"
+    )]
+    NestedCall,
+
     /// The database URL names a backend this build does not support.
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
@@ -222,6 +233,7 @@ impl Error {
             },
             Error::Conflict { entity, field } => Error::Conflict { entity, field },
             Error::TransactionAborted => Error::TransactionAborted,
+            Error::NestedCall => Error::NestedCall,
             Error::UnsupportedUrl(message) => Error::UnsupportedUrl(message.clone()),
             Error::Database(E::DatabaseError(kind, info)) => Error::Database(E::DatabaseError(
                 *kind,

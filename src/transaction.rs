@@ -225,3 +225,36 @@ fn level_ended(tx: &mut Tx<'_>, level: NonZeroU32) -> NonZeroU32 {
         Some(_) => level,
     }
 }
+
+thread_local! {
+    /// The repositories (by the address of their shared state) with a transaction
+    /// closure running on this thread, innermost last.
+    static OPEN_HERE: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks the repository `id` as having a transaction closure running on this thread,
+/// until the mark is dropped (a panic included).
+pub(crate) struct OpenHere(usize);
+
+impl OpenHere {
+    pub(crate) fn enter(id: usize) -> Self {
+        OPEN_HERE.with(|open| open.borrow_mut().push(id));
+        OpenHere(id)
+    }
+
+    /// True when this thread runs a transaction closure of the repository `id`.
+    pub(crate) fn holds(id: usize) -> bool {
+        OPEN_HERE.with(|open| open.borrow().contains(&id))
+    }
+}
+
+impl Drop for OpenHere {
+    fn drop(&mut self) {
+        OPEN_HERE.with(|open| {
+            let mut open = open.borrow_mut();
+            if let Some(at) = open.iter().rposition(|id| *id == self.0) {
+                open.remove(at);
+            }
+        });
+    }
+}

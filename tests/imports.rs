@@ -15,13 +15,21 @@ fn import(db: &TestDb, authors: &[Author], books: &[Book]) -> bookshelf::Result<
     db.repo.transaction(|tx| {
         tx.with_connection(|conn| match conn {
             RawConnection::Sqlite(conn) => {
-                diesel::insert_into(authors::table).values(authors).execute(conn)?;
-                diesel::insert_into(books::table).values(books).execute(conn)
+                diesel::insert_into(authors::table)
+                    .values(authors)
+                    .execute(conn)?;
+                diesel::insert_into(books::table)
+                    .values(books)
+                    .execute(conn)
             }
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(conn) => {
-                diesel::insert_into(authors::table).values(authors).execute(conn)?;
-                diesel::insert_into(books::table).values(books).execute(conn)
+                diesel::insert_into(authors::table)
+                    .values(authors)
+                    .execute(conn)?;
+                diesel::insert_into(books::table)
+                    .values(books)
+                    .execute(conn)
             }
             #[allow(unreachable_patterns)]
             _ => Ok(0),

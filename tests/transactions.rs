@@ -373,3 +373,43 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    /// A call on the repository from inside its own transaction closure, with no other
+    /// connection free, fails at once instead of waiting out the connection timeout for
+    /// the connection this thread holds.
+    fn a_nested_call_with_no_free_connection_fails_at_once(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, |config| {
+            config.max_size(1).connection_timeout(Duration::from_secs(20))
+        })?;
+        let repo = &db.repo;
+        let nested = repo.transaction(|tx| {
+            tx.create_author(&NewAuthor::new("Inside"))?;
+            let counted = repo.count_authors();
+            let in_a_savepoint = repo.transaction(|_| Ok(()));
+            Ok((counted, in_a_savepoint))
+        })?;
+        assert!(matches!(nested.0, Err(Error::NestedCall)), "{:?}", nested.0);
+        assert!(matches!(nested.1, Err(Error::NestedCall)), "{:?}", nested.1);
+        // The transaction itself committed, and the repository works afterwards.
+        assert_eq!(repo.count_authors()?, 1);
+        Ok(())
+    }
+}
+
+backend_tests! {
+    /// With a connection free, a call on the repository inside a transaction closure
+    /// runs on that connection, outside the transaction.
+    fn a_nested_call_with_a_free_connection_runs_outside_the_transaction(backend: Backend) -> TestResult {
+        let db = TestDb::open_with(backend, |config| config.max_size(2))?;
+        let repo = &db.repo;
+        repo.create_author(&NewAuthor::new("Before"))?;
+        let seen_outside = repo.transaction(|tx| {
+            tx.create_author(&NewAuthor::new("Inside"))?;
+            repo.count_authors()
+        })?;
+        assert_eq!(seen_outside, 1, "the other connection does not see the transaction");
+        assert_eq!(repo.count_authors()?, 2);
+        Ok(())
+    }
+}

@@ -9,8 +9,8 @@ use diesel::sqlite::SqliteConnection;
 use crate::connection::Backend;
 use crate::observe::{Counters, Stats};
 use crate::pool::{self, with_pooled, AnyPool, SqliteSetup, Target};
-use crate::transaction::{self, Faults, Finish};
-use crate::{migrations, Config, Result, Tx};
+use crate::transaction::{self, Faults, Finish, OpenHere};
+use crate::{migrations, Config, Error, Result, Tx};
 
 /// The data layer: a pool of connections to one database, with every operation on
 /// authors and books.
@@ -119,8 +119,34 @@ impl Repository {
         })
     }
 
+    /// Refuses a checkout that could only wait: every connection is in use, and this
+    /// thread holds one of them in a transaction closure of this repository, so no
+    /// connection can come back before the wait for one runs out.
+    fn check_checkout(&self) -> Result<()> {
+        let id = Arc::as_ptr(&self.inner) as usize;
+        if OpenHere::holds(id) && self.inner.pool.state().idle_connections == 0 {
+            return Err(Error::NestedCall);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a pooled connection in a transaction closure marked as this thread's.
+    fn run_transaction<T>(
+        &self,
+        finish: Finish,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.check_checkout()?;
+        let _open = OpenHere::enter(Arc::as_ptr(&self.inner) as usize);
+        let faults = Faults::default();
+        with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
+            conn, &faults, finish, f
+        ))
+    }
+
     /// Checks out a connection and runs `f` on it, in autocommit.
     pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        self.check_checkout()?;
         let faults = Faults::default();
         with_pooled!(&self.inner.pool, |conn| f(&mut conn.handle(None, &faults)))
     }
@@ -133,6 +159,22 @@ impl Repository {
     /// locks, and one that meets a deadlock fails with an error whose
     /// [`is_busy`](Error::is_busy) is true (retry the whole transaction).
     /// Inside, [`Tx::transaction`] nests a savepoint.
+    ///
+    /// Inside the closure, run every operation on its [`Tx`]. A call on the repository
+    /// itself checks out another connection and runs outside the transaction: it does
+    /// not see the transaction's writes, and on SQLite a write waits for the
+    /// transaction's write lock until the busy timeout. When no other connection is
+    /// free, such a call fails at once with [`Error::NestedCall`] rather than waiting
+    /// the whole connection timeout for a connection that only this thread can give
+    /// back.
+    ///
+    /// If an error inside the closure ended the transaction (SQLite rolls a transaction
+    /// back by itself on a full disk; PostgreSQL aborts it on any error outside a
+    /// savepoint), every later operation on the `Tx` fails with
+    /// [`Error::TransactionAborted`] without running, nothing of the closure is
+    /// committed, and `transaction` returns the error that ended it, whatever the
+    /// closure returns. An error that did not end it (a constraint error, a
+    /// [`Error::Validation`]) leaves the transaction usable.
     ///
     /// ```
     /// # fn main() -> bookshelf::Result<()> {
@@ -153,19 +195,15 @@ impl Repository {
     ///
     /// # Errors
     ///
-    /// Whatever `f` returns; [`Error::Pool`] when no connection is free;
+    /// Whatever `f` returns, or the error that ended the transaction; [`Error::Pool`]
+    /// when no connection is free; [`Error::NestedCall`] when called from inside a
+    /// transaction closure of this repository with no connection free;
     /// [`Error::Database`] when the transaction cannot begin or commit.
     pub fn transaction<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        let faults = Faults::default();
-        with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
-            conn,
-            &faults,
-            Finish::Commit,
-            f
-        ))
+        self.run_transaction(Finish::Commit, f)
     }
 
     /// Runs `f` in a transaction that is always rolled back, and returns what `f`
@@ -195,13 +233,7 @@ impl Repository {
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        let faults = Faults::default();
-        with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
-            conn,
-            &faults,
-            Finish::RollBack,
-            f
-        ))
+        self.run_transaction(Finish::RollBack, f)
     }
 
     /// Statement counts (data statements apart from transaction control and setup) and
@@ -216,6 +248,7 @@ impl Repository {
     ///
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn applied_migrations(&self) -> Result<Vec<String>> {
+        self.check_checkout()?;
         with_pooled!(&self.inner.pool, |conn| migrations::applied(conn))
     }
 
@@ -226,6 +259,7 @@ impl Repository {
     ///
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
+        self.check_checkout()?;
         with_pooled!(&self.inner.pool, |conn| migrations::pending(conn))
     }
 
@@ -237,17 +271,25 @@ impl Repository {
     /// [`Error::Migration`] when the database holds an unknown migration or one fails
     /// (then nothing is applied).
     pub fn run_pending_migrations(&self) -> Result<Vec<String>> {
+        self.check_checkout()?;
         with_pooled!(&self.inner.pool, |conn| migrations::run_pending(conn))
     }
 
     /// Reverts the newest applied migration by running its `down.sql`, and returns its
     /// version: the downgrade step of the upgrade/downgrade workflow.
     ///
+    /// **A revert destroys the data of what it removes**, and applying the migration
+    /// again does not bring it back: reverting `20261124000002`
+    /// (`add_isbn_year_and_indexes`) drops every book's ISBN and publication year;
+    /// reverting `20261124000001` (`create_authors_and_books`) drops both tables
+    /// with every author and book. Back the database up first.
+    ///
     /// # Errors
     ///
     /// [`Error::Migration`] when no migration is applied or the revert fails (then
     /// nothing is changed).
     pub fn revert_last_migration(&self) -> Result<String> {
+        self.check_checkout()?;
         with_pooled!(&self.inner.pool, |conn| migrations::revert_last(conn))
     }
 }
