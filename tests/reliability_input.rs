@@ -200,6 +200,8 @@ fn cases() -> Vec<Case> {
         text("name/title: 1 MiB", "`x` × 1,048,576", big.clone(), Invalid(TEXT)),
         text("name/title: NUL inside", "`a\\0b`", "a\0b", Invalid(TEXT)),
         text("name/title: NUL only", "`\\0`", "\0", Invalid(TEXT)),
+        text("name/title: invisible only", "`\\u{200B}\\u{2060}\\u{FEFF}`", "\u{200B}\u{2060}\u{FEFF}", Invalid(TEXT)),
+        text("name/title: soft hyphen, padded", "` \\u{AD} `", " \u{AD} ", Invalid(TEXT)),
         text("name/title: padded", "`\"  Padded \\t\"`", "  Padded \t", Trimmed),
         text("name/title: SQL", "`'); DROP TABLE books; --`", "'); DROP TABLE books; --", Exact),
         text("name/title: SQL", "`\" OR 1=1 --`", "\" OR 1=1 --", Exact),
