@@ -139,7 +139,7 @@ impl Config {
     /// no second instance, no migration run from another process. In exchange the WAL
     /// index lives in this process's memory, so reads stop taking a file lock on the
     /// `-shm` file twice each: one-row lookups ran 2.7× faster on one thread and
-    /// 2–4× faster on two here (see BENCHMARKS.md). Everything else — WAL, durability,
+    /// 2–4× faster on two here (see docs/benchmarks.md). Everything else — WAL, durability,
     /// crash recovery, any number of connections in this process — is unchanged.
     /// Within the process, open the file only through repositories with this setting:
     /// a connection opened another way would keep a WAL index of its own. Defaults to

@@ -178,6 +178,7 @@ impl Error {
     }
 
     /// A write clashed with a row's id (the primary key).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn is_id_conflict(&self) -> bool {
         matches!(self, Error::Conflict { field: "id", .. })
     }

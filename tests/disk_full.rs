@@ -369,8 +369,7 @@ fn a_real_full_file_system_loses_nothing_committed() -> TestResult {
     assert_eq!(stored, expected);
     repo.create_author(&NewAuthor::new("After"))?;
     drop(repo);
-    let check = rusqlite::Connection::open(&path)?;
-    let integrity: String = check.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    let integrity = common::integrity_check(path.to_str().ok_or("path is not UTF-8")?)?;
     assert_eq!(integrity, "ok");
     Ok(())
 }

@@ -145,15 +145,30 @@ backend_tests! {
         assert!(matches!(error, Error::UnsupportedUrl(_)), "{error:?}");
         assert_well_formed(&error);
 
-        // One connection, held by the transaction, so the inner call cannot get another.
+        // One connection, held by a transaction on another thread, so this call cannot
+        // get one.
         let db = TestDb::open_with(backend, |config| {
             config
                 .max_size(1)
                 .connection_timeout(Duration::from_millis(200))
         })?;
         let repo = &db.repo;
-        let inner = repo.transaction(|_tx| Ok(repo.count_authors()))?;
-        let error = inner.err().ok_or("a second connection was handed out")?;
+        let (held, wait_for_held) = std::sync::mpsc::channel();
+        let (release, wait_for_release) = std::sync::mpsc::channel::<()>();
+        let error = std::thread::scope(|scope| -> Result<Error, common::BoxError> {
+            let holder = scope.spawn(move || {
+                repo.transaction(|_tx| {
+                    let _ = held.send(());
+                    let _ = wait_for_release.recv();
+                    Ok(())
+                })
+            });
+            wait_for_held.recv()?;
+            let outcome = repo.count_authors();
+            release.send(())?;
+            holder.join().map_err(|_| "the holder panicked")??;
+            outcome.err().ok_or_else(|| "a second connection was handed out".into())
+        })?;
         assert!(matches!(error, Error::Pool(_)), "{error:?}");
         assert_eq!(error.to_string(), "no database connection available");
         assert!(error.source().is_some());

@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bookshelf::{Error, NewAuthor, RawConnection, Repository};
-use common::{backend_tests, Backend, BoxError, TestDb, TestResult};
+use common::{backend_tests, Backend, BoxError, TestDb};
 use diesel::connection::SimpleConnection;
 
 /// Runs `sql` through the escape hatch on the connection of `tx`.
@@ -97,7 +95,9 @@ backend_tests! {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
+    use common::TestResult;
     use diesel::Connection;
+    use std::time::Duration;
 
     /// A migrated schema of its own, or `None` (and a notice) without a server.
     fn server_db(

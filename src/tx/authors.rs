@@ -21,18 +21,22 @@ impl Tx<'_> {
             // `get_results` steps the statement to its end, which is where SQLite runs its
             // automatic WAL checkpoint; `get_result` would stop at the row and leave the
             // checkpoint to whichever statement next runs to completion.
-            let created = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Authors, |conn| {
-                conn.recoverable(|conn| {
-                    Ok(diesel::insert_into(authors::table)
-                        .values(&row)
-                        .returning(Author::as_returning())
-                        .get_results(conn)?)
-                })
-            }))?;
-            created
-                .into_iter()
-                .next()
-                .ok_or(Error::Database(diesel::result::Error::NotFound))
+            // `ON CONFLICT (id) DO NOTHING`: an id the generator handed out that a row
+            // already holds (after an import) inserts nothing instead of failing, so
+            // the retry needs no savepoint around the insert.
+            with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Authors, |conn| {
+                diesel::insert_into(authors::table)
+                    .values(&row)
+                    .on_conflict(authors::id)
+                    .do_nothing()
+                    .returning(Author::as_returning())
+                    .get_results(conn)?
+                    .pop()
+                    .ok_or(Error::Conflict {
+                        entity: "author",
+                        field: "id",
+                    })
+            }))
         })
     }
 

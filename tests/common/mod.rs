@@ -343,3 +343,18 @@ macro_rules! expect_err {
 }
 #[allow(unused_imports)]
 pub(crate) use expect_err;
+
+/// `PRAGMA integrity_check` of the SQLite database at `url`, on a connection of its own:
+/// `"ok"` for a sound file.
+#[allow(dead_code)]
+pub fn integrity_check(url: &str) -> Result<String, BoxError> {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(url)?;
+    let check: Check = diesel::sql_query("PRAGMA integrity_check").get_result(&mut conn)?;
+    Ok(check.integrity_check)
+}

@@ -1,13 +1,8 @@
-//! The application: state, router, and one handler per route.
-//!
-//! `tests/web_api/main.rs` compiles this file, and `config.rs` and `error.rs` through it, into
-//! the test, so that the test serves exactly the router the example serves.
+//! The web example's application: state, router, and one handler per route. The
+//! binary (`src/main.rs`) serves it; the tests (`tests/web_api/`) serve exactly the same
+//! router over HTTP.
 
-// A `path` relative to this file, so that it resolves the same whether this file is
-// reached as `mod app` from `main.rs` or through a `#[path]` from the test.
-#[path = "config.rs"]
 mod config;
-#[path = "error.rs"]
 mod error;
 
 use std::sync::Arc;

@@ -4,9 +4,8 @@
 //! with [`web_tests!`](support::web_tests) run on SQLite, and on PostgreSQL too with the
 //! `postgres` feature and `BOOKSHELF_TEST_POSTGRES_URL` set (see `tests/common`).
 
-#[path = "../../examples/web_api/app.rs"]
-mod app;
-#[path = "../common/mod.rs"]
+use bookshelf_web as app;
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 mod concurrency;

@@ -57,7 +57,7 @@ pub trait DieselBackend:
 }
 
 impl DieselBackend for SqliteConnection {
-    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
     /// SQLITE_MAX_VARIABLE_NUMBER's default.
     const MAX_BINDS: usize = 32_766;
     /// `belonging_to` binds one value per author.
@@ -76,7 +76,7 @@ impl DieselBackend for SqliteConnection {
 
 #[cfg(feature = "postgres")]
 impl DieselBackend for diesel::pg::PgConnection {
-    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
     /// The wire protocol's limit: a 16-bit parameter count.
     const MAX_BINDS: usize = 65_535;
     /// `belonging_to` binds the ids as one array (`= ANY($1)`): no limit.

@@ -2,11 +2,11 @@
 //! web service.
 //!
 //! ```text
-//! cargo run --example web_api                          # 127.0.0.1:3000, ./bookshelf.db
-//! cargo run --example web_api -- 127.0.0.1:8080 /var/lib/bookshelf/books.db
+//! cargo run --bin web_api                          # 127.0.0.1:3000, ./bookshelf.db
+//! cargo run --bin web_api -- 127.0.0.1:8080 /var/lib/bookshelf/books.db
 //! BIND_ADDR=127.0.0.1:8080 DATABASE_URL=books.db API_TOKEN=s3cret \
-//!     RUST_LOG=info,bookshelf::sql=debug cargo run --example web_api
-//! DATABASE_URL=postgres://127.0.0.1/test cargo run --features postgres --example web_api
+//!     RUST_LOG=info,bookshelf::sql=debug cargo run --bin web_api
+//! DATABASE_URL=postgres://127.0.0.1/test cargo run --features postgres --bin web_api
 //! ```
 //!
 //! Arguments win over `BIND_ADDR` and `DATABASE_URL`. `RUST_LOG` filters the log (default
@@ -68,15 +68,13 @@
 //! }
 //! ```
 
-mod app;
-
 use std::error::Error;
 use std::time::Duration;
 
 use bookshelf::Config;
 use tracing_subscriber::EnvFilter;
 
-use app::{app, AppConfig, AppState, Settings};
+use bookshelf_web::{app, AppConfig, AppState, Settings};
 
 /// Pool connections, and as many concurrent repository calls: requests beyond that
 /// queue as cheap futures rather than as blocked threads each waiting for a connection.

@@ -22,7 +22,7 @@ impl BookshelfStack {
     ///
     /// With `BOOKSHELF_BENCH_PROCESS_EXCLUSIVE=1` in the environment, an SQLite file is
     /// opened with `Config::process_exclusive(true)` instead of the defaults: the
-    /// experiment measuring SQLite's `unix-excl` VFS (see BENCHMARKS.md).
+    /// experiment measuring SQLite's `unix-excl` VFS (see docs/benchmarks.md).
     pub fn open(url: &str) -> BenchResult<Self> {
         let exclusive = std::env::var_os(PROCESS_EXCLUSIVE_VAR).is_some_and(|value| value == "1")
             && !url.starts_with("postgres");

@@ -43,8 +43,8 @@ const WORKLOAD_SCHEMA: &str = "
 
 /// bookshelf's SQLite migrations, in order.
 const BOOKSHELF_SCHEMA: [&str; 2] = [
-    include_str!("../../migrations/sqlite/2026-11-24-000001_create_authors_and_books/up.sql"),
-    include_str!("../../migrations/sqlite/2026-11-24-000002_add_isbn_year_and_indexes/up.sql"),
+    include_str!("../../../migrations/sqlite/2026-11-24-000001_create_authors_and_books/up.sql"),
+    include_str!("../../../migrations/sqlite/2026-11-24-000002_add_isbn_year_and_indexes/up.sql"),
 ];
 
 /// Rows per bulk `INSERT .. VALUES` statement.
