@@ -123,7 +123,7 @@ impl r2d2::ManageConnection for PgManager {
     }
 
     fn is_valid(&self, pooled: &mut PgPooled) -> std::result::Result<(), Self::Error> {
-        if let Err(error) = closed_by_server(&mut pooled.conn) {
+        if let Err(error) = still_open(&mut pooled.conn) {
             pooled.health.report_lost();
             return Err(diesel::r2d2::Error::QueryError(error));
         }
@@ -148,11 +148,12 @@ impl r2d2::ManageConnection for PgManager {
     }
 }
 
-/// Reads, without waiting, whatever the server sent an idle connection: an error when
-/// the server has closed it. A server ending a session sends a last message and then
-/// closes the socket; the first read takes the message, the second meets the end.
-/// Nothing else arrives on an idle connection of this crate, which never `LISTEN`s.
-fn closed_by_server(conn: &mut PgConnection) -> QueryResult<()> {
+/// Reads, without waiting and without a round trip, whatever the server sent an idle
+/// connection, and fails when the server has closed it. A server ending a session sends
+/// a last message and then closes the socket: the first read takes the message (one read
+/// alone missed every closed connection), the second meets the end. Nothing else
+/// arrives on an idle connection of this crate, which never `LISTEN`s.
+fn still_open(conn: &mut PgConnection) -> QueryResult<()> {
     let mut input = conn.notifications_iter();
     for _ in 0..2 {
         if let Some(Err(error)) = input.next() {

@@ -175,14 +175,14 @@ fn a_pool_whose_new_connection_meets_a_silent_server_recovers_when_it_answers() 
         return Ok(());
     };
     let proxy = Proxy::to(server_addr(&db)?)?;
+    // The connection that migrates reaches the server; the pool, which opens its one
+    // connection on first use, meets silence.
+    proxy.relay_next(1);
     let repo = through(&db, &proxy)
         .max_size(1)
+        .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(1))
         .open()?;
-    repo.count_authors()?;
-    // The pool's only connection is closed; the one it opens instead meets silence.
-    proxy.go_silent();
-    proxy.close_relayed();
     let failed = repo.count_authors();
     assert!(
         matches!(failed, Err(Error::Pool(_))),
@@ -257,6 +257,7 @@ fn after_connections_die_without_a_word_at_most_one_call_fails() -> TestResult {
     let Some(db) = server_db()? else {
         return Ok(());
     };
+    let mut failures = Vec::new();
     for size in POOL_SIZES {
         let proxy = Proxy::to(server_addr(&db)?)?;
         let repo = sized(through(&db, &proxy), size)
@@ -266,9 +267,12 @@ fn after_connections_die_without_a_word_at_most_one_call_fails() -> TestResult {
         proxy.cut_relayed();
         let failed = failures_in_calls(&repo)?;
         eprintln!("max_size {size:?}, every connection cut: {failed} of {CALLS} calls failed");
-        assert!(failed <= 1, "max_size {size:?}: {failed} calls failed");
-        assert_eq!(repo.authors_by_name("nobody")?.len(), 0);
+        failures.push((size, failed));
     }
+    assert!(
+        failures.iter().all(|&(_, failed)| failed <= 1),
+        "failed calls by max_size: {failures:?}"
+    );
     Ok(())
 }
 
@@ -288,11 +292,16 @@ fn after_a_server_restart_no_call_fails() -> TestResult {
         })
         .collect::<Result<Vec<_>, BoxError>>()?;
     cluster.restart()?;
+    let mut failures = Vec::new();
     for (size, repo) in &repos {
         let failed = failures_in_calls(repo)?;
         eprintln!("max_size {size:?}, server restarted: {failed} of {CALLS} calls failed");
-        assert_eq!(failed, 0, "max_size {size:?}: {failed} calls failed");
+        failures.push((*size, failed));
     }
+    assert!(
+        failures.iter().all(|&(_, failed)| failed == 0),
+        "failed calls by max_size: {failures:?}"
+    );
     Ok(())
 }
 

@@ -88,11 +88,6 @@ impl Proxy {
         self.shared.to_relay.store(n, Ordering::SeqCst);
     }
 
-    /// Holds every new connection in silence.
-    pub fn go_silent(&self) {
-        self.relay_next(0);
-    }
-
     /// Relays every new connection again (the ones held in silence stay so).
     pub fn relay_all(&self) {
         self.relay_next(usize::MAX);
