@@ -88,6 +88,14 @@ impl Config {
 
     /// How long a call waits for a free connection before it fails with
     /// [`Error::Pool`](crate::Error::Pool). Defaults to 30 seconds.
+    ///
+    /// On PostgreSQL it also bounds opening a connection: libpq's `connect_timeout` is
+    /// this time rounded up to whole seconds, and at least 2 (libpq's own floor), unless
+    /// the URL sets a `connect_timeout` of its own. Against a server that accepts the
+    /// connection and never answers (a hung server, a black-hole proxy),
+    /// [`open`](Config::open) then fails with [`Error::Connection`](crate::Error::Connection)
+    /// instead of waiting without end, and the pool gives up a connection it cannot open
+    /// and tries again, so such a server never holds a pool slot for good.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.connection_timeout = timeout;
         self
@@ -95,7 +103,11 @@ impl Config {
 
     /// How long a statement waits for another connection's lock before it fails (then
     /// [`Error::is_busy`](crate::Error::is_busy) is true): SQLite's `busy_timeout`, and
-    /// PostgreSQL's `lock_timeout`. Defaults to 5 seconds.
+    /// PostgreSQL's `lock_timeout`, in whole milliseconds rounded up (a fraction of a
+    /// millisecond counts as one), at most `i32::MAX` ms (about 24.8 days).
+    /// `Duration::ZERO` means "do not wait": SQLite fails at once, and PostgreSQL waits
+    /// at most 1 ms, its shortest limit, since it reads a `lock_timeout` of 0 as no
+    /// limit. Defaults to 5 seconds.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -167,20 +179,30 @@ impl Config {
     /// PostgreSQL only: the server cancels any statement of a pooled connection that
     /// runs longer than this (`statement_timeout`), so a runaway query cannot hold a
     /// connection and its locks indefinitely. Migrations run without it. It bounds the
-    /// whole of a [`for_each_book`](crate::Repository::for_each_book) scan too. `None`,
-    /// the default, sets no limit. SQLite has no such setting and ignores it.
+    /// whole of a [`for_each_book`](crate::Repository::for_each_book) scan too. The
+    /// limit is whole milliseconds rounded up (a fraction of a millisecond counts as
+    /// one, so `Some` of any duration, even zero, is a limit of at least 1 ms), at most
+    /// `i32::MAX` ms (about 24.8 days). `None`, the default, sets no limit. SQLite has
+    /// no such setting and ignores it.
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
         self
     }
 
     /// PostgreSQL only: a connection that has been idle in the pool at least this long
-    /// is tested with a round trip before it is handed out, and replaced if the server
-    /// dropped it (after a restart, or a proxy or firewall closing quiet connections).
-    /// Connections in steady use are not tested: that would add a round trip to every
-    /// operation. A connection that fails with a closed-connection error is discarded
-    /// when it is returned, whatever its age. `Duration::ZERO` tests on every checkout.
-    /// Defaults to 30 seconds. SQLite connections never go stale and are never tested.
+    /// is tested with a round trip before it is handed out, and replaced if it is dead
+    /// (a proxy or firewall may drop quiet connections without a word). Connections in
+    /// steady use are not tested that way, which would add a round trip to every
+    /// operation. `Duration::ZERO` tests on every checkout. Defaults to 30 seconds.
+    /// SQLite connections never go stale and are never tested.
+    ///
+    /// Whatever this setting, every checkout first reads what the server sent the idle
+    /// connection, without a round trip, and replaces a connection the server closed (a
+    /// server restart, `pg_terminate_backend`, `idle_session_timeout`): after a restart
+    /// no call fails. A connection that dies without a word fails the one call that
+    /// meets it, and is discarded; every other connection opened before is then tested
+    /// on its next checkout, since whatever ended one (a proxy or server gone) presumably
+    /// ended them all, so that call is the only one to fail.
     pub fn health_check_after(mut self, idle: Duration) -> Self {
         self.health_check_after = idle;
         self

@@ -73,9 +73,12 @@
 //! repository holds, and the few differences in SQL (how transactions begin,
 //! case-insensitive `LIKE`, how bulk inserts reserve ids) live in one private trait.
 //! Server connections get `lock_timeout` (from [`Config::busy_timeout`]) and optionally
-//! [`Config::statement_timeout`]; the pool tests only connections idle for
-//! [`Config::health_check_after`], and discards a connection found closed. Without the
-//! feature a PostgreSQL URL is [`Error::UnsupportedUrl`], naming the feature.
+//! [`Config::statement_timeout`], and opening one gives up after
+//! [`Config::connection_timeout`]. The pool replaces a connection the server closed
+//! before handing it out, without a round trip, so a server restart fails no call; it
+//! spends a round trip testing only connections idle for [`Config::health_check_after`]
+//! or opened before another was found lost. Without the feature a PostgreSQL URL is
+//! [`Error::UnsupportedUrl`], naming the feature.
 //!
 //! # Logging
 //!

@@ -1,6 +1,6 @@
 //! Statement counting and the SQL echo, installed on every pooled connection.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,9 +35,11 @@ pub(crate) struct Observer {
     /// just before it runs their SQL; the next statement is then transaction control.
     next_is_control: bool,
     started: Option<Instant>,
-    /// Set when a statement finds the connection closed (a server connection the server
-    /// dropped), so that the pool discards the connection instead of handing it out.
-    lost: Option<Arc<AtomicBool>>,
+    /// Told when a statement finds the connection closed (a server connection the server
+    /// dropped), so that the pool discards the connection instead of handing it out, and
+    /// tests the connections opened before it.
+    #[cfg(feature = "postgres")]
+    health: Option<Arc<crate::postgres::Health>>,
 }
 
 impl Observer {
@@ -47,14 +49,16 @@ impl Observer {
             echo,
             next_is_control: false,
             started: None,
-            lost: None,
+            #[cfg(feature = "postgres")]
+            health: None,
         }
     }
 
-    /// Also raises `lost` when a statement fails because the connection is gone.
+    /// Also reports the connection lost to `health` when a statement fails because the
+    /// connection is gone.
     #[cfg(feature = "postgres")]
-    pub(crate) fn watching_for_loss(mut self, lost: Arc<AtomicBool>) -> Self {
-        self.lost = Some(lost);
+    pub(crate) fn watching_for_loss(mut self, health: Arc<crate::postgres::Health>) -> Self {
+        self.health = Some(health);
         self
     }
 }
@@ -79,9 +83,10 @@ impl Instrumentation for Observer {
                 }
             }
             InstrumentationEvent::FinishQuery { query, error, .. } => {
-                if let (Some(lost), Some(error)) = (&self.lost, error) {
+                #[cfg(feature = "postgres")]
+                if let (Some(health), Some(error)) = (&self.health, error) {
                     if is_connection_loss(error) {
-                        lost.store(true, Ordering::Relaxed);
+                        health.report_lost();
                     }
                 }
                 let Some(started) = self.started.take() else {
@@ -126,6 +131,7 @@ impl std::fmt::Display for Sql<'_> {
 }
 
 /// True for an error that leaves the connection unusable.
+#[cfg(feature = "postgres")]
 fn is_connection_loss(error: &diesel::result::Error) -> bool {
     use diesel::result::DatabaseErrorKind;
     matches!(

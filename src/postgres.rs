@@ -1,7 +1,11 @@
 //! PostgreSQL connections: the session settings each one gets, and a pool that checks a
-//! connection's health only when it has been idle long enough for that to pay.
+//! connection's health only when that can pay: always without a round trip, and with
+//! one only after it has been idle long enough or another connection was found lost.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod health;
+mod settings;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +14,9 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 
+pub(crate) use self::health::Health;
+use self::health::LossEpoch;
+use self::settings::{server_millis, with_connect_timeout};
 use crate::observe::{Counters, EchoSettings, Observer};
 use crate::pool::{into_r2d2, PoolSettings};
 use crate::Result;
@@ -20,6 +27,9 @@ pub(crate) type PgPool = r2d2::Pool<PgManager>;
 /// Settings applied to each PostgreSQL connection when it is opened.
 #[derive(Debug, Clone)]
 pub(crate) struct PgSetup {
+    /// How long opening a connection may take (libpq's `connect_timeout`, unless the
+    /// URL sets its own).
+    pub(crate) connect_timeout: Duration,
     /// `lock_timeout`: how long a statement waits for a row or table lock, the
     /// counterpart of SQLite's busy timeout.
     pub(crate) lock_timeout: Duration,
@@ -38,18 +48,18 @@ impl PgSetup {
 
     /// Opens a connection with the lock timeout and `statement_timeout` set.
     fn open(&self, url: &str, statement_timeout: Option<Duration>) -> Result<PgConnection> {
-        let mut conn = PgConnection::establish(url)?;
+        let mut conn = PgConnection::establish(&with_connect_timeout(url, self.connect_timeout))?;
         self.session(&mut conn, statement_timeout)?;
         Ok(conn)
     }
 
     /// One round trip: `SET` runs outside any transaction and lasts for the session.
     fn session(&self, conn: &mut PgConnection, statement_timeout: Option<Duration>) -> Result<()> {
-        let millis = |timeout: Duration| timeout.as_millis().min(i32::MAX as u128);
         conn.batch_execute(&format!(
             "SET lock_timeout = {}; SET statement_timeout = {}",
-            millis(self.lock_timeout),
-            statement_timeout.map_or(0, millis),
+            server_millis(self.lock_timeout),
+            // 0 is the server's "no limit".
+            statement_timeout.map_or(0, server_millis),
         ))?;
         self.counters
             .setup_statements
@@ -63,17 +73,20 @@ pub(crate) struct PgPooled {
     pub(crate) conn: PgConnection,
     /// When the connection last went back to the pool.
     returned: Instant,
-    /// Raised by the connection's observer when a statement found it closed.
-    lost: Arc<AtomicBool>,
+    /// Shared with the connection's observer, which reports it lost.
+    health: Arc<Health>,
 }
 
 /// Opens pooled connections, and decides which are still good.
 ///
 /// r2d2 can test every connection on checkout, at a round trip each time; on a busy
 /// pool that is a `SELECT 1` before every operation, checking connections that were in
-/// use a millisecond ago. Connections go bad when they sit idle (a server restart, a
-/// firewall or proxy dropping quiet connections, `idle_session_timeout`), so only a
-/// connection idle for at least `health_check_after` is tested. A connection that
+/// use a millisecond ago. Instead, every checkout reads what the server sent the idle
+/// connection, which costs no round trip and finds a connection the server closed (a
+/// restart, `pg_terminate_backend`, `idle_session_timeout`). A round trip is spent only
+/// where a connection may have died without a word: one idle for at least
+/// `health_check_after` (a firewall or proxy dropping quiet connections), and one last
+/// known good before another connection of the pool was found lost. A connection that
 /// failed with a closed-connection error while in use is discarded when it comes back,
 /// whatever its age, so the pool never hands it out again.
 #[derive(Debug)]
@@ -81,6 +94,7 @@ pub(crate) struct PgManager {
     url: String,
     setup: PgSetup,
     health_check_after: Duration,
+    epoch: Arc<LossEpoch>,
 }
 
 impl r2d2::ManageConnection for PgManager {
@@ -88,14 +102,14 @@ impl r2d2::ManageConnection for PgManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> std::result::Result<PgPooled, Self::Error> {
+        let health = Arc::new(Health::new(Arc::clone(&self.epoch)));
         let mut conn = self
             .setup
             .open(&self.url, self.setup.statement_timeout)
             .map_err(into_r2d2)?;
-        let lost = Arc::new(AtomicBool::new(false));
         conn.set_instrumentation(
             Observer::new(Arc::clone(&self.setup.counters), self.setup.echo)
-                .watching_for_loss(Arc::clone(&lost)),
+                .watching_for_loss(Arc::clone(&health)),
         );
         self.setup
             .counters
@@ -104,17 +118,22 @@ impl r2d2::ManageConnection for PgManager {
         Ok(PgPooled {
             conn,
             returned: Instant::now(),
-            lost,
+            health,
         })
     }
 
     fn is_valid(&self, pooled: &mut PgPooled) -> std::result::Result<(), Self::Error> {
-        if pooled.returned.elapsed() < self.health_check_after {
+        if let Err(error) = still_open(&mut pooled.conn) {
+            pooled.health.report_lost();
+            return Err(diesel::r2d2::Error::QueryError(error));
+        }
+        let idle = pooled.returned.elapsed() >= self.health_check_after;
+        if !idle && !pooled.health.is_suspect() {
             return Ok(());
         }
         pooled
-            .conn
-            .ping()
+            .health
+            .test(|| pooled.conn.ping())
             .map_err(diesel::r2d2::Error::QueryError)?;
         self.setup
             .counters
@@ -125,8 +144,23 @@ impl r2d2::ManageConnection for PgManager {
 
     fn has_broken(&self, pooled: &mut PgPooled) -> bool {
         pooled.returned = Instant::now();
-        std::thread::panicking() || pooled.lost.load(Ordering::Relaxed) || pooled.conn.is_broken()
+        std::thread::panicking() || pooled.health.is_lost() || pooled.conn.is_broken()
     }
+}
+
+/// Reads, without waiting and without a round trip, whatever the server sent an idle
+/// connection, and fails when the server has closed it. A server ending a session sends
+/// a last message and then closes the socket: the first read takes the message (one read
+/// alone missed every closed connection), the second meets the end. Nothing else
+/// arrives on an idle connection of this crate, which never `LISTEN`s.
+fn still_open(conn: &mut PgConnection) -> QueryResult<()> {
+    let mut input = conn.notifications_iter();
+    for _ in 0..2 {
+        if let Some(Err(error)) = input.next() {
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 /// A pool of PostgreSQL connections to `url`.
@@ -140,11 +174,12 @@ pub(crate) fn pg_pool(
         .max_size(settings.max_size)
         .min_idle(settings.min_idle)
         .connection_timeout(settings.connection_timeout)
-        // Cheap: `is_valid` tests only connections that were idle a while.
+        // Cheap: `is_valid` spends a round trip only on connections that may be dead.
         .test_on_check_out(true)
         .build(PgManager {
             url: url.to_owned(),
             setup,
             health_check_after,
+            epoch: Arc::new(LossEpoch::default()),
         })?)
 }

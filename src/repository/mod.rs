@@ -323,6 +323,7 @@ fn open_sqlite(
 #[cfg(feature = "postgres")]
 fn open_postgres(url: &str, config: &Config, counters: &Arc<Counters>) -> Result<AnyPool> {
     let setup = crate::postgres::PgSetup {
+        connect_timeout: config.connection_timeout,
         lock_timeout: config.busy_timeout,
         statement_timeout: config.statement_timeout,
         echo: config.echo(),
