@@ -87,6 +87,7 @@
 //!
 //! [Diesel]: https://diesel.rs
 
+mod closing;
 mod config;
 mod connection;
 mod error;
@@ -99,6 +100,7 @@ mod postgres;
 mod query;
 mod repository;
 mod sql;
+mod target;
 mod tx;
 mod validate;
 
