@@ -67,8 +67,11 @@ fn ancestor_problem(path: &Path) -> Option<String> {
                     path.display()
                 ))
             }
-            Err(error) if error.kind() == ErrorKind::NotFound => {}
-            Err(error) => return Some(format!("cannot read {}: {error}", ancestor.display())),
+            Err(error) if error.kind() == ErrorKind::PermissionDenied => {
+                return Some(format!("cannot read {}: {error}", ancestor.display()))
+            }
+            // Missing, or below a file ("not a directory"): the answer is further up.
+            Err(_) => {}
         }
     }
     // Even the first component is missing: a relative path under the current directory.
