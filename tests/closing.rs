@@ -53,7 +53,7 @@ fn after_the_last_drop_or_close_every_connection_is_closed() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bookshelf.db");
     for round in 0..ROUNDS {
-        let repo = Config::new(url(&path)?).max_size(4).open()?;
+        let repo = Repository::open(url(&path)?)?;
         repo.create_author(&NewAuthor::new(format!("Author {round:06}")))?;
         if round % 2 == 0 {
             drop(repo);
@@ -73,7 +73,7 @@ fn after_the_last_drop_or_close_every_connection_is_closed() -> TestResult {
 fn the_last_clone_closes_wherever_it_is_dropped() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bookshelf.db");
-    for round in 0..20 {
+    for round in 0..100 {
         let repo = Repository::open(url(&path)?)?;
         let (done, finished) = mpsc::channel();
         let workers: Vec<_> = (0..3)
