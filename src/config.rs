@@ -4,7 +4,26 @@ use std::time::Duration;
 
 use crate::observe::EchoSettings;
 use crate::pool::PoolSettings;
-use crate::{Repository, Result};
+use crate::target::Target;
+use crate::{Error, Repository, Result};
+
+/// The most connections a pool may hold. r2d2 reserves room for `max_size` connections
+/// up front, and opens that many when `min_idle` is `None`; past a thousand, a pool of
+/// SQLite connections (one writer at a time) or of server connections (PostgreSQL
+/// allows 100 by default) only exhausts file descriptors.
+const MAX_POOL_SIZE: u32 = 1024;
+
+/// The longest [`Config::connection_timeout`]: a call that has waited a day for a
+/// connection is hung, not patient. The bound also keeps every deadline computed from
+/// it (`now + timeout`) far from where `Instant` overflows.
+const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The longest [`Config::busy_timeout`] and [`Config::statement_timeout`], in
+/// milliseconds: SQLite's `busy_timeout` and PostgreSQL's `lock_timeout` and
+/// `statement_timeout` hold an `i32` of milliseconds (about 24.8 days).
+const MAX_TIMEOUT_MILLIS: u128 = i32::MAX as u128;
+
+const DEFAULT_HEALTH_CHECK_AFTER: Duration = Duration::from_secs(30);
 
 /// How to open a [`Repository`]: the database URL, the pool, the SQL echo and
 /// migrations. Every setting has a default suited to an embedded SQLite database, so
@@ -52,9 +71,26 @@ pub struct Config {
 }
 
 impl Config {
-    /// Settings for the database at `url`: a path, `sqlite://path`, a `file:` URI, or
-    /// `:memory:` for a private in-memory database; with the `postgres` feature, a
-    /// `postgres://` or `postgresql://` URL (any libpq connection URI).
+    /// Settings for the database at `url`:
+    ///
+    /// - a path (`data/app.db`, taken as it is: no escapes, no parameters);
+    /// - a `file:` URI (`file:data/app.db?mode=ro`, `file:///srv/app.db`), read as SQLite
+    ///   reads it: `%HH` escapes, and the parameters SQLite knows (`mode` `ro`, `rw` or
+    ///   `rwc`, `cache`, `immutable`, `nolock`, `psow`, `vfs`, `modeof`). Any other
+    ///   parameter is refused, since SQLite would ignore a misspelled one, unless the URI
+    ///   names a `vfs`, which may read its own;
+    /// - `sqlite://…` or `sqlite:…`: the `file:` URI with the same text after the
+    ///   scheme, as diesel and sqlx read them (`sqlite:///srv/app.db` is `/srv/app.db`);
+    /// - `:memory:`, `sqlite::memory:`, `sqlite://:memory:` or `file::memory:` (with
+    ///   `cache=` or a writable `mode=`, which change nothing) for a private in-memory
+    ///   database, shared by every pooled connection;
+    /// - with the `postgres` feature, a `postgres://` or `postgresql://` URL (any libpq
+    ///   connection URI).
+    ///
+    /// A URL that would give each pooled connection a database of its own is refused
+    /// when the repository is opened: one naming no file (`sqlite://`, `file:`, an empty
+    /// string: SQLite's temporary databases), and `mode=memory` or `vfs=memdb` on a
+    /// name (use `:memory:`).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -68,26 +104,29 @@ impl Config {
             run_migrations: true,
             process_exclusive: false,
             statement_timeout: None,
-            health_check_after: Duration::from_secs(30),
+            health_check_after: DEFAULT_HEALTH_CHECK_AFTER,
         }
     }
 
     /// The most connections the pool holds at once; a caller beyond that waits up to
-    /// [`connection_timeout`](Config::connection_timeout). Defaults to 10.
+    /// [`connection_timeout`](Config::connection_timeout). Must be between 1 and 1,024.
+    /// Defaults to 10.
     pub fn max_size(mut self, max_size: u32) -> Self {
         self.max_size = max_size;
         self
     }
 
-    /// The fewest idle connections the pool keeps open; `None` keeps `max_size`.
-    /// Defaults to `None`.
+    /// The fewest idle connections the pool keeps open; `None` keeps `max_size`, and
+    /// `Some(0)` opens connections only when calls need them. Must be at most
+    /// [`max_size`](Config::max_size). Defaults to `None`.
     pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
         self.min_idle = min_idle;
         self
     }
 
     /// How long a call waits for a free connection before it fails with
-    /// [`Error::Pool`](crate::Error::Pool). Defaults to 30 seconds.
+    /// [`Error::Pool`](crate::Error::Pool); opening waits as long for the pool's first
+    /// connections. Must be more than zero and at most one day. Defaults to 30 seconds.
     ///
     /// On PostgreSQL it also bounds opening a connection: libpq's `connect_timeout` is
     /// this time rounded up to whole seconds, and at least 2 (libpq's own floor), unless
@@ -104,10 +143,10 @@ impl Config {
     /// How long a statement waits for another connection's lock before it fails (then
     /// [`Error::is_busy`](crate::Error::is_busy) is true): SQLite's `busy_timeout`, and
     /// PostgreSQL's `lock_timeout`, in whole milliseconds rounded up (a fraction of a
-    /// millisecond counts as one), at most `i32::MAX` ms (about 24.8 days).
-    /// `Duration::ZERO` means "do not wait": SQLite fails at once, and PostgreSQL waits
-    /// at most 1 ms, its shortest limit, since it reads a `lock_timeout` of 0 as no
-    /// limit. Defaults to 5 seconds.
+    /// millisecond counts as one). `Duration::ZERO` means "do not wait": SQLite fails at
+    /// once, and PostgreSQL waits at most 1 ms, its shortest limit, since it reads a
+    /// `lock_timeout` of 0 as no limit. Must be at most `i32::MAX` milliseconds (about
+    /// 24.8 days), the most either database holds. Defaults to 5 seconds.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -155,7 +194,9 @@ impl Config {
     /// crash recovery, any number of connections in this process — is unchanged.
     /// Within the process, open the file only through repositories with this setting:
     /// a connection opened another way would keep a WAL index of its own. Defaults to
-    /// `false`. In-memory databases and PostgreSQL ignore it.
+    /// `false`. `true` is refused on what it cannot apply to: an in-memory database,
+    /// PostgreSQL, a `file:` URI that names a `vfs` of its own, or a platform other than
+    /// Unix.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -181,9 +222,10 @@ impl Config {
     /// connection and its locks indefinitely. Migrations run without it. It bounds the
     /// whole of a [`for_each_book`](crate::Repository::for_each_book) scan too. The
     /// limit is whole milliseconds rounded up (a fraction of a millisecond counts as
-    /// one, so `Some` of any duration, even zero, is a limit of at least 1 ms), at most
-    /// `i32::MAX` ms (about 24.8 days). `None`, the default, sets no limit. SQLite has
-    /// no such setting and ignores it.
+    /// one). `None`, the default, sets no limit. `Some` must be more than zero and at
+    /// most `i32::MAX` milliseconds. SQLite has no such setting and ignores it (with a
+    /// DEBUG event), so that an application choosing its backend by URL alone keeps one
+    /// configuration.
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
         self
@@ -194,7 +236,8 @@ impl Config {
     /// (a proxy or firewall may drop quiet connections without a word). Connections in
     /// steady use are not tested that way, which would add a round trip to every
     /// operation. `Duration::ZERO` tests on every checkout. Defaults to 30 seconds.
-    /// SQLite connections never go stale and are never tested.
+    /// SQLite connections never go stale and are never tested; SQLite ignores it, as it
+    /// does [`statement_timeout`](Config::statement_timeout).
     ///
     /// Whatever this setting, every checkout first reads what the server sent the idle
     /// connection, without a round trip, and replaces a connection the server closed (a
@@ -208,21 +251,127 @@ impl Config {
         self
     }
 
-    /// Opens the repository.
+    /// Opens the repository. The settings and the URL are checked first, before anything
+    /// touches the disk or the network; every check that can refuse a database runs
+    /// before anything is written to it, and migrations run in one transaction, so a
+    /// refused open leaves the database as it was (and creates no file).
     ///
     /// # Errors
     ///
+    /// [`Error::Config`](crate::Error::Config) for a setting out of its range or one that
+    /// cannot apply to the database (each setter says which values it takes),
     /// [`Error::UnsupportedUrl`](crate::Error::UnsupportedUrl) for a URL of another
-    /// database, [`Error::Connection`](crate::Error::Connection) when the database cannot
-    /// be opened, [`Error::Migration`](crate::Error::Migration) when it holds a migration
-    /// this build does not know or a migration fails, [`Error::Pool`](crate::Error::Pool)
-    /// when the pool cannot open its connections.
+    /// database or one that would not name exactly one database,
+    /// [`Error::Connection`](crate::Error::Connection) when the database cannot be opened
+    /// (the message names the cause: a directory, a missing directory, a file that is not
+    /// a database), [`Error::Migration`](crate::Error::Migration) when the database holds
+    /// a migration this build does not know or tables of another application, or a
+    /// migration fails, [`Error::Pool`](crate::Error::Pool) when the pool cannot open its
+    /// connections.
     pub fn open(self) -> Result<Repository> {
         Repository::from_config(self)
     }
 }
 
 impl Config {
+    /// Checks every setting, reads the URL, and checks the settings that depend on the
+    /// database it names: the one place where a `Config` is validated, run before
+    /// anything is opened.
+    pub(crate) fn target(&self) -> Result<Target> {
+        self.check_ranges()?;
+        let target = Target::parse(&self.url)?;
+        self.check_against(&target)?;
+        Ok(target)
+    }
+
+    fn check_ranges(&self) -> Result<()> {
+        if !(1..=MAX_POOL_SIZE).contains(&self.max_size) {
+            return Err(invalid(
+                "max_size",
+                format!(
+                    "must be between 1 and {MAX_POOL_SIZE}, got {}",
+                    self.max_size
+                ),
+            ));
+        }
+        if let Some(min_idle) = self.min_idle.filter(|&min_idle| min_idle > self.max_size) {
+            return Err(invalid(
+                "min_idle",
+                format!(
+                    "must be at most max_size ({}), got {min_idle}",
+                    self.max_size
+                ),
+            ));
+        }
+        if self.connection_timeout.is_zero() || self.connection_timeout > MAX_CONNECTION_TIMEOUT {
+            return Err(invalid(
+                "connection_timeout",
+                format!(
+                    "must be more than zero and at most one day, got {:?}",
+                    self.connection_timeout
+                ),
+            ));
+        }
+        if millis_rounded_up(self.busy_timeout) > MAX_TIMEOUT_MILLIS {
+            return Err(invalid(
+                "busy_timeout",
+                format!(
+                    "must be at most {MAX_TIMEOUT_MILLIS} ms, got {:?}",
+                    self.busy_timeout
+                ),
+            ));
+        }
+        if let Some(timeout) = self.statement_timeout {
+            if timeout.is_zero() || millis_rounded_up(timeout) > MAX_TIMEOUT_MILLIS {
+                return Err(invalid(
+                    "statement_timeout",
+                    format!(
+                        "must be more than zero and at most {MAX_TIMEOUT_MILLIS} ms \
+                         (None sets no limit), got {timeout:?}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a setting given explicitly that cannot apply to `target`; settings left
+    /// at their defaults never refuse.
+    fn check_against(&self, target: &Target) -> Result<()> {
+        if self.process_exclusive {
+            let refusal = match target {
+                _ if !cfg!(unix) => Some("needs SQLite's unix-excl VFS (Unix only)"),
+                Target::SqliteFile(file) if file.param("vfs").is_some() => {
+                    Some("chooses the VFS, but the URI names one")
+                }
+                Target::SqliteFile(_) => None,
+                Target::SqliteMemory => Some("applies to database files, not to :memory:"),
+                #[cfg(feature = "postgres")]
+                Target::Postgres(_) => Some("applies to SQLite files, not to PostgreSQL"),
+            };
+            if let Some(refusal) = refusal {
+                return Err(invalid("process_exclusive", refusal.to_owned()));
+            }
+        }
+        let server_only = [
+            ("statement_timeout", self.statement_timeout.is_some()),
+            (
+                "health_check_after",
+                self.health_check_after != DEFAULT_HEALTH_CHECK_AFTER,
+            ),
+        ];
+        if matches!(target, Target::SqliteFile(_) | Target::SqliteMemory) {
+            for (setting, _) in server_only.iter().filter(|(_, set)| *set) {
+                tracing::debug!(
+                    target: "bookshelf",
+                    setting,
+                    "a PostgreSQL setting; SQLite has none like it and ignores it"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// What the SQL echo logs.
     pub(crate) fn echo(&self) -> EchoSettings {
         EchoSettings {
@@ -232,7 +381,7 @@ impl Config {
         }
     }
 
-    /// The r2d2 settings every backend's pool takes.
+    /// The r2d2 settings every backend's pool takes (checked by [`Config::target`]).
     pub(crate) fn pool_settings(&self) -> PoolSettings {
         PoolSettings {
             max_size: self.max_size,
@@ -240,4 +389,13 @@ impl Config {
             connection_timeout: self.connection_timeout,
         }
     }
+}
+
+/// `duration` in whole milliseconds, a fraction counting as one.
+pub(crate) fn millis_rounded_up(duration: Duration) -> u128 {
+    duration.as_nanos().div_ceil(1_000_000)
+}
+
+fn invalid(setting: &'static str, message: String) -> Error {
+    Error::Config { setting, message }
 }

@@ -101,9 +101,22 @@ pub enum Error {
     )]
     NestedCall,
 
-    /// The database URL names a backend this build does not support.
+    /// The database URL names a backend this build does not support, or a form the crate
+    /// refuses (one that would give each pooled connection a database of its own, say);
+    /// nothing was opened or written.
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
+
+    /// A [`Config`](crate::Config) setting is out of its range, or cannot apply to the
+    /// database the URL names; nothing was opened or written.
+    #[error("invalid setting {setting}: {message}")]
+    Config {
+        /// The setting at fault, named as its `Config` method: `"max_size"`,
+        /// `"process_exclusive"`.
+        setting: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Why a migration step failed. Carried by [`Error::Migration`].
@@ -118,6 +131,15 @@ pub enum MigrationError {
     Unknown {
         /// The unknown migration's version.
         version: String,
+    },
+    /// The database has no migration applied but holds a table the migrations would
+    /// create: it belongs to another application. Nothing was changed.
+    #[error(
+        "database has a table {table} that bookshelf's migrations did not create; refusing to open it"
+    )]
+    ForeignTable {
+        /// The clashing table's name.
+        table: String,
     },
     /// There is no applied migration to revert.
     #[error("no migration to revert")]

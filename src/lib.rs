@@ -55,9 +55,14 @@
 //! default) first, so that the rest waits for locks instead of failing;
 //! `foreign_keys = ON`, read back to be sure, since SQLite leaves it off by default and
 //! `ON DELETE CASCADE` needs it; `synchronous = NORMAL`, which under WAL never corrupts
-//! the database and loses at most the last commits on power loss. A file database is
-//! switched to `journal_mode = WAL` when it is opened, so readers and the writer do not
-//! block each other. The pool does not test connections on checkout: a local SQLite
+//! the database and loses at most the last commits on power loss;
+//! `journal_size_limit = 67108864`: once a checkpoint has emptied a WAL that a long
+//! reader let grow, SQLite cuts the file back to 64 MiB instead of keeping its largest
+//! size for ever. A file database is switched to `journal_mode = WAL` when it is opened
+//! (after every check that could refuse it, and after the migrations), so readers and
+//! the writer do not block each other. When the last [`Repository`] handle is dropped,
+//! every connection is closed before the drop returns, and SQLite removes the `-wal` and
+//! `-shm` files. The pool does not test connections on checkout: a local SQLite
 //! handle does not go stale, so r2d2's default `SELECT 1` on every checkout would be a
 //! wasted statement. Transactions that write begin with `BEGIN IMMEDIATE`. An
 //! application that is the only process using its database file can open it with
@@ -90,6 +95,7 @@
 //!
 //! [Diesel]: https://diesel.rs
 
+mod closing;
 mod config;
 mod connection;
 mod error;
@@ -102,6 +108,7 @@ mod postgres;
 mod query;
 mod repository;
 mod sql;
+mod target;
 mod transaction;
 mod tx;
 mod validate;

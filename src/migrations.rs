@@ -68,8 +68,14 @@ where
     check(conn)
 }
 
+/// The tables the migrations create. A database with none of the migrations applied
+/// that already has one of them belongs to another application: running the first
+/// migration there would fail half-way (`table authors already exists`), after the
+/// database had been opened for writing.
+const TABLES: [&str; 2] = ["authors", "books"];
+
 /// The pending versions, after refusing a database that holds a migration this build
-/// does not know (it was written by a newer build).
+/// does not know (it was written by a newer build), or tables of another application.
 fn check<C>(conn: &mut C) -> Result<Vec<String>>
 where
     C: Backend,
@@ -82,6 +88,16 @@ where
             version: version.clone(),
         }
         .into());
+    }
+    if applied.is_empty() {
+        for table in TABLES {
+            if conn.has_table(table)? {
+                return Err(MigrationError::ForeignTable {
+                    table: table.to_owned(),
+                }
+                .into());
+            }
+        }
     }
     Ok(known
         .into_iter()

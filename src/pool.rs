@@ -1,5 +1,5 @@
-//! Connection set-up: which database a URL names, the pragmas every SQLite connection
-//! gets, and the pool around them.
+//! Connection set-up: the pragmas every SQLite connection gets, the WAL switch, and the
+//! pool around them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,11 +10,20 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
 use diesel::sqlite::SqliteConnection;
 
+use crate::closing::{Counted, GatedPool};
 use crate::observe::{Counters, EchoSettings, Observer};
 use crate::{Error, Result};
 
 /// The pool type of an SQLite repository.
-pub(crate) type SqlitePool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
+pub(crate) type SqlitePool = GatedPool<ConnectionManager<SqliteConnection>>;
+
+/// The most the WAL file keeps of its size once a checkpoint has emptied it, in bytes.
+/// A reader that holds a snapshot for long stops checkpoints from reaching the WAL's
+/// end, so the WAL grows with every write meanwhile; without a limit SQLite reuses the
+/// file at that size for ever. 64 MiB keeps sixteen times what the automatic checkpoint
+/// lets the WAL reach in steady use (1,000 pages of 4 KiB), so ordinary bursts do not
+/// make SQLite shrink and regrow the file.
+pub(crate) const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The pool of a repository, of whichever backend its URL named.
 pub(crate) enum AnyPool {
@@ -63,114 +72,6 @@ macro_rules! with_pooled {
 }
 pub(crate) use with_pooled;
 
-/// The database a URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// A file (a path, `sqlite://path` or a `file:` URI), given as SQLite will open it.
-    SqliteFile(String),
-    /// A private in-memory database.
-    SqliteMemory,
-    /// A PostgreSQL server (a `postgres://` or `postgresql://` URL, as libpq takes it).
-    #[cfg(feature = "postgres")]
-    Postgres(String),
-}
-
-impl Target {
-    pub(crate) fn parse(url: &str) -> Result<Self> {
-        let url = url.trim();
-        if matches!(url, ":memory:" | "sqlite::memory:" | "sqlite://:memory:") {
-            return Ok(Target::SqliteMemory);
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            #[cfg(feature = "postgres")]
-            return Ok(Target::Postgres(url.to_owned()));
-            #[cfg(not(feature = "postgres"))]
-            return Err(Error::UnsupportedUrl(
-                "a PostgreSQL URL needs bookshelf's `postgres` cargo feature \
-                 (bookshelf = { features = [\"postgres\"] })"
-                    .to_owned(),
-            ));
-        }
-        if url.is_empty() {
-            return Err(Error::UnsupportedUrl("the url is empty".to_owned()));
-        }
-        if let Some((scheme, _)) = url.split_once("://") {
-            if scheme != "sqlite" {
-                return Err(Error::UnsupportedUrl(format!("unknown scheme {scheme:?}")));
-            }
-        }
-        Ok(Target::SqliteFile(url.to_owned()))
-    }
-}
-
-/// For a plain path (or `sqlite://path`), names what SQLite would only report as
-/// "unable to open database file": a directory, or a parent directory that is missing.
-pub(crate) fn check_path(url: &str) -> Result<()> {
-    if url.starts_with("file:") {
-        return Ok(());
-    }
-    let path = std::path::Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
-    let problem = if path.is_dir() {
-        Some(format!(
-            "{} is a directory, not a database file",
-            path.display()
-        ))
-    } else {
-        match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => {
-                Some(format!("directory {} does not exist", parent.display()))
-            }
-            _ => None,
-        }
-    };
-    match problem {
-        Some(problem) => Err(Error::Connection(diesel::ConnectionError::BadConnection(
-            problem,
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// `url` (a path, `sqlite://path` or a `file:` URI) as a URI that opens the file
-/// through SQLite's `unix-excl` VFS: the first connection takes an exclusive lock on the
-/// file for this process, other connections of the process share the database as usual,
-/// and the WAL index lives in this process's memory instead of the `-shm` file, so a
-/// read transaction no longer takes a file lock on it. Other processes cannot open the
-/// database meanwhile.
-///
-/// # Errors
-///
-/// [`Error::UnsupportedUrl`] for a URI that names a VFS of its own, or on a platform
-/// without SQLite's unix VFS.
-pub(crate) fn process_exclusive(url: &str) -> Result<String> {
-    if !cfg!(unix) {
-        return Err(Error::UnsupportedUrl(
-            "process_exclusive needs SQLite's unix-excl VFS (Unix only)".to_owned(),
-        ));
-    }
-    if let Some(uri) = url.strip_prefix("file:") {
-        if uri.contains("vfs=") {
-            return Err(Error::UnsupportedUrl(
-                "process_exclusive chooses the VFS, but the URI names one".to_owned(),
-            ));
-        }
-        let joiner = if uri.contains('?') { '&' } else { '?' };
-        return Ok(format!("{url}{joiner}vfs=unix-excl"));
-    }
-    let path = url.strip_prefix("sqlite://").unwrap_or(url);
-    // The characters a URI path cannot hold as they are.
-    let mut escaped = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '%' => escaped.push_str("%25"),
-            '?' => escaped.push_str("%3f"),
-            '#' => escaped.push_str("%23"),
-            c => escaped.push(c),
-        }
-    }
-    Ok(format!("file:{escaped}?vfs=unix-excl"))
-}
-
 /// A name for a new in-memory database, unique in this process. SQLite's `memdb` VFS
 /// shares a database among every connection of the process that opens the same name
 /// starting with `/`, and frees it when the last one closes. Unlike a plain `:memory:`
@@ -192,7 +93,8 @@ pub(crate) fn memory_url() -> String {
 /// file, say) makes it fail at once with `database is locked`. So it is retried until the
 /// busy timeout runs out. A read-only database keeps the journal it has.
 pub(crate) fn enable_wal(conn: &mut SqliteConnection, busy_timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + busy_timeout;
+    // A deadline too far to represent is one never reached.
+    let deadline = Instant::now().checked_add(busy_timeout);
     loop {
         let mode: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
             "journal_mode FROM pragma_journal_mode",
@@ -208,7 +110,7 @@ pub(crate) fn enable_wal(conn: &mut SqliteConnection, busy_timeout: Duration) ->
         if error.is_read_only() {
             return Ok(());
         }
-        if !error.is_busy() || Instant::now() >= deadline {
+        if !error.is_busy() || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return Err(error);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -241,15 +143,18 @@ impl SqliteSetup {
 
     /// Each pragma runs in its own statement, busy timeout first so that the others wait
     /// for a lock rather than fail. `foreign_keys` is a no-op inside a transaction, so
-    /// it is read back rather than trusted.
+    /// it is read back rather than trusted. None of them writes to the database.
     pub(crate) fn pragmas(&self, conn: &mut SqliteConnection) -> Result<()> {
-        let millis = self.busy_timeout.as_millis().min(i32::MAX as u128);
         for pragma in [
-            format!("PRAGMA busy_timeout = {millis}"),
+            format!(
+                "PRAGMA busy_timeout = {}",
+                busy_timeout_millis(self.busy_timeout)
+            ),
             "PRAGMA foreign_keys = ON".to_owned(),
             // With WAL, NORMAL is durable against application crashes and keeps the
             // database consistent through power loss; only the last commits may be lost.
             "PRAGMA synchronous = NORMAL".to_owned(),
+            format!("PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"),
         ] {
             conn.batch_execute(&pragma)?;
             self.counters
@@ -277,8 +182,14 @@ impl SqliteSetup {
     }
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+/// SQLite's `busy_timeout` for `timeout`: whole milliseconds, rounded up so that a
+/// fraction of one still waits (zero stays zero: do not wait), at most `i32::MAX`.
+pub(crate) fn busy_timeout_millis(timeout: Duration) -> i32 {
+    i32::try_from(crate::config::millis_rounded_up(timeout)).unwrap_or(i32::MAX)
+}
+
+impl CustomizeConnection<Counted<SqliteConnection>, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut Counted<SqliteConnection>) -> Result<(), diesel::r2d2::Error> {
         self.pragmas(conn).map_err(into_r2d2)?;
         self.observe(conn);
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
@@ -305,21 +216,20 @@ pub(crate) struct PoolSettings {
     pub(crate) connection_timeout: Duration,
 }
 
+/// A pool of SQLite connections to `uri`, each set up by `setup`.
 pub(crate) fn sqlite_pool(
-    url: &str,
+    uri: &str,
     setup: SqliteSetup,
     settings: PoolSettings,
 ) -> Result<SqlitePool> {
-    Ok(r2d2::Pool::builder()
-        .max_size(settings.max_size)
-        .min_idle(settings.min_idle)
-        .connection_timeout(settings.connection_timeout)
-        // An SQLite connection is a handle on a local file; it does not go stale the way
-        // a network connection does, so the `SELECT 1` r2d2 would send on every checkout
-        // buys nothing.
-        .test_on_check_out(false)
-        .connection_customizer(Box::new(setup))
-        .build(ConnectionManager::new(url))?)
+    GatedPool::build(settings, ConnectionManager::new(uri), |builder| {
+        builder
+            // An SQLite connection is a handle on a local file; it does not go stale the
+            // way a network connection does, so the `SELECT 1` r2d2 would send on every
+            // checkout buys nothing.
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(setup))
+    })
 }
 
 #[cfg(test)]
@@ -327,52 +237,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_pick_the_database() {
-        assert_eq!(Target::parse(":memory:").ok(), Some(Target::SqliteMemory));
-        assert_eq!(
-            Target::parse("sqlite://data/x.db").ok(),
-            Some(Target::SqliteFile("sqlite://data/x.db".into()))
-        );
-        assert_eq!(
-            Target::parse("file:x.db?mode=rwc").ok(),
-            Some(Target::SqliteFile("file:x.db?mode=rwc".into()))
-        );
-        #[cfg(not(feature = "postgres"))]
-        assert!(matches!(
-            Target::parse("postgres://localhost/db"),
-            Err(Error::UnsupportedUrl(message)) if message.contains("`postgres` cargo feature")
-        ));
-        #[cfg(feature = "postgres")]
-        assert_eq!(
-            Target::parse("postgresql://localhost/db").ok(),
-            Some(Target::Postgres("postgresql://localhost/db".into()))
-        );
-        assert!(matches!(
-            Target::parse("mysql://localhost/db"),
-            Err(Error::UnsupportedUrl(_))
-        ));
-        assert!(matches!(Target::parse(""), Err(Error::UnsupportedUrl(_))));
-    }
-
-    #[test]
-    fn process_exclusive_urls_name_the_unix_excl_vfs() -> Result<()> {
-        assert_eq!(
-            process_exclusive("data/x.db")?,
-            "file:data/x.db?vfs=unix-excl"
-        );
-        assert_eq!(
-            process_exclusive("sqlite:///tmp/a?b#c%d.db")?,
-            "file:/tmp/a%3fb%23c%25d.db?vfs=unix-excl"
-        );
-        assert_eq!(
-            process_exclusive("file:x.db?mode=rwc")?,
-            "file:x.db?mode=rwc&vfs=unix-excl"
-        );
-        assert!(matches!(
-            process_exclusive("file:x.db?vfs=unix-dotfile"),
-            Err(Error::UnsupportedUrl(_))
-        ));
-        Ok(())
+    fn busy_timeouts_round_up_to_whole_milliseconds() {
+        for (timeout, millis) in [
+            (Duration::ZERO, 0),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_micros(1500), 2),
+            (Duration::from_millis(5000), 5000),
+            (Duration::from_millis(i32::MAX as u64), i32::MAX),
+            (Duration::MAX, i32::MAX),
+        ] {
+            assert_eq!(busy_timeout_millis(timeout), millis, "{timeout:?}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::pool::{into_r2d2, PoolSettings};
 use crate::Result;
 
 /// The pool type of a PostgreSQL repository.
-pub(crate) type PgPool = r2d2::Pool<PgManager>;
+pub(crate) type PgPool = crate::closing::GatedPool<PgManager>;
 
 /// Settings applied to each PostgreSQL connection when it is opened.
 #[derive(Debug, Clone)]
@@ -170,16 +170,12 @@ pub(crate) fn pg_pool(
     settings: PoolSettings,
     health_check_after: Duration,
 ) -> Result<PgPool> {
-    Ok(r2d2::Pool::builder()
-        .max_size(settings.max_size)
-        .min_idle(settings.min_idle)
-        .connection_timeout(settings.connection_timeout)
-        // Cheap: `is_valid` spends a round trip only on connections that may be dead.
-        .test_on_check_out(true)
-        .build(PgManager {
-            url: url.to_owned(),
-            setup,
-            health_check_after,
-            epoch: Arc::new(LossEpoch::default()),
-        })?)
+    let manager = PgManager {
+        url: url.to_owned(),
+        setup,
+        health_check_after,
+        epoch: Arc::new(LossEpoch::default()),
+    };
+    // Cheap: `is_valid` spends a round trip only on connections that may be dead.
+    PgPool::build(settings, manager, |builder| builder.test_on_check_out(true))
 }

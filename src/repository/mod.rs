@@ -8,7 +8,8 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::connection::Backend;
 use crate::observe::{Counters, Stats};
-use crate::pool::{self, with_pooled, AnyPool, SqliteSetup, Target};
+use crate::pool::{self, with_pooled, AnyPool, SqliteSetup};
+use crate::target::Target;
 use crate::transaction::{self, Faults, Finish, OpenHere};
 use crate::{migrations, Config, Error, Result, Tx};
 
@@ -20,6 +21,10 @@ use crate::{migrations, Config, Error, Result, Tx};
 /// a connection, runs in autocommit (operations that write several rows wrap them in a
 /// transaction of their own), and returns the connection. To run several operations
 /// atomically, use [`transaction`](Repository::transaction).
+///
+/// When the last clone is dropped (or [`close`](Repository::close)d), every connection
+/// is closed before the drop returns: the database file is free at once for a backup,
+/// a copy or the `sqlite3` shell, and SQLite has removed its `-wal` and `-shm` files.
 ///
 /// ```
 /// # fn main() -> bookshelf::Result<()> {
@@ -90,16 +95,14 @@ impl Repository {
     }
 
     pub(crate) fn from_config(config: Config) -> Result<Repository> {
+        // Every setting and the URL are checked before anything is opened.
+        let target = config.target()?;
         let counters = Arc::new(Counters::default());
-        let (pool, in_memory, keepalive) = match Target::parse(&config.url)? {
-            Target::SqliteFile(url) => {
-                pool::check_path(&url)?;
-                let url = if config.process_exclusive {
-                    pool::process_exclusive(&url)?
-                } else {
-                    url
-                };
-                let (pool, _) = open_sqlite(&url, false, &config, &counters)?;
+        let (pool, in_memory, keepalive) = match target {
+            Target::SqliteFile(file) => {
+                file.check_path()?;
+                let uri = file.uri(config.process_exclusive);
+                let (pool, _) = open_sqlite(&uri, false, &config, &counters)?;
                 (pool, false, None)
             }
             Target::SqliteMemory => {
@@ -142,6 +145,42 @@ impl Repository {
         with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
             conn, &faults, finish, f
         ))
+    }
+
+    /// Closes the repository, if this is its last handle: every connection is closed
+    /// when it returns, as when the last clone is dropped, but a forgotten clone does
+    /// not pass unnoticed. When other clones are alive nothing is closed and this handle
+    /// comes back as the error; the connections close when the last of them goes.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("bookshelf-close-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("app.db");
+    /// let repo = bookshelf::Repository::open(&path.to_string_lossy())?;
+    /// let handler = repo.clone();
+    /// let repo = repo.close().expect_err("a clone is alive");
+    /// drop(handler);
+    /// repo.close().map_err(|_| "still shared")?;
+    /// // The file is closed: SQLite has removed its WAL, and it may be copied now.
+    /// assert!(!dir.join("app.db-wal").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// This handle, unchanged, while another clone of it is alive.
+    pub fn close(self) -> std::result::Result<(), Repository> {
+        match Arc::try_unwrap(self.inner) {
+            // Dropping the pool closes its connections before the drop returns.
+            Ok(inner) => {
+                drop(inner);
+                Ok(())
+            }
+            Err(inner) => Err(Repository { inner }),
+        }
     }
 
     /// Checks out a connection and runs `f` on it, in autocommit.
@@ -294,11 +333,15 @@ impl Repository {
     }
 }
 
-/// Opens an SQLite database: one connection refuses a database from a newer build
-/// before anything is written, switches a file to WAL and migrates; then the pool.
-/// Returns the pool and that first connection (which keeps an in-memory database alive).
+/// Opens an SQLite database. Everything that can refuse it comes before anything that
+/// writes: one connection opens it (a file that is not a database fails here) and reads
+/// the migration state (a newer build's database, or another application's, is refused
+/// here); then the pool opens its connections. Only then does the first connection
+/// write: the migrations, in one transaction that rolls back on failure, then the
+/// switch of a file to WAL. Returns the pool and that first connection (which keeps an
+/// in-memory database alive).
 fn open_sqlite(
-    url: &str,
+    uri: &str,
     in_memory: bool,
     config: &Config,
     counters: &Arc<Counters>,
@@ -308,18 +351,19 @@ fn open_sqlite(
         echo: config.echo(),
         counters: Arc::clone(counters),
     };
-    let mut conn = setup.connect(url)?;
+    let mut conn = setup.connect(uri)?;
     let pending = migrations::pending_on_open(&mut conn)?;
+    let pool = pool::sqlite_pool(uri, setup, config.pool_settings())?;
+    apply(&mut conn, config, &pending)?;
     if !in_memory {
         pool::enable_wal(&mut conn, config.busy_timeout)?;
     }
-    apply(&mut conn, config, &pending)?;
-    let pool = pool::sqlite_pool(url, setup, config.pool_settings())?;
     Ok((AnyPool::Sqlite(pool), conn))
 }
 
-/// Opens a PostgreSQL database: one connection (without a statement timeout) checks and
-/// applies the migrations; then the pool.
+/// Opens a PostgreSQL database: one connection (without a statement timeout) checks the
+/// migrations, the pool opens its connections, and only then does that connection apply
+/// the migrations, in one transaction.
 #[cfg(feature = "postgres")]
 fn open_postgres(url: &str, config: &Config, counters: &Arc<Counters>) -> Result<AnyPool> {
     let setup = crate::postgres::PgSetup {
@@ -331,13 +375,13 @@ fn open_postgres(url: &str, config: &Config, counters: &Arc<Counters>) -> Result
     };
     let mut conn = setup.connect(url)?;
     let pending = migrations::pending_on_open(&mut conn)?;
-    apply(&mut conn, config, &pending)?;
     let pool = crate::postgres::pg_pool(
         url,
         setup,
         config.pool_settings(),
         config.health_check_after,
     )?;
+    apply(&mut conn, config, &pending)?;
     Ok(AnyPool::Postgres(pool))
 }
 
