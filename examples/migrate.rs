@@ -15,7 +15,13 @@
 
 use bookshelf::{Config, Repository};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod support;
+
+fn main() -> std::process::ExitCode {
+    support::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_else(|| "status".to_owned());
     let url = args

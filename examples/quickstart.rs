@@ -10,7 +10,13 @@
 
 use bookshelf::{BookChanges, BookFilter, BookOrder, Config, Direction, NewAuthor, NewBook};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod support;
+
+fn main() -> std::process::ExitCode {
+    support::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();

@@ -10,7 +10,13 @@ use bookshelf::{NewAuthor, NewBook, Page, Repository};
 const AUTHORS: usize = 50;
 const BOOKS_PER_AUTHOR: usize = 3;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod support;
+
+fn main() -> std::process::ExitCode {
+    support::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let repo = Repository::in_memory()?;
     let new_authors: Vec<NewAuthor> = (1..=AUTHORS)
         .map(|i| NewAuthor::new(format!("Author {i:06}")))

@@ -15,7 +15,13 @@ use bookshelf::{NewAuthor, NewBook, Repository};
 const BOOKS_PER_AUTHOR: usize = 10;
 const AUTHORS_PER_BATCH: usize = 1_000;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod support;
+
+fn main() -> std::process::ExitCode {
+    support::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()

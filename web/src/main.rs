@@ -69,6 +69,7 @@
 //! ```
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use bookshelf::Config;
@@ -82,10 +83,30 @@ const DB_CONNECTIONS: u32 = 16;
 /// How long a request waits for a connection before it is answered 503.
 const WAIT_FOR_DATABASE: Duration = Duration::from_secs(10);
 
+fn main() -> std::process::ExitCode {
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The error and its causes, as a person reads them (not `Debug`).
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+async fn serve() -> Result<(), Box<dyn Error + Send + Sync>> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Colour codes only for a terminal: a log file or a journal gets plain text.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::io::stdout().is_terminal())
+        .init();
 
     let settings = Settings::parse(std::env::args().skip(1), |key| std::env::var(key).ok())?;
     let url = settings.database_url.clone();
