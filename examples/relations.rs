@@ -36,7 +36,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let before = repo.stats().statements;
     let mut lazy_books = 0;
     for author in repo.list_authors(Page::all())? {
-        lazy_books += repo.books_of(&author)?.len();
+        lazy_books += repo.books_by_author(author.id)?.len();
     }
     let lazy_statements = repo.stats().statements - before;
     println!("lazy:  {AUTHORS} authors, {lazy_books} books, {lazy_statements} statements (N+1)");

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use crate::error::{Error, Result};
 use crate::observe::EchoSettings;
 use crate::pool::PoolSettings;
 use crate::target::Target;
-use crate::{Error, Repository, Result};
 
 /// The most connections a pool may hold. r2d2 reserves room for `max_size` connections
 /// up front, and opens that many when `min_idle` is `None`; past a thousand, a pool of
@@ -249,27 +249,6 @@ impl Config {
     pub fn health_check_after(mut self, idle: Duration) -> Self {
         self.health_check_after = idle;
         self
-    }
-
-    /// Opens the repository. The settings and the URL are checked first, before anything
-    /// touches the disk or the network; every check that can refuse a database runs
-    /// before anything is written to it, and migrations run in one transaction, so a
-    /// refused open leaves the database as it was (and creates no file).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`](crate::Error::Config) for a setting out of its range or one that
-    /// cannot apply to the database (each setter says which values it takes),
-    /// [`Error::UnsupportedUrl`](crate::Error::UnsupportedUrl) for a URL of another
-    /// database or one that would not name exactly one database,
-    /// [`Error::Connection`](crate::Error::Connection) when the database cannot be opened
-    /// (the message names the cause: a directory, a missing directory, a file that is not
-    /// a database), [`Error::Migration`](crate::Error::Migration) when the database holds
-    /// a migration this build does not know or tables of another application, or a
-    /// migration fails, [`Error::Pool`](crate::Error::Pool) when the pool cannot open its
-    /// connections.
-    pub fn open(self) -> Result<Repository> {
-        Repository::from_config(self)
     }
 }
 

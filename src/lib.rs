@@ -106,17 +106,17 @@
 //!
 //! [Diesel]: https://diesel.rs
 
-mod closing;
+mod backend;
+mod backends;
 mod config;
-mod connection;
 mod error;
 mod migrations;
 mod models;
 mod observe;
+mod ops;
 mod pool;
-#[cfg(feature = "postgres")]
-mod postgres;
 mod query;
+mod raw;
 mod repository;
 mod sql;
 mod target;
@@ -133,6 +133,7 @@ pub use models::{
 };
 pub use observe::{Stats, SQL_TARGET};
 pub use query::{BookFilter, BookOrder, Direction, Page};
+pub use raw::RawConnection;
 pub use repository::Repository;
-pub use tx::{RawConnection, Tx};
+pub use tx::Tx;
 pub use validate::{MAX_TEXT_CHARS, MIN_YEAR};

@@ -1,21 +1,14 @@
-//! The embedded migrations and the checks around them, written once for every backend.
+//! The checks and steps around the embedded migrations, written once for every backend
+//! (each backend's file embeds its own migrations: [`Backend::MIGRATIONS`]).
 
 use diesel::migration::{Migration, MigrationSource};
 use diesel::prelude::*;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use crate::connection::Backend;
-use crate::{MigrationError, Result};
+use crate::backend::Backend;
+use crate::error::{MigrationError, Result};
+use crate::transaction;
 
-/// The SQLite migrations, compiled into the crate (`build.rs` rebuilds it when the
-/// `migrations/` directory changes).
-pub(crate) const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-/// The PostgreSQL migrations: the same versions, in PostgreSQL's SQL.
-#[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
-fn failed(error: Box<dyn std::error::Error + Send + Sync>) -> crate::Error {
+fn failed(error: Box<dyn std::error::Error + Send + Sync>) -> crate::error::Error {
     MigrationError::Failed(error).into()
 }
 
@@ -116,7 +109,7 @@ where
     C: Backend,
     for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
 {
-    conn.read_transaction(check)
+    transaction::read(conn, check)
 }
 
 /// Applies what is pending and returns the versions applied. It holds the write lock
@@ -128,7 +121,7 @@ where
     C: Backend,
     for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
 {
-    conn.write_transaction(|conn| {
+    transaction::write(conn, |conn| {
         conn.lock_migrations()?;
         if check(conn)?.is_empty() {
             return Ok(Vec::new());
@@ -144,7 +137,7 @@ where
     C: Backend,
     for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
 {
-    conn.write_transaction(|conn| {
+    transaction::write(conn, |conn| {
         conn.lock_migrations()?;
         if applied(conn)?.is_empty() {
             return Err(MigrationError::NothingToRevert.into());
@@ -152,4 +145,19 @@ where
         let version = conn.revert_last_migration(C::MIGRATIONS).map_err(failed)?;
         Ok(version.to_string())
     })
+}
+
+/// Applies the migrations [`pending_on_open`] found, when `run` (the
+/// `run_migrations` setting) says to, and logs each version applied.
+pub(crate) fn apply_on_open<C>(conn: &mut C, run: bool, pending: &[String]) -> Result<()>
+where
+    C: Backend,
+    for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
+{
+    if run && !pending.is_empty() {
+        for version in run_pending(conn)? {
+            tracing::info!(target: "bookshelf", %version, backend = C::NAME, "applied migration");
+        }
+    }
+    Ok(())
 }

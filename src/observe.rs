@@ -26,6 +26,12 @@ pub(crate) struct EchoSettings {
     pub(crate) slow_query_threshold: Duration,
 }
 
+/// What an [`Observer`] tells of each statement that fails.
+pub(crate) trait FailureWatch: Send + Sync {
+    /// A statement failed with `error`.
+    fn failed(&self, error: &diesel::result::Error);
+}
+
 /// Diesel instrumentation: counts each statement as data or transaction control, and
 /// emits the echo events.
 pub(crate) struct Observer {
@@ -35,11 +41,9 @@ pub(crate) struct Observer {
     /// just before it runs their SQL; the next statement is then transaction control.
     next_is_control: bool,
     started: Option<Instant>,
-    /// Told when a statement finds the connection closed (a server connection the server
-    /// dropped), so that the pool discards the connection instead of handing it out, and
-    /// tests the connections opened before it.
-    #[cfg(feature = "postgres")]
-    health: Option<Arc<crate::postgres::Health>>,
+    /// Told of every statement that fails (a backend's pool watches for connections the
+    /// server closed).
+    watch: Option<Arc<dyn FailureWatch>>,
 }
 
 impl Observer {
@@ -49,16 +53,14 @@ impl Observer {
             echo,
             next_is_control: false,
             started: None,
-            #[cfg(feature = "postgres")]
-            health: None,
+            watch: None,
         }
     }
 
-    /// Also reports the connection lost to `health` when a statement fails because the
-    /// connection is gone.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn watching_for_loss(mut self, health: Arc<crate::postgres::Health>) -> Self {
-        self.health = Some(health);
+    /// Also tells `watch` of every statement that fails.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // only servers drop connections
+    pub(crate) fn watching(mut self, watch: Arc<dyn FailureWatch>) -> Self {
+        self.watch = Some(watch);
         self
     }
 }
@@ -83,11 +85,8 @@ impl Instrumentation for Observer {
                 }
             }
             InstrumentationEvent::FinishQuery { query, error, .. } => {
-                #[cfg(feature = "postgres")]
-                if let (Some(health), Some(error)) = (&self.health, error) {
-                    if is_connection_loss(error) {
-                        health.report_lost();
-                    }
+                if let (Some(watch), Some(error)) = (&self.watch, error) {
+                    watch.failed(error);
                 }
                 let Some(started) = self.started.take() else {
                     return;
@@ -128,19 +127,6 @@ impl std::fmt::Display for Sql<'_> {
         };
         f.write_str(sql)
     }
-}
-
-/// True for an error that leaves the connection unusable.
-#[cfg(feature = "postgres")]
-fn is_connection_loss(error: &diesel::result::Error) -> bool {
-    use diesel::result::DatabaseErrorKind;
-    matches!(
-        error,
-        diesel::result::Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        )
-    )
 }
 
 /// Statement and connection counts of a repository, from [`Repository::stats`](crate::Repository::stats).

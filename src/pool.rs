@@ -1,201 +1,26 @@
-//! Connection set-up: the pragmas every SQLite connection gets, the WAL switch, and the
-//! pool around them.
+//! The pool every backend's connections live in: r2d2, behind a gate that closes every
+//! connection on the thread that closes the pool.
+//!
+//! r2d2 opens connections on worker threads of its own, and a job holds the pool's
+//! shared state while it runs. When the last handle on a pool is dropped while a job is
+//! finishing (the last of the connections opened as the pool was built, say), the shared
+//! state, with every idle connection in it, is dropped on the worker some milliseconds
+//! later: a backup or `sqlite3` run at once still met the file open and locked, its
+//! `-wal` and `-shm` files still there.
+//!
+//! So a [`GatedPool`] closes its connections itself. Its manager counts the connections
+//! that are open; closing the gate makes the manager refuse new ones and report each one
+//! given back as broken, which r2d2 answers by dropping it at once, on the thread that
+//! gave it back. [`GatedPool::close`] then checks out the idle connections one by one
+//! and gives them back, until none is open.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection};
-use diesel::sqlite::SqliteConnection;
+use diesel::r2d2::{Error as R2d2Error, ManageConnection, PooledConnection};
+use diesel::ConnectionError;
 
-use crate::closing::{Counted, GatedPool};
-use crate::observe::{Counters, EchoSettings, Observer};
-use crate::{Error, Result};
-
-/// The pool type of an SQLite repository.
-pub(crate) type SqlitePool = GatedPool<ConnectionManager<SqliteConnection>>;
-
-/// The most the WAL file keeps of its size once a checkpoint has emptied it, in bytes.
-/// A reader that holds a snapshot for long stops checkpoints from reaching the WAL's
-/// end, so the WAL grows with every write meanwhile; without a limit SQLite reuses the
-/// file at that size for ever. 64 MiB keeps sixteen times what the automatic checkpoint
-/// lets the WAL reach in steady use (1,000 pages of 4 KiB), so ordinary bursts do not
-/// make SQLite shrink and regrow the file.
-pub(crate) const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
-
-/// The pool of a repository, of whichever backend its URL named.
-pub(crate) enum AnyPool {
-    Sqlite(SqlitePool),
-    #[cfg(feature = "postgres")]
-    Postgres(crate::postgres::PgPool),
-}
-
-impl AnyPool {
-    pub(crate) fn state(&self) -> r2d2::State {
-        match self {
-            AnyPool::Sqlite(pool) => pool.state(),
-            #[cfg(feature = "postgres")]
-            AnyPool::Postgres(pool) => pool.state(),
-        }
-    }
-
-    pub(crate) fn backend(&self) -> &'static str {
-        use crate::connection::Backend;
-        match self {
-            AnyPool::Sqlite(_) => SqliteConnection::NAME,
-            #[cfg(feature = "postgres")]
-            AnyPool::Postgres(_) => diesel::pg::PgConnection::NAME,
-        }
-    }
-}
-
-/// Checks out a connection from `$pool` (an [`AnyPool`]) and runs `$body` with `$conn`
-/// bound to it as the concrete connection type.
-macro_rules! with_pooled {
-    ($pool:expr, |$conn:ident| $body:expr) => {
-        match $pool {
-            $crate::pool::AnyPool::Sqlite(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn: &mut ::diesel::sqlite::SqliteConnection = &mut pooled;
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            $crate::pool::AnyPool::Postgres(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn: &mut ::diesel::pg::PgConnection = &mut pooled.conn;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_pooled;
-
-/// A name for a new in-memory database, unique in this process. SQLite's `memdb` VFS
-/// shares a database among every connection of the process that opens the same name
-/// starting with `/`, and frees it when the last one closes. Unlike a plain `:memory:`
-/// (one database per connection) every pooled connection then sees the same data, and
-/// unlike `cache=shared` (table locks that fail at once, or dirty reads) a connection
-/// that meets a lock waits through the busy timeout. There is no WAL: while a write
-/// transaction is open, readers on other connections wait for it to end.
-pub(crate) fn memory_url() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("file:/bookshelf-{}-{n}?vfs=memdb", std::process::id())
-}
-
-/// Switches a file database to the WAL journal (persistent in the file; set once, on
-/// open, outside any transaction, where SQLite would ignore it).
-///
-/// The switch needs the write lock, and SQLite does not wait for it through the busy
-/// handler: another connection holding the lock (a second process opening the same new
-/// file, say) makes it fail at once with `database is locked`. So it is retried until the
-/// busy timeout runs out. A read-only database keeps the journal it has.
-pub(crate) fn enable_wal(conn: &mut SqliteConnection, busy_timeout: Duration) -> Result<()> {
-    // A deadline too far to represent is one never reached.
-    let deadline = Instant::now().checked_add(busy_timeout);
-    loop {
-        let mode: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
-            "journal_mode FROM pragma_journal_mode",
-        ))
-        .get_result(conn)?;
-        if mode.eq_ignore_ascii_case("wal") {
-            return Ok(());
-        }
-        let error = match conn.batch_execute("PRAGMA journal_mode = WAL") {
-            Ok(()) => return Ok(()),
-            Err(error) => Error::from(error),
-        };
-        if error.is_read_only() {
-            return Ok(());
-        }
-        if !error.is_busy() || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Err(error);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Settings applied to each SQLite connection when it is opened.
-#[derive(Debug, Clone)]
-pub(crate) struct SqliteSetup {
-    pub(crate) busy_timeout: Duration,
-    pub(crate) echo: EchoSettings,
-    pub(crate) counters: Arc<Counters>,
-}
-
-impl SqliteSetup {
-    /// Opens a connection and applies the pragmas (not the echo: see [`Self::observe`]).
-    pub(crate) fn connect(&self, url: &str) -> Result<SqliteConnection> {
-        let mut conn = SqliteConnection::establish(url)?;
-        // SQLite opens files lazily: a file that is not a database shows up here. A lock
-        // held by another process (one holding it `process_exclusive`) stays a busy
-        // error: waiting and retrying may help, unlike a bad file.
-        self.pragmas(&mut conn).map_err(|error| match error {
-            Error::Database(database) if !error.is_busy() => {
-                Error::Connection(diesel::ConnectionError::BadConnection(database.to_string()))
-            }
-            other => other,
-        })?;
-        Ok(conn)
-    }
-
-    /// Each pragma runs in its own statement, busy timeout first so that the others wait
-    /// for a lock rather than fail. `foreign_keys` is a no-op inside a transaction, so
-    /// it is read back rather than trusted. None of them writes to the database.
-    pub(crate) fn pragmas(&self, conn: &mut SqliteConnection) -> Result<()> {
-        for pragma in [
-            format!(
-                "PRAGMA busy_timeout = {}",
-                busy_timeout_millis(self.busy_timeout)
-            ),
-            "PRAGMA foreign_keys = ON".to_owned(),
-            // With WAL, NORMAL is durable against application crashes and keeps the
-            // database consistent through power loss; only the last commits may be lost.
-            "PRAGMA synchronous = NORMAL".to_owned(),
-            format!("PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"),
-        ] {
-            conn.batch_execute(&pragma)?;
-            self.counters
-                .setup_statements
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        let foreign_keys: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
-            "foreign_keys FROM pragma_foreign_keys",
-        ))
-        .get_result(conn)?;
-        self.counters
-            .setup_statements
-            .fetch_add(1, Ordering::Relaxed);
-        if foreign_keys != 1 {
-            return Err(Error::Database(diesel::result::Error::QueryBuilderError(
-                "the connection refused PRAGMA foreign_keys = ON".into(),
-            )));
-        }
-        Ok(())
-    }
-
-    /// Installs the statement counter and the SQL echo.
-    pub(crate) fn observe(&self, conn: &mut SqliteConnection) {
-        conn.set_instrumentation(Observer::new(Arc::clone(&self.counters), self.echo));
-    }
-}
-
-/// SQLite's `busy_timeout` for `timeout`: whole milliseconds, rounded up so that a
-/// fraction of one still waits (zero stays zero: do not wait), at most `i32::MAX`.
-pub(crate) fn busy_timeout_millis(timeout: Duration) -> i32 {
-    i32::try_from(crate::config::millis_rounded_up(timeout)).unwrap_or(i32::MAX)
-}
-
-impl CustomizeConnection<Counted<SqliteConnection>, diesel::r2d2::Error> for SqliteSetup {
-    fn on_acquire(&self, conn: &mut Counted<SqliteConnection>) -> Result<(), diesel::r2d2::Error> {
-        self.pragmas(conn).map_err(into_r2d2)?;
-        self.observe(conn);
-        self.counters.connections.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
+use crate::error::{Error, Result};
 
 /// The crate's error as r2d2 takes it from a connection manager or customizer.
 pub(crate) fn into_r2d2(error: Error) -> diesel::r2d2::Error {
@@ -208,7 +33,7 @@ pub(crate) fn into_r2d2(error: Error) -> diesel::r2d2::Error {
     }
 }
 
-/// Pool settings taken from [`Config`](crate::Config).
+/// Pool settings taken from [`Config`](crate::config::Config).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolSettings {
     pub(crate) max_size: u32,
@@ -216,42 +41,248 @@ pub(crate) struct PoolSettings {
     pub(crate) connection_timeout: Duration,
 }
 
-/// A pool of SQLite connections to `uri`, each set up by `setup`.
-pub(crate) fn sqlite_pool(
-    uri: &str,
-    setup: SqliteSetup,
-    settings: PoolSettings,
-) -> Result<SqlitePool> {
-    GatedPool::build(settings, ConnectionManager::new(uri), |builder| {
-        builder
-            // An SQLite connection is a handle on a local file; it does not go stale the
-            // way a network connection does, so the `SELECT 1` r2d2 would send on every
-            // checkout buys nothing.
-            .test_on_check_out(false)
-            .connection_customizer(Box::new(setup))
-    })
+/// The message of the error a closed pool's manager answers a request for a new
+/// connection with (r2d2 asks on its own; no caller sees it).
+const CLOSED: &str = "the repository is closed";
+
+/// How long one round of [`GatedPool::close`] waits for a connection being opened
+/// elsewhere at that moment to arrive in the pool.
+const ROUND: Duration = Duration::from_millis(2);
+
+/// Whether a pool is closed, and how many of its connections are open.
+#[derive(Debug, Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    /// Signalled whenever a connection closes.
+    closed_one: Condvar,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    open: usize,
+}
 
-    #[test]
-    fn busy_timeouts_round_up_to_whole_milliseconds() {
-        for (timeout, millis) in [
-            (Duration::ZERO, 0),
-            (Duration::from_nanos(1), 1),
-            (Duration::from_micros(1500), 2),
-            (Duration::from_millis(5000), 5000),
-            (Duration::from_millis(i32::MAX as u64), i32::MAX),
-            (Duration::MAX, i32::MAX),
-        ] {
-            assert_eq!(busy_timeout_millis(timeout), millis, "{timeout:?}");
+impl Gate {
+    /// The state; a panic elsewhere while it was locked leaves it consistent (each
+    /// change is one assignment), so a poisoned lock is used as it is.
+    fn state(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    fn open(&self) -> usize {
+        self.state().open
+    }
+
+    fn close(&self) {
+        self.state().closed = true;
+    }
+
+    /// Waits until no connection is open, or `deadline` passes; true when none is.
+    fn wait_until_none_open(&self, deadline: Option<Instant>) -> bool {
+        let mut state = self.state();
+        while state.open > 0 {
+            let wait = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(wait) if !wait.is_zero() => wait,
+                    _ => return false,
+                },
+                None => Duration::from_secs(1),
+            };
+            state = self
+                .closed_one
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+/// Counts one open connection of a [`Gate`] from its opening to its drop.
+#[derive(Debug)]
+struct Open(Arc<Gate>);
+
+impl Open {
+    /// Counts a connection about to be opened, unless the gate is closed.
+    fn enter(gate: &Arc<Gate>) -> Option<Self> {
+        let mut state = gate.state();
+        if state.closed {
+            return None;
+        }
+        state.open += 1;
+        Some(Open(Arc::clone(gate)))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.state().open -= 1;
+        self.0.closed_one.notify_all();
+    }
+}
+
+/// A pooled connection, counted as open until it is dropped.
+#[derive(Debug)]
+pub(crate) struct Counted<C> {
+    // Declared first, so dropped first: the count falls once the connection is closed.
+    connection: C,
+    _open: Open,
+}
+
+impl<C> std::ops::Deref for Counted<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.connection
+    }
+}
+
+impl<C> std::ops::DerefMut for Counted<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.connection
+    }
+}
+
+/// A connection manager behind a [`Gate`].
+#[derive(Debug)]
+pub(crate) struct Gated<M> {
+    manager: M,
+    gate: Arc<Gate>,
+}
+
+impl<M> ManageConnection for Gated<M>
+where
+    M: ManageConnection<Error = R2d2Error>,
+{
+    type Connection = Counted<M::Connection>;
+    type Error = R2d2Error;
+
+    fn connect(&self) -> std::result::Result<Self::Connection, R2d2Error> {
+        let open = Open::enter(&self.gate).ok_or_else(|| {
+            R2d2Error::ConnectionError(ConnectionError::BadConnection(CLOSED.to_owned()))
+        })?;
+        Ok(Counted {
+            connection: self.manager.connect()?,
+            _open: open,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Self::Connection) -> std::result::Result<(), R2d2Error> {
+        self.manager.is_valid(&mut conn.connection)
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        self.gate.is_closed() || self.manager.has_broken(&mut conn.connection)
+    }
+}
+
+/// r2d2's error log, without the refusals of a closed pool (r2d2 keeps asking for the
+/// connections it lost, and is told no).
+#[derive(Debug)]
+struct QuietWhenClosed;
+
+impl r2d2::HandleError<R2d2Error> for QuietWhenClosed {
+    fn handle_error(&self, error: R2d2Error) {
+        if !matches!(&error, R2d2Error::ConnectionError(ConnectionError::BadConnection(m)) if m == CLOSED)
+        {
+            r2d2::LoggingErrorHandler.handle_error(error);
+        }
+    }
+}
+
+/// An r2d2 pool whose connections are all closed when it is dropped, before the drop
+/// returns.
+pub(crate) struct GatedPool<M>
+where
+    M: ManageConnection<Error = R2d2Error>,
+{
+    pool: r2d2::Pool<Gated<M>>,
+    gate: Arc<Gate>,
+    /// How long closing waits for a connection being opened at that moment.
+    patience: Duration,
+}
+
+impl<M> GatedPool<M>
+where
+    M: ManageConnection<Error = R2d2Error>,
+{
+    /// Builds the pool of `manager` with `settings`, and what `configure` adds to them,
+    /// waiting (as r2d2 does) for its first connections up to the connection timeout,
+    /// which is also how long closing waits for a connection being opened.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`](crate::Error::Pool) when the first connections cannot be opened in
+    /// time; every connection opened meanwhile is closed before it returns.
+    pub(crate) fn build(
+        settings: PoolSettings,
+        manager: M,
+        configure: impl FnOnce(r2d2::Builder<Gated<M>>) -> r2d2::Builder<Gated<M>>,
+    ) -> Result<Self> {
+        let gate = Arc::new(Gate::default());
+        let manager = Gated {
+            manager,
+            gate: Arc::clone(&gate),
+        };
+        let builder = r2d2::Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(settings.min_idle)
+            .connection_timeout(settings.connection_timeout)
+            .error_handler(Box::new(QuietWhenClosed));
+        let patience = settings.connection_timeout;
+        match configure(builder).build(manager) {
+            Ok(pool) => Ok(Self {
+                pool,
+                gate,
+                patience,
+            }),
+            Err(error) => {
+                // r2d2 has dropped its pool; the connections it opened close as its
+                // workers let go of it.
+                gate.close();
+                gate.wait_until_none_open(Instant::now().checked_add(patience));
+                Err(error.into())
+            }
         }
     }
 
-    #[test]
-    fn memory_urls_are_unique() {
-        assert_ne!(memory_url(), memory_url());
+    /// A connection, waiting up to the connection timeout for one to be free.
+    pub(crate) fn get(&self) -> std::result::Result<PooledConnection<Gated<M>>, r2d2::Error> {
+        self.pool.get()
+    }
+
+    pub(crate) fn state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// Closes every connection: idle ones here, one being opened at that moment as soon
+    /// as it arrives (waiting up to the connection timeout for it). Only idle
+    /// connections are left when the last repository handle goes, so this finds none
+    /// checked out.
+    fn close(&self) {
+        self.gate.close();
+        let deadline = Instant::now().checked_add(self.patience);
+        while self.gate.open() > 0 {
+            match self.pool.get_timeout(ROUND) {
+                // Broken now that the gate is closed: r2d2 drops it here, at once.
+                Ok(connection) => drop(connection),
+                Err(_) if deadline.is_some_and(|deadline| Instant::now() >= deadline) => break,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl<M> Drop for GatedPool<M>
+where
+    M: ManageConnection<Error = R2d2Error>,
+{
+    fn drop(&mut self) {
+        self.close();
     }
 }

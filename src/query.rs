@@ -126,7 +126,7 @@ pub struct BookFilter {
     /// Titles containing this text, ignoring case; `%`, `_` and `\` match literally.
     pub title_contains: Option<String>,
     /// Books of this author.
-    pub author_id: Option<crate::AuthorId>,
+    pub author_id: Option<crate::models::AuthorId>,
     /// Published in this year or later.
     pub year_from: Option<i32>,
     /// Published in this year or earlier.
@@ -155,7 +155,7 @@ impl BookFilter {
     }
 
     /// Only books by `author_id`.
-    pub fn author(mut self, author_id: crate::AuthorId) -> Self {
+    pub fn author(mut self, author_id: crate::models::AuthorId) -> Self {
         self.author_id = Some(author_id);
         self
     }

@@ -5,11 +5,9 @@ use std::marker::PhantomData;
 use diesel::backend::Backend;
 use diesel::query_builder::AsChangeset;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::Text;
-use diesel::sqlite::Sqlite;
-use diesel::{Column, QueryResult, RunQueryDsl};
+use diesel::{QueryResult, RunQueryDsl};
 
-use crate::Page;
+use crate::query::Page;
 
 /// `query LIMIT n`, with `n` written into the SQL text instead of bound.
 ///
@@ -115,103 +113,8 @@ where
 
 impl<Tab, Set, Filter, Id, Conn> RunQueryDsl<Conn> for CachedUpdate<Tab, Set, Filter, Id> {}
 
-/// `INSERT INTO table (column) SELECT value FROM json_each(?)` on SQLite: one row for
-/// each text of a JSON array that is bound as one value.
-///
-/// A multi-row `VALUES` statement binds every value on its own, through diesel and
-/// SQLite's connection mutex, and is prepared once for each row count it meets; this
-/// statement is prepared once, binds one text, and SQLite's JSON reader splits it in C.
-/// `json_each` yields the elements in array order, so rows inserted without ids get
-/// consecutive ids in that order (`tests/authors.rs` checks every stored id). Measured
-/// on raw SQLite with the crate's schema, 2,000 names: 2.6 M rows/s as 256-row `VALUES`,
-/// 4.0 M rows/s this way.
-pub(crate) struct InsertTexts<Col: Column> {
-    table: Col::Table,
-    column: PhantomData<fn() -> Col>,
-    json: String,
-}
-
-/// An insert of one row for each of `texts` into `column`'s table, setting `column`.
-pub(crate) fn insert_texts<'t, Col>(
-    _column: Col,
-    texts: impl ExactSizeIterator<Item = &'t str>,
-) -> InsertTexts<Col>
-where
-    Col: Column,
-    Col::Table: Default,
-{
-    InsertTexts {
-        table: Col::Table::default(),
-        column: PhantomData,
-        json: json_array(texts),
-    }
-}
-
-/// `texts` as a JSON array of strings (RFC 8259 escapes: `"`, `\` and the control
-/// characters below U+0020).
-fn json_array<'t>(texts: impl ExactSizeIterator<Item = &'t str>) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut json = String::with_capacity(2 + texts.len() * 24);
-    json.push('[');
-    for (index, text) in texts.enumerate() {
-        if index > 0 {
-            json.push(',');
-        }
-        json.push('"');
-        let mut clean_from = 0;
-        for (at, byte) in text.bytes().enumerate() {
-            if byte != b'"' && byte != b'\\' && byte >= 0x20 {
-                continue;
-            }
-            // Every byte escaped here is ASCII, so `at` is a character boundary.
-            json.push_str(&text[clean_from..at]);
-            clean_from = at + 1;
-            match byte {
-                b'"' => json.push_str("\\\""),
-                b'\\' => json.push_str("\\\\"),
-                _ => {
-                    json.push_str("\\u00");
-                    json.push(char::from(HEX[usize::from(byte >> 4)]));
-                    json.push(char::from(HEX[usize::from(byte & 0xf)]));
-                }
-            }
-        }
-        json.push_str(&text[clean_from..]);
-        json.push('"');
-    }
-    json.push(']');
-    json
-}
-
-impl<Col> QueryId for InsertTexts<Col>
-where
-    Col: Column + 'static,
-{
-    type QueryId = InsertTexts<Col>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<Col> QueryFragment<Sqlite> for InsertTexts<Col>
-where
-    Col: Column,
-    Col::Table: QueryFragment<Sqlite>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO ");
-        self.table.walk_ast(out.reborrow())?;
-        out.push_sql(" (");
-        out.push_identifier(Col::NAME)?;
-        out.push_sql(") SELECT value FROM json_each(");
-        out.push_bind_param::<Text, _>(&self.json)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-impl<Col: Column, Conn> RunQueryDsl<Conn> for InsertTexts<Col> {}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use diesel::prelude::*;
     use diesel::sqlite::Sqlite;
 
@@ -253,7 +156,7 @@ mod tests {
 
     /// Counts the statements a connection puts in its prepared-statement cache.
     #[derive(Default)]
-    struct CacheCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    pub(crate) struct CacheCount(pub(crate) std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
     impl diesel::connection::Instrumentation for CacheCount {
         fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
@@ -290,67 +193,6 @@ mod tests {
             .execute(&mut conn)?;
         }
         assert_eq!(cache_entries(), 1, "prepared once, then reused");
-        Ok(())
-    }
-
-    fn memory_authors() -> QueryResult<diesel::SqliteConnection> {
-        use diesel::connection::SimpleConnection;
-        let mut conn = diesel::SqliteConnection::establish(":memory:")
-            .map_err(|error| diesel::result::Error::QueryBuilderError(error.into()))?;
-        conn.batch_execute("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")?;
-        Ok(conn)
-    }
-
-    /// Inserts `texts` with [`insert_texts`] and reads them back in id order.
-    fn round_trip(texts: &[&str]) -> QueryResult<Vec<String>> {
-        use crate::schema::authors;
-        let mut conn = memory_authors()?;
-        insert_texts(authors::name, texts.iter().copied()).execute(&mut conn)?;
-        authors::table
-            .select(authors::name)
-            .order(authors::id)
-            .load(&mut conn)
-    }
-
-    #[test]
-    fn texts_reach_sqlite_as_given_and_in_order() -> QueryResult<()> {
-        let texts = [
-            "plain",
-            "\"quoted\"",
-            "back\\slash",
-            "\\\"",
-            "tab\there, new\nline, return\r",
-            "\u{1}\u{8}\u{c}\u{1f} \u{7f}",
-            "[\"not\", \"an array\"]",
-            "ünïcödé 😀 \u{2028}",
-            "",
-        ];
-        assert_eq!(round_trip(&texts)?, texts);
-        assert_eq!(round_trip(&[])?, Vec::<String>::new());
-        Ok(())
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_texts_without_nul_round_trip(texts in proptest::collection::vec("[^\\x00]*", 0..12)) {
-            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-            proptest::prop_assert_eq!(round_trip(&texts)?, texts);
-        }
-    }
-
-    #[test]
-    fn an_insert_of_texts_is_prepared_once() -> QueryResult<()> {
-        use crate::schema::authors;
-        let mut conn = memory_authors()?;
-        let cached = CacheCount::default();
-        let count = std::sync::Arc::clone(&cached.0);
-        conn.set_instrumentation(cached);
-        for texts in [&["a", "b"][..], &["c"], &["d", "e", "f"]] {
-            insert_texts(authors::name, texts.iter().copied()).execute(&mut conn)?;
-        }
-        assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
-        let stored: i64 = authors::table.count().get_result(&mut conn)?;
-        assert_eq!(stored, 6);
         Ok(())
     }
 }

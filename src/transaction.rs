@@ -7,7 +7,7 @@
 //! refuses every later statement of a transaction after an error, and turns its
 //! `COMMIT` into a silent `ROLLBACK`. So after any error inside a transaction the
 //! transaction handle asks the database whether its transaction is still there
-//! ([`Backend::transaction_survived`]). When it is not, the handle remembers the error
+//! ([`Backend::transaction_survived`](crate::backend::Backend::transaction_survived)). When it is not, the handle remembers the error
 //! (a [`Faults`] shared by every handle of one connection checkout): every later
 //! operation on it fails with [`Error::TransactionAborted`] without running, and the
 //! transaction returns that first error, with nothing of it committed.
@@ -17,19 +17,12 @@ use std::sync::{Mutex, PoisonError};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
-use crate::connection::Backend;
-use crate::{Error, Result, Tx};
+pub(crate) use crate::backend::Access;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
 
-/// What a transaction is for, which decides how it begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Writes: SQLite takes the write lock up front (`BEGIN IMMEDIATE`).
-    Write,
-    /// Reads that must see one snapshot.
-    Read,
-}
-
-/// How a transaction of [`run_handle`] ends when its closure returns `Ok`.
+/// How a transaction of a [`Tx`](crate::tx::Tx) closure ends when the closure returns
+/// `Ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Finish {
     Commit,
@@ -58,7 +51,7 @@ pub(crate) fn in_transaction<C: Backend>(conn: &mut C) -> bool {
 
 /// Begins a transaction for `access`, or a savepoint inside an open one, and returns
 /// its depth.
-fn begin<C: Backend>(conn: &mut C, access: Access) -> Result<NonZeroU32> {
+pub(crate) fn begin<C: Backend>(conn: &mut C, access: Access) -> Result<NonZeroU32> {
     if in_transaction(conn) {
         AnsiTransactionManager::begin_transaction(conn)?;
     } else {
@@ -67,11 +60,21 @@ fn begin<C: Backend>(conn: &mut C, access: Access) -> Result<NonZeroU32> {
     depth(conn).ok_or(Error::TransactionAborted)
 }
 
+/// Commits the transaction, or releases the savepoint, of the innermost level.
+pub(crate) fn commit<C: Backend>(conn: &mut C) -> Result<()> {
+    Ok(AnsiTransactionManager::commit_transaction(conn)?)
+}
+
+/// Rolls back the transaction, or the savepoint, of the innermost level.
+pub(crate) fn roll_back<C: Backend>(conn: &mut C) -> Result<()> {
+    Ok(AnsiTransactionManager::rollback_transaction(conn)?)
+}
+
 /// Rolls back the transaction or savepoint at `level` after an error, if it is still
 /// there. A rollback that fails (the connection is gone, say) is logged and otherwise
 /// ignored: the caller reports the error that made it roll back, and diesel marks a
 /// connection whose transaction state it lost as broken, so the pool discards it.
-fn roll_back_after_error<C: Backend>(conn: &mut C, level: NonZeroU32) {
+pub(crate) fn roll_back_after_error<C: Backend>(conn: &mut C, level: NonZeroU32) {
     if depth(conn) < Some(level) {
         return;
     }
@@ -95,7 +98,7 @@ pub(crate) fn run<C: Backend, T>(
     let level = begin(conn, access)?;
     match f(conn) {
         Ok(value) => {
-            AnsiTransactionManager::commit_transaction(conn)?;
+            commit(conn)?;
             Ok(value)
         }
         Err(error) => {
@@ -105,38 +108,32 @@ pub(crate) fn run<C: Backend, T>(
     }
 }
 
-/// Runs `f` on a transaction handle in a write transaction (a savepoint when one is
-/// open): it commits when `f` returns `Ok` (unless `finish` says to roll back), rolls
-/// back when it returns `Err` or panics (the panic then continues). When an error ended
-/// the transaction while `f` ran, it rolls back what is left and returns that error,
-/// whatever `f` returned.
-pub(crate) fn run_handle<C: Backend, T>(
+/// Runs `f` in a transaction that takes the write lock up front (`BEGIN IMMEDIATE`
+/// on SQLite: a deferred transaction that later writes can fail at once with
+/// `database is locked`, whatever the busy timeout), or in a savepoint when a
+/// transaction is already open.
+pub(crate) fn write<C: Backend, T>(conn: &mut C, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+    run(conn, Access::Write, f)
+}
+
+/// Runs `f` so that all its reads see one snapshot. Inside an open transaction that is
+/// already so, and `f` runs as it is.
+pub(crate) fn read<C: Backend, T>(conn: &mut C, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+    run(conn, Access::Read, f)
+}
+
+/// Runs `f`, a write that may fail on a constraint, so that its failure leaves an open
+/// transaction usable. SQLite undoes just the failed statement; PostgreSQL would refuse
+/// every later statement of the transaction, so there `f` runs in a savepoint when a
+/// transaction is open (and as it is in autocommit).
+pub(crate) fn recoverable<C: Backend, T>(
     conn: &mut C,
-    faults: &Faults,
-    finish: Finish,
-    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+    f: impl FnOnce(&mut C) -> Result<T>,
 ) -> Result<T> {
-    let level = begin(conn, Access::Write)?;
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        f(&mut conn.handle(Some(level), faults))
-    }));
-    let ended_by = faults.ended(level);
-    match (outcome, ended_by) {
-        (Err(panic), _) => {
-            roll_back_after_error(conn, level);
-            std::panic::resume_unwind(panic)
-        }
-        (Ok(_), Some(error)) | (Ok(Err(error)), None) => {
-            roll_back_after_error(conn, level);
-            Err(error)
-        }
-        (Ok(Ok(value)), None) => {
-            match finish {
-                Finish::Commit => AnsiTransactionManager::commit_transaction(conn)?,
-                Finish::RollBack => AnsiTransactionManager::rollback_transaction(conn)?,
-            }
-            Ok(value)
-        }
+    if C::CONSTRAINT_ERRORS_ABORT && in_transaction(conn) {
+        run(conn, Access::Write, f)
+    } else {
+        f(conn)
     }
 }
 
@@ -174,7 +171,7 @@ impl Faults {
     /// The error that ended `level`, if one did: taken when it ended exactly this level
     /// (the levels outside go on), copied when it ended the levels outside too, whose
     /// own end reports it again.
-    fn ended(&self, level: NonZeroU32) -> Option<Error> {
+    pub(crate) fn ended(&self, level: NonZeroU32) -> Option<Error> {
         let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
         match ended.take() {
             Some(fault) if fault.level == level => Some(fault.error),
@@ -188,41 +185,6 @@ impl Faults {
                 None
             }
         }
-    }
-}
-
-impl Tx<'_> {
-    /// Runs the operation `op` on this handle. Inside a transaction that an earlier
-    /// error ended, `op` does not run (it would run in autocommit on SQLite). After an
-    /// error, the handle checks that its transaction survived it, and remembers the
-    /// error when it did not.
-    pub(crate) fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        let Some(level) = self.level else {
-            return op(self);
-        };
-        if self.faults.has_ended(level) || self.depth() < Some(level) {
-            return Err(Error::TransactionAborted);
-        }
-        let result = op(self);
-        match result {
-            Err(error) if !error.is_validation() && !self.survived() => {
-                let copy = error.replicate();
-                self.faults.record(level_ended(self, level), error);
-                Err(copy)
-            }
-            other => other,
-        }
-    }
-}
-
-/// The outermost level an error ended, once [`Tx::survived`] said `level` did not
-/// survive it: every level when the connection has no transaction any more (SQLite
-/// rolled it back), else `level` itself (PostgreSQL, where rolling back the savepoint
-/// makes the levels outside usable again).
-fn level_ended(tx: &mut Tx<'_>, level: NonZeroU32) -> NonZeroU32 {
-    match tx.depth() {
-        None => NonZeroU32::MIN,
-        Some(_) => level,
     }
 }
 

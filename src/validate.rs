@@ -3,8 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::error::{Error, Result};
 use crate::models::{AuthorRow, BookChanges, BookChangeset, BookRow, NewAuthor, NewBook};
-use crate::{Error, Result};
 
 /// The longest name or title, in characters (not bytes).
 pub const MAX_TEXT_CHARS: usize = 500;

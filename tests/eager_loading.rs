@@ -1,4 +1,4 @@
-//! Eager loading (`authors_with_books`) against lazy loading (`books_of`): statement
+//! Eager loading (`authors_with_books`) against lazy loading (`books_by_author`): statement
 //! counts and correctness.
 
 mod common;
@@ -179,7 +179,7 @@ backend_tests! {
                     .map(|author| {
                         Ok(AuthorWithBooks {
                             author: author.clone(),
-                            books: repo.books_of(author)?,
+                            books: repo.books_by_author(author.id)?,
                         })
                     })
                     .collect::<bookshelf::Result<Vec<_>>>()

@@ -57,7 +57,6 @@ enum IdOp {
     Book,
     BooksByAuthor,
     SearchByAuthor,
-    BooksOf,
 }
 
 impl IdOp {
@@ -74,7 +73,6 @@ impl IdOp {
             IdOp::Book => "`book`",
             IdOp::BooksByAuthor => "`books_by_author`",
             IdOp::SearchByAuthor => "`search_books`, author filter",
-            IdOp::BooksOf => "`books_of`",
         }
     }
 }
@@ -274,7 +272,6 @@ fn cases() -> Vec<Case> {
         (IdOp::Book, Nothing),
         (IdOp::BooksByAuthor, Nothing),
         (IdOp::SearchByAuthor, Nothing),
-        (IdOp::BooksOf, Nothing),
     ] {
         let label = format!("missing id: {}", op.name());
         cases.push(case(&label, IDS_SHOWN, Input::Ids(op), expect));

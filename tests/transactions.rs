@@ -275,7 +275,7 @@ backend_tests! {
             assert_eq!(tx.list_books(Page::first(10))?.len(), 4);
             let updated = tx.update_book(first.id, &BookChanges::new().title("Aardvark"))?;
             assert_eq!(updated.title, "Aardvark");
-            assert_eq!(tx.books_of(&ann)?.len(), 2);
+            assert_eq!(tx.books_by_author(ann.id)?.len(), 2);
             let shelf = tx.authors_with_books(Page::all())?;
             assert_eq!(shelf.len(), 3);
             assert_eq!(shelf[0].books[0].title, "Aardvark");

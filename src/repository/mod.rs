@@ -2,16 +2,14 @@
 
 mod operations;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use diesel::sqlite::SqliteConnection;
-
-use crate::connection::Backend;
+use crate::backends::AnyPool;
+use crate::config::Config;
+use crate::error::{Error, Result};
 use crate::observe::{Counters, Stats};
-use crate::pool::{self, with_pooled, AnyPool, SqliteSetup};
-use crate::target::Target;
-use crate::transaction::{self, Faults, Finish, OpenHere};
-use crate::{migrations, Config, Error, Result, Tx};
+use crate::transaction::{Faults, Finish, OpenHere};
+use crate::tx::{self, Tx};
 
 /// The data layer: a pool of connections to one database, with every operation on
 /// authors and books.
@@ -45,16 +43,13 @@ pub struct Repository {
 struct Inner {
     pool: AnyPool,
     counters: Arc<Counters>,
-    in_memory: bool,
-    /// Keeps an in-memory database alive while the pool opens and closes connections.
-    _keepalive: Option<Mutex<SqliteConnection>>,
 }
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Repository")
             .field("backend", &self.inner.pool.backend())
-            .field("in_memory", &self.inner.in_memory)
+            .field("in_memory", &self.inner.pool.in_memory())
             .field("pool", &self.inner.pool.state())
             .finish()
     }
@@ -94,34 +89,6 @@ impl Repository {
         Config::new(":memory:").open()
     }
 
-    pub(crate) fn from_config(config: Config) -> Result<Repository> {
-        // Every setting and the URL are checked before anything is opened.
-        let target = config.target()?;
-        let counters = Arc::new(Counters::default());
-        let (pool, in_memory, keepalive) = match target {
-            Target::SqliteFile(file) => {
-                file.check_path()?;
-                let uri = file.uri(config.process_exclusive);
-                let (pool, _) = open_sqlite(&uri, false, &config, &counters)?;
-                (pool, false, None)
-            }
-            Target::SqliteMemory => {
-                let (pool, conn) = open_sqlite(&pool::memory_url(), true, &config, &counters)?;
-                (pool, true, Some(Mutex::new(conn)))
-            }
-            #[cfg(feature = "postgres")]
-            Target::Postgres(url) => (open_postgres(&url, &config, &counters)?, false, None),
-        };
-        Ok(Repository {
-            inner: Arc::new(Inner {
-                pool,
-                counters,
-                in_memory,
-                _keepalive: keepalive,
-            }),
-        })
-    }
-
     /// Refuses a checkout that could only wait: every connection is in use, and this
     /// thread holds one of them in a transaction closure of this repository, so no
     /// connection can come back before the wait for one runs out.
@@ -142,9 +109,9 @@ impl Repository {
         self.check_checkout()?;
         let _open = OpenHere::enter(Arc::as_ptr(&self.inner) as usize);
         let faults = Faults::default();
-        with_pooled!(&self.inner.pool, |conn| transaction::run_handle(
-            conn, &faults, finish, f
-        ))
+        self.inner
+            .pool
+            .with_session(|conn| tx::run(conn, &faults, finish, f))
     }
 
     /// Closes the repository, if this is its last handle: every connection is closed
@@ -187,7 +154,9 @@ impl Repository {
     pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         self.check_checkout()?;
         let faults = Faults::default();
-        with_pooled!(&self.inner.pool, |conn| f(&mut conn.handle(None, &faults)))
+        self.inner
+            .pool
+            .with_session(|conn| f(&mut Tx::autocommit(conn, &faults)))
     }
 
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, and rolls back
@@ -288,7 +257,7 @@ impl Repository {
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn applied_migrations(&self) -> Result<Vec<String>> {
         self.check_checkout()?;
-        with_pooled!(&self.inner.pool, |conn| migrations::applied(conn))
+        self.inner.pool.with_session(|conn| conn.applied())
     }
 
     /// The versions of the migrations this build has and the database has not applied,
@@ -299,7 +268,7 @@ impl Repository {
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
         self.check_checkout()?;
-        with_pooled!(&self.inner.pool, |conn| migrations::pending(conn))
+        self.inner.pool.with_session(|conn| conn.pending())
     }
 
     /// Applies the pending migrations and returns their versions (for a repository
@@ -311,7 +280,7 @@ impl Repository {
     /// (then nothing is applied).
     pub fn run_pending_migrations(&self) -> Result<Vec<String>> {
         self.check_checkout()?;
-        with_pooled!(&self.inner.pool, |conn| migrations::run_pending(conn))
+        self.inner.pool.with_session(|conn| conn.run_pending())
     }
 
     /// Reverts the newest applied migration by running its `down.sql`, and returns its
@@ -329,72 +298,35 @@ impl Repository {
     /// nothing is changed).
     pub fn revert_last_migration(&self) -> Result<String> {
         self.check_checkout()?;
-        with_pooled!(&self.inner.pool, |conn| migrations::revert_last(conn))
+        self.inner.pool.with_session(|conn| conn.revert_last())
     }
 }
 
-/// Opens an SQLite database. Everything that can refuse it comes before anything that
-/// writes: one connection opens it (a file that is not a database fails here) and reads
-/// the migration state (a newer build's database, or another application's, is refused
-/// here); then the pool opens its connections. Only then does the first connection
-/// write: the migrations, in one transaction that rolls back on failure, then the
-/// switch of a file to WAL. Returns the pool and that first connection (which keeps an
-/// in-memory database alive).
-fn open_sqlite(
-    uri: &str,
-    in_memory: bool,
-    config: &Config,
-    counters: &Arc<Counters>,
-) -> Result<(AnyPool, SqliteConnection)> {
-    let setup = SqliteSetup {
-        busy_timeout: config.busy_timeout,
-        echo: config.echo(),
-        counters: Arc::clone(counters),
-    };
-    let mut conn = setup.connect(uri)?;
-    let pending = migrations::pending_on_open(&mut conn)?;
-    let pool = pool::sqlite_pool(uri, setup, config.pool_settings())?;
-    apply(&mut conn, config, &pending)?;
-    if !in_memory {
-        pool::enable_wal(&mut conn, config.busy_timeout)?;
+impl Config {
+    /// Opens the repository. The settings and the URL are checked first, before anything
+    /// touches the disk or the network; every check that can refuse a database runs
+    /// before anything is written to it, and migrations run in one transaction, so a
+    /// refused open leaves the database as it was (and creates no file).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) for a setting out of its range or one that
+    /// cannot apply to the database (each setter says which values it takes),
+    /// [`Error::UnsupportedUrl`](crate::Error::UnsupportedUrl) for a URL of another
+    /// database or one that would not name exactly one database,
+    /// [`Error::Connection`](crate::Error::Connection) when the database cannot be opened
+    /// (the message names the cause: a directory, a missing directory, a file that is not
+    /// a database), [`Error::Migration`](crate::Error::Migration) when the database holds
+    /// a migration this build does not know or tables of another application, or a
+    /// migration fails, [`Error::Pool`](crate::Error::Pool) when the pool cannot open its
+    /// connections.
+    pub fn open(self) -> Result<Repository> {
+        // Every setting and the URL are checked before anything is opened.
+        let target = self.target()?;
+        let counters = Arc::new(Counters::default());
+        let pool = AnyPool::open(&target, &self, &counters)?;
+        Ok(Repository {
+            inner: Arc::new(Inner { pool, counters }),
+        })
     }
-    Ok((AnyPool::Sqlite(pool), conn))
-}
-
-/// Opens a PostgreSQL database: one connection (without a statement timeout) checks the
-/// migrations, the pool opens its connections, and only then does that connection apply
-/// the migrations, in one transaction.
-#[cfg(feature = "postgres")]
-fn open_postgres(url: &str, config: &Config, counters: &Arc<Counters>) -> Result<AnyPool> {
-    let setup = crate::postgres::PgSetup {
-        connect_timeout: config.connection_timeout,
-        lock_timeout: config.busy_timeout,
-        statement_timeout: config.statement_timeout,
-        echo: config.echo(),
-        counters: Arc::clone(counters),
-    };
-    let mut conn = setup.connect(url)?;
-    let pending = migrations::pending_on_open(&mut conn)?;
-    let pool = crate::postgres::pg_pool(
-        url,
-        setup,
-        config.pool_settings(),
-        config.health_check_after,
-    )?;
-    apply(&mut conn, config, &pending)?;
-    Ok(AnyPool::Postgres(pool))
-}
-
-/// Applies the migrations found `pending` on open, unless `config` says not to.
-fn apply<C>(conn: &mut C, config: &Config, pending: &[String]) -> Result<()>
-where
-    C: Backend,
-    for<'a> migrations::applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
-{
-    if config.run_migrations && !pending.is_empty() {
-        for version in migrations::run_pending(conn)? {
-            tracing::info!(target: "bookshelf", %version, backend = C::NAME, "applied migration");
-        }
-    }
-    Ok(())
 }

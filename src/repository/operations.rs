@@ -1,11 +1,14 @@
 //! The operations of [`Repository`], each a one-line delegation to the [`Tx`] method of
 //! the same name on a pooled connection in autocommit.
 
+use crate::error::Result;
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId};
 use crate::models::{NewAuthor, NewBook};
-use crate::{BookFilter, Page, Repository, Result};
+use crate::query::{BookFilter, Page};
+use crate::raw::RawConnection;
+use crate::repository::Repository;
 #[allow(unused_imports)] // for doc links
-use crate::{Error, Tx};
+use crate::{error::Error, tx::Tx};
 
 /// The operations, each delegating to the [`Tx`] method of the same name on a pooled
 /// connection in autocommit.
@@ -146,8 +149,10 @@ impl Repository {
         self.with_tx(|tx| tx.book(id))
     }
 
-    /// The books of an author, by title (empty for an unknown author). Uses the
-    /// `(author_id, title)` index.
+    /// Lazy loading: the books of an author, by title (empty for an unknown author), in
+    /// one query when they are needed. Uses the `(author_id, title)` index. Calling it
+    /// for each of `n` authors is the N+1 pattern; prefer
+    /// [`authors_with_books`](Repository::authors_with_books) for many authors.
     ///
     /// # Errors
     ///
@@ -250,7 +255,8 @@ impl Repository {
     /// Eager loading: a keyset [`Page`] of authors, each with all of their books by
     /// title, in exactly two SELECTs whatever the page size (one for the authors, one
     /// for the books in their id range), read in one transaction so both see the same
-    /// snapshot. Loading `n` authors lazily with [`books_of`](Repository::books_of)
+    /// snapshot. Loading `n` authors lazily with
+    /// [`books_by_author`](Repository::books_by_author)
     /// takes `n + 1` queries instead.
     ///
     /// ```
@@ -277,17 +283,6 @@ impl Repository {
         self.with_tx(|tx| tx.authors_with_books(page))
     }
 
-    /// Lazy loading: the books of `author`, by title, in one query per call. Calling it
-    /// for each of `n` authors is the N+1 pattern; prefer
-    /// [`authors_with_books`](Repository::authors_with_books) for many authors.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Pool`]; [`Error::Database`].
-    pub fn books_of(&self, author: &Author) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.books_of(author))
-    }
-
     /// Runs `f` on a pooled diesel connection, in autocommit: see
     /// [`Tx::with_connection`], which runs it inside a transaction.
     ///
@@ -296,7 +291,7 @@ impl Repository {
     /// [`Error::Pool`]; [`Error::Database`] with `f`'s error.
     pub fn with_connection<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(crate::RawConnection<'_>) -> diesel::QueryResult<T>,
+        F: FnOnce(RawConnection<'_>) -> diesel::QueryResult<T>,
     {
         self.with_tx(|tx| tx.with_connection(f))
     }

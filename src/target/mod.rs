@@ -10,7 +10,7 @@ mod uri;
 
 use std::path::PathBuf;
 
-use crate::Result;
+use crate::error::Result;
 use uri::{refused, Uri};
 
 /// The database a URL names.
@@ -79,7 +79,7 @@ impl Target {
             #[cfg(feature = "postgres")]
             return Ok(Target::Postgres(url.to_owned()));
             #[cfg(not(feature = "postgres"))]
-            return Err(crate::Error::UnsupportedUrl(
+            return Err(crate::error::Error::UnsupportedUrl(
                 "a PostgreSQL URL needs bookshelf's `postgres` cargo feature \
                  (bookshelf = { features = [\"postgres\"] })"
                     .to_owned(),

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use super::SqliteFile;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 impl SqliteFile {
     /// Refuses a path SQLite cannot open as a database file, naming the true cause: the

@@ -1,5 +1,5 @@
 use super::*;
-use crate::Error;
+use crate::error::Error;
 
 fn file(url: &str) -> std::result::Result<SqliteFile, String> {
     match Target::parse(url) {

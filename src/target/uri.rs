@@ -2,7 +2,7 @@
 //! the name and in every query key and value, `?` before the query, `&` between
 //! parameters and `=` inside one (see `sqlite3ParseUri` in sqlite3.c).
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A `file:` URI (the text after `file:`), taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]

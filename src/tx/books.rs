@@ -1,15 +1,11 @@
-//! Operations on books.
+//! The operations on books.
 
-use std::collections::{BTreeSet, HashSet};
-
-use diesel::prelude::*;
-
-use super::{validate_all, INSERT_CHUNK_ROWS};
-use crate::connection::{with_conn, Backend, IdTable};
-use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
-use crate::query::{contains_pattern, BookOrder, Direction};
-use crate::schema::{authors, books};
-use crate::{sql, validate, BookFilter, Error, Page, Result, Tx};
+#[allow(unused_imports)] // for doc links
+use crate::error::Error;
+use crate::error::Result;
+use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook};
+use crate::query::{BookFilter, Page};
+use crate::tx::Tx;
 
 impl Tx<'_> {
     /// Creates a book. See [`Repository::create_book`](crate::Repository::create_book).
@@ -19,24 +15,7 @@ impl Tx<'_> {
     /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing author,
     /// [`Error::Conflict`] for a duplicate ISBN or a title the author already has.
     pub fn create_book(&mut self, new: &NewBook) -> Result<Book> {
-        self.guarded(|tx| {
-            let row = validate::book(new)?;
-            // `get_results` runs the statement to its end: see `create_author`.
-            let created = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Books, |conn| {
-                conn.recoverable(|conn| {
-                    Ok(diesel::insert_into(books::table)
-                        .values(&row)
-                        .returning(Book::as_returning())
-                        .get_results(conn)?)
-                })
-            }));
-            match created {
-                Ok(mut created) => created
-                    .pop()
-                    .ok_or(Error::Database(diesel::result::Error::NotFound)),
-                Err(error) => Err(missing_author(error, new.author_id)),
-            }
-        })
+        self.guarded(|tx| tx.conn.create_book(new))
     }
 
     /// Creates several books, all or none. See
@@ -47,37 +26,7 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row (invalid, or by a missing author),
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
-        self.guarded(|tx| {
-            let rows = validate_all(new, validate::book)?;
-            if rows.is_empty() {
-                return Ok(Vec::new());
-            }
-            let created = with_conn!(tx, |conn| conn.with_fresh_ids(IdTable::Books, |conn| {
-                conn.write_transaction(|conn| {
-                    let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
-                    conn.insert_books(&ids, &rows)?;
-                    Ok(ids)
-                })
-            }))
-            .map(|ids| {
-                rows.into_iter()
-                    .zip(ids)
-                    .map(|(row, id)| row.stored(BookId(id)))
-                    .collect::<Vec<Book>>()
-            });
-            // The database does not say which row failed; on these error paths only, find
-            // it, so that the caller learns the index.
-            match created {
-                Err(error) if error.is_foreign_key_violation() => {
-                    Err(tx.name_missing_author(new)?.unwrap_or(error))
-                }
-                Err(error @ Error::Conflict { .. }) => {
-                    let rows = validate_all(new, validate::book)?;
-                    Err(tx.name_conflicting_row(&rows)?.unwrap_or(error))
-                }
-                other => other,
-            }
-        })
+        self.guarded(|tx| tx.conn.create_books(new))
     }
 
     /// The book with `id`, if there is one. See [`Repository::book`](crate::Repository::book).
@@ -86,13 +35,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn book(&mut self, id: BookId) -> Result<Option<Book>> {
-        self.guarded(|tx| {
-            with_conn!(tx, |conn| Ok(books::table
-                .find(id)
-                .select(Book::as_select())
-                .get_result(conn)
-                .optional()?))
-        })
+        self.guarded(|tx| tx.conn.book(id))
     }
 
     /// The books of an author, by title. See
@@ -102,11 +45,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>> {
-        self.guarded(|tx| {
-            with_conn!(tx, |conn| Ok(Book::by_author(author_id)
-                .select(Book::as_select())
-                .load(conn)?))
-        })
+        self.guarded(|tx| tx.conn.books_by_author(author_id))
     }
 
     /// Books titled exactly `title` (after trimming it), by id. See
@@ -116,16 +55,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
-        self.guarded(|tx| {
-            // Normalised exactly as a write stores it; a title no write would accept
-            // matches nothing (and PostgreSQL would refuse one holding a NUL).
-            let Some(title) = validate::stored_text(title) else {
-                return Ok(Vec::new());
-            };
-            with_conn!(tx, |conn| Ok(Book::by_title(title)
-                .select(Book::as_select())
-                .load(conn)?))
-        })
+        self.guarded(|tx| tx.conn.books_by_title(title))
     }
 
     /// Books matching `filter`. See
@@ -135,62 +65,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
-        self.guarded(|tx| {
-            if filter
-                .title_contains
-                .as_deref()
-                .is_some_and(|text| !validate::could_be_in_text(text))
-            {
-                // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
-                // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
-                return Ok(Vec::new());
-            }
-            with_conn!(tx, |conn| {
-                let mut query = books::table.select(Book::as_select()).into_boxed();
-                if let Some(text) = &filter.title_contains {
-                    // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
-                    query = query.filter(conn.title_like(contains_pattern(text)));
-                }
-                if let Some(author_id) = filter.author_id {
-                    query = query.filter(books::author_id.eq(author_id));
-                }
-                if let Some(year) = filter.year_from {
-                    query = query.filter(books::published_year.ge(year));
-                }
-                if let Some(year) = filter.year_to {
-                    query = query.filter(books::published_year.le(year));
-                }
-                query = match (filter.order, filter.direction) {
-                    (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
-                    (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
-                    (BookOrder::Title, Direction::Ascending) => {
-                        query.order((books::title.asc(), books::id.asc()))
-                    }
-                    (BookOrder::Title, Direction::Descending) => {
-                        query.order((books::title.desc(), books::id.desc()))
-                    }
-                    // `IS NULL` first puts books without a year last on every backend (SQLite
-                    // and PostgreSQL disagree on where NULLs sort by default).
-                    (BookOrder::PublishedYear, Direction::Ascending) => query.order((
-                        books::published_year.is_null(),
-                        books::published_year.asc(),
-                        books::id.asc(),
-                    )),
-                    (BookOrder::PublishedYear, Direction::Descending) => query.order((
-                        books::published_year.is_null(),
-                        books::published_year.desc(),
-                        books::id.desc(),
-                    )),
-                };
-                if let Some(limit) = filter.limit {
-                    query = query.limit(i64::from(limit));
-                }
-                if let Some(offset) = filter.offset {
-                    query = query.offset(i64::from(offset));
-                }
-                Ok(query.load(conn)?)
-            })
-        })
+        self.guarded(|tx| tx.conn.search_books(filter))
     }
 
     /// A keyset page of books, by id. See
@@ -200,16 +75,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
-        self.guarded(|tx| {
-            with_conn!(tx, |conn| Ok(sql::limit(
-                books::table
-                    .filter(books::id.gt(page.after_id()))
-                    .order(books::id)
-                    .select(Book::as_select()),
-                page
-            )
-            .load(conn)?))
-        })
+        self.guarded(|tx| tx.conn.list_books(page))
     }
 
     /// Calls `f` with every book, by id, in constant memory. See
@@ -222,22 +88,7 @@ impl Tx<'_> {
     where
         F: FnMut(Book),
     {
-        self.guarded(|tx| {
-            with_conn!(tx, |conn: Conn| {
-                // One statement is one snapshot; rows are decoded one at a time as the
-                // database hands them over, so memory stays flat at any table size.
-                let rows = books::table
-                    .order(books::id)
-                    .select(Book::as_select())
-                    .load_iter::<Book, <Conn as Backend>::RowByRow>(conn)?;
-                let mut visited = 0;
-                for book in rows {
-                    f(book?);
-                    visited += 1;
-                }
-                Ok(visited)
-            })
-        })
+        self.guarded(|tx| tx.conn.for_each_book(&mut f))
     }
 
     /// Applies `changes` to a book. See
@@ -248,24 +99,7 @@ impl Tx<'_> {
     /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing book,
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
-        self.guarded(|tx| {
-            let changeset = validate::changes(changes)?;
-            let not_found = Error::NotFound {
-                entity: "book",
-                id: id.0,
-            };
-            if changes.is_empty() {
-                return tx.book(id)?.ok_or(not_found);
-            }
-            // `get_results` runs the statement to its end: see `create_author`.
-            with_conn!(tx, |conn| conn.recoverable(|conn| Ok(diesel::update(
-                books::table.find(id)
-            )
-            .set(&changeset)
-            .returning(Book::as_returning())
-            .get_results(conn)?)))
-            .and_then(|mut updated| updated.pop().ok_or(not_found))
-        })
+        self.guarded(|tx| tx.conn.update_book(id, changes))
     }
 
     /// Deletes a book. See [`Repository::delete_book`](crate::Repository::delete_book).
@@ -274,11 +108,7 @@ impl Tx<'_> {
     ///
     /// [`Error::NotFound`] for a missing book.
     pub fn delete_book(&mut self, id: BookId) -> Result<()> {
-        self.guarded(|tx| {
-            let deleted = with_conn!(tx, |conn| diesel::delete(books::table.find(id))
-                .execute(conn)?);
-            Error::unless_found(deleted, "book", id.0)
-        })
+        self.guarded(|tx| tx.conn.delete_book(id))
     }
 
     /// The number of books. See [`Repository::count_books`](crate::Repository::count_books).
@@ -287,91 +117,6 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_books(&mut self) -> Result<i64> {
-        self.guarded(|tx| with_conn!(tx, |conn| Ok(books::table.count().get_result(conn)?)))
-    }
-
-    /// After a bulk insert failed on its foreign key: the first row whose author does
-    /// not exist, as an [`Error::InvalidRow`]. Runs only on that error path.
-    fn name_missing_author(&mut self, new: &[NewBook]) -> Result<Option<Error>> {
-        let wanted: BTreeSet<AuthorId> = new.iter().map(|book| book.author_id).collect();
-        let mut existing = BTreeSet::new();
-        let wanted: Vec<AuthorId> = wanted.into_iter().collect();
-        // Chunked to stay under the bound-parameter limit.
-        for chunk in wanted.chunks(INSERT_CHUNK_ROWS) {
-            let found: Vec<AuthorId> = with_conn!(self, |conn| authors::table
-                .filter(authors::id.eq_any(chunk))
-                .select(authors::id)
-                .load(conn)?);
-            existing.extend(found);
-        }
-        let missing = new
-            .iter()
-            .enumerate()
-            .find(|(_, book)| !existing.contains(&book.author_id));
-        // None when every author exists by now (one was deleted and re-created
-        // meanwhile): the caller then reports the database's own error.
-        Ok(missing.map(|(index, book)| Error::InvalidRow {
-            index,
-            error: Box::new(Error::NotFound {
-                entity: "author",
-                id: book.author_id.0,
-            }),
-        }))
-    }
-}
-
-impl Tx<'_> {
-    /// After a bulk insert failed on a unique constraint: the first row whose ISBN, or
-    /// title for its author, is already taken — by a stored book or an earlier row of
-    /// the batch — as an [`Error::InvalidRow`].
-    fn name_conflicting_row(&mut self, rows: &[BookRow]) -> Result<Option<Error>> {
-        let isbns: Vec<&str> = rows.iter().filter_map(|row| row.isbn.as_deref()).collect();
-        let titles: Vec<&str> = rows.iter().map(|row| row.title.as_str()).collect();
-        let mut stored_isbns: Vec<Option<String>> = Vec::new();
-        let mut stored_titles: Vec<(AuthorId, String)> = Vec::new();
-        for chunk in isbns.chunks(INSERT_CHUNK_ROWS) {
-            stored_isbns.extend(with_conn!(self, |conn| books::table
-                .filter(books::isbn.eq_any(chunk))
-                .select(books::isbn)
-                .load::<Option<String>>(conn)?));
-        }
-        for chunk in titles.chunks(INSERT_CHUNK_ROWS) {
-            stored_titles.extend(with_conn!(self, |conn| books::table
-                .filter(books::title.eq_any(chunk))
-                .select((books::author_id, books::title))
-                .load::<(AuthorId, String)>(conn)?));
-        }
-        let mut isbns: HashSet<&str> = stored_isbns.iter().flatten().map(String::as_str).collect();
-        let mut titles: HashSet<(AuthorId, &str)> = stored_titles
-            .iter()
-            .map(|(author_id, title)| (*author_id, title.as_str()))
-            .collect();
-        for (index, row) in rows.iter().enumerate() {
-            let field = match row.isbn.as_deref() {
-                Some(isbn) if !isbns.insert(isbn) => "isbn",
-                _ if !titles.insert((row.author_id, &row.title)) => "title",
-                _ => continue,
-            };
-            return Ok(Some(Error::InvalidRow {
-                index,
-                error: Box::new(Error::Conflict {
-                    entity: "book",
-                    field,
-                }),
-            }));
-        }
-        Ok(None)
-    }
-}
-
-/// A foreign key error on inserting a book means its author does not exist.
-fn missing_author(error: Error, author_id: AuthorId) -> Error {
-    if error.is_foreign_key_violation() {
-        Error::NotFound {
-            entity: "author",
-            id: author_id.0,
-        }
-    } else {
-        error
+        self.guarded(|tx| tx.conn.count_books())
     }
 }

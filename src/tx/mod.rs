@@ -1,22 +1,15 @@
-//! [`Tx`], the connection-scoped handle that every operation is written on.
+//! [`Tx`], the connection-scoped handle every operation runs on, and the transactions of
+//! its closures.
 
 mod authors;
 mod books;
-mod raw;
-
-pub use raw::RawConnection;
 
 use std::num::NonZeroU32;
 
-use crate::connection::{with_conn, AnyConn, Backend};
-use crate::transaction::{self, Faults, Finish};
-use crate::Result;
-
-/// Bulk inserts on SQLite are split into statements of this many rows (and lookups by
-/// many keys into queries of this many keys). At five bound values a row this stays far
-/// below SQLite's limit of 32,766 bound values a statement, and is large enough that
-/// per-statement overhead is noise.
-pub(crate) const INSERT_CHUNK_ROWS: usize = 256;
+use crate::error::{Error, Result};
+use crate::ops::Session;
+use crate::raw::RawConnection;
+use crate::transaction::{Access, Faults, Finish};
 
 /// A connection handed to the closure of
 /// [`Repository::transaction`](crate::Repository::transaction).
@@ -40,44 +33,30 @@ pub(crate) const INSERT_CHUNK_ROWS: usize = 256;
 /// # }
 /// ```
 pub struct Tx<'c> {
-    pub(crate) conn: AnyConn<'c>,
+    conn: &'c mut dyn Session,
     /// The transaction depth this handle runs at; `None` in autocommit.
-    pub(crate) level: Option<NonZeroU32>,
+    level: Option<NonZeroU32>,
     /// What ended the transaction of this checkout, shared by the handles of every level.
-    pub(crate) faults: &'c Faults,
+    faults: &'c Faults,
 }
 
 impl std::fmt::Debug for Tx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let backend = match self.conn {
-            AnyConn::Sqlite(_) => "sqlite",
-            #[cfg(feature = "postgres")]
-            AnyConn::Postgres(_) => "postgres",
-        };
         f.debug_struct("Tx")
-            .field("backend", &backend)
+            .field("backend", &self.conn.backend_name())
             .field("level", &self.level)
             .finish()
     }
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn new(conn: AnyConn<'c>, level: Option<NonZeroU32>, faults: &'c Faults) -> Self {
+    /// A handle in autocommit on `conn`.
+    pub(crate) fn autocommit(conn: &'c mut dyn Session, faults: &'c Faults) -> Self {
         Self {
             conn,
-            level,
+            level: None,
             faults,
         }
-    }
-
-    /// The transaction depth diesel counts on the connection.
-    pub(crate) fn depth(&mut self) -> Option<NonZeroU32> {
-        with_conn!(self, |conn| transaction::depth(conn))
-    }
-
-    /// See [`Backend::transaction_survived`].
-    pub(crate) fn survived(&mut self) -> bool {
-        with_conn!(self, |conn| conn.transaction_survived())
     }
 
     /// Runs `f` in a savepoint inside this transaction: if `f` returns `Err` or panics,
@@ -110,31 +89,126 @@ impl<'c> Tx<'c> {
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T>,
     {
-        self.guarded(|tx| {
-            let faults = tx.faults;
-            with_conn!(tx, |conn| transaction::run_handle(
-                conn,
-                faults,
-                Finish::Commit,
-                f
-            ))
-        })
+        self.guarded(|tx| run(tx.conn, tx.faults, Finish::Commit, f))
+    }
+
+    /// Runs `f` on the diesel connection of this handle: inside the transaction, when
+    /// this handle is one, else in autocommit. It is the way to run a query the crate
+    /// does not offer with the models and [`schema`](crate::schema) of this crate. `f`
+    /// must not begin, commit or roll back a transaction of its own (use
+    /// [`Tx::transaction`] for a savepoint). An error of `f` counts as an error of the
+    /// transaction like any other: if it ended the transaction, the transaction
+    /// returns it.
+    ///
+    /// ```
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use bookshelf::schema::authors;
+    /// use bookshelf::{NewAuthor, RawConnection, Repository};
+    /// use diesel::prelude::*;
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let longest = repo.transaction(|tx| {
+    ///     tx.create_author(&NewAuthor::new("Ursula K. Le Guin"))?;
+    ///     tx.create_author(&NewAuthor::new("Ann Leckie"))?;
+    ///     // The longest name: a query the crate has no operation for.
+    ///     tx.with_connection(|conn| {
+    ///         let query = authors::table
+    ///             .select(authors::name)
+    ///             .order(diesel::dsl::sql::<diesel::sql_types::Integer>("length(name)").desc())
+    ///             .limit(1);
+    ///         match conn {
+    ///             RawConnection::Sqlite(conn) => query.first::<String>(conn),
+    ///             #[allow(unreachable_patterns)]
+    ///             _ => unreachable!("an in-memory repository is SQLite"),
+    ///         }
+    ///     })
+    /// })?;
+    /// assert_eq!(longest, "Ursula K. Le Guin");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`](crate::Error::Database) with `f`'s error;
+    /// [`Error::TransactionAborted`](crate::Error::TransactionAborted) when an earlier
+    /// error ended the transaction.
+    pub fn with_connection<T, F>(&mut self, f: F) -> Result<T>
+    where
+        F: FnOnce(RawConnection<'_>) -> diesel::QueryResult<T>,
+    {
+        self.guarded(|tx| Ok(f(tx.conn.as_raw())?))
+    }
+
+    /// Runs the operation `op` on this handle. Inside a transaction that an earlier
+    /// error ended, `op` does not run (it would run in autocommit on SQLite). After an
+    /// error, the handle checks that its transaction survived it, and remembers the
+    /// error when it did not.
+    fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let Some(level) = self.level else {
+            return op(self);
+        };
+        if self.faults.has_ended(level) || self.conn.depth() < Some(level) {
+            return Err(Error::TransactionAborted);
+        }
+        let result = op(self);
+        match result {
+            Err(error) if !error.is_validation() && !self.conn.survived() => {
+                let copy = error.replicate();
+                self.faults.record(self.level_ended(level), error);
+                Err(copy)
+            }
+            other => other,
+        }
+    }
+
+    /// The outermost level an error ended, once [`Session::survived`] said `level` did
+    /// not survive it: every level when the connection has no transaction any more
+    /// (SQLite rolled it back), else `level` itself (PostgreSQL, where rolling back the
+    /// savepoint makes the levels outside usable again).
+    fn level_ended(&mut self, level: NonZeroU32) -> NonZeroU32 {
+        match self.conn.depth() {
+            None => NonZeroU32::MIN,
+            Some(_) => level,
+        }
     }
 }
 
-/// Validates every input, naming the first bad one by its index.
-fn validate_all<'a, T, R>(
-    inputs: &'a [T],
-    validate: impl Fn(&'a T) -> Result<R>,
-) -> Result<Vec<R>> {
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(index, input)| {
-            validate(input).map_err(|error| crate::Error::InvalidRow {
-                index,
-                error: Box::new(error),
-            })
+/// Runs `f` on a transaction handle in a write transaction on `conn` (a savepoint when
+/// one is open): it commits when `f` returns `Ok` (unless `finish` says to roll back),
+/// rolls back when it returns `Err` or panics (the panic then continues). When an error
+/// ended the transaction while `f` ran, it rolls back what is left and returns that
+/// error, whatever `f` returned.
+pub(crate) fn run<T>(
+    conn: &mut dyn Session,
+    faults: &Faults,
+    finish: Finish,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    let level = conn.begin(Access::Write)?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        f(&mut Tx {
+            conn: &mut *conn,
+            level: Some(level),
+            faults,
         })
-        .collect()
+    }));
+    let ended_by = faults.ended(level);
+    match (outcome, ended_by) {
+        (Err(panic), _) => {
+            conn.roll_back_after_error(level);
+            std::panic::resume_unwind(panic)
+        }
+        (Ok(_), Some(error)) | (Ok(Err(error)), None) => {
+            conn.roll_back_after_error(level);
+            Err(error)
+        }
+        (Ok(Ok(value)), None) => {
+            match finish {
+                Finish::Commit => conn.commit()?,
+                Finish::RollBack => conn.roll_back()?,
+            }
+            Ok(value)
+        }
+    }
 }

@@ -209,13 +209,6 @@ fn run_ids(repo: &Repository, seed: &Seed, op: IdOp) -> Result<Outcome, BoxError
                     let filter = BookFilter::new().author(author);
                     repo.search_books(&filter).map(|b| nothing(b.is_empty()))
                 }
-                IdOp::BooksOf => {
-                    let ghost = Author {
-                        id: author,
-                        name: "Ghost".into(),
-                    };
-                    repo.books_of(&ghost).map(|b| nothing(b.is_empty()))
-                }
             };
             match result {
                 Err(Error::NotFound { id: got, .. }) if got != id => {

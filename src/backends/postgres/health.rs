@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::observe::FailureWatch;
+
 /// A pool's loss epoch: it moves on when a connection is found lost that was known good
 /// in the current epoch. A connection last known good in an earlier epoch may have
 /// died with that one.
@@ -27,6 +29,29 @@ pub(crate) struct Health {
     good_in: AtomicU64,
     /// Raised when the connection was found lost: the pool discards it when it returns.
     lost: AtomicBool,
+}
+
+/// A statement that finds the connection closed (a server connection the server
+/// dropped) reports it lost, so that the pool discards it instead of handing it out, and
+/// tests the connections opened before it.
+impl FailureWatch for Health {
+    fn failed(&self, error: &diesel::result::Error) {
+        if is_connection_loss(error) {
+            self.report_lost();
+        }
+    }
+}
+
+/// True for an error that leaves the connection unusable.
+fn is_connection_loss(error: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind;
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
 }
 
 impl Health {

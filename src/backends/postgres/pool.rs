@@ -2,9 +2,6 @@
 //! connection's health only when that can pay: always without a round trip, and with
 //! one only after it has been idle long enough or another connection was found lost.
 
-mod health;
-mod settings;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,15 +11,14 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 
-pub(crate) use self::health::Health;
-use self::health::LossEpoch;
-use self::settings::{server_millis, with_connect_timeout};
-use crate::observe::{Counters, EchoSettings, Observer};
-use crate::pool::{into_r2d2, PoolSettings};
-use crate::Result;
+use super::health::{Health, LossEpoch};
+use super::settings::{server_millis, with_connect_timeout};
+use crate::error::Result;
+use crate::observe::{Counters, EchoSettings, FailureWatch, Observer};
+use crate::pool::{into_r2d2, GatedPool, PoolSettings};
 
 /// The pool type of a PostgreSQL repository.
-pub(crate) type PgPool = crate::closing::GatedPool<PgManager>;
+pub(crate) type PgPool = GatedPool<PgManager>;
 
 /// Settings applied to each PostgreSQL connection when it is opened.
 #[derive(Debug, Clone)]
@@ -109,7 +105,7 @@ impl r2d2::ManageConnection for PgManager {
             .map_err(into_r2d2)?;
         conn.set_instrumentation(
             Observer::new(Arc::clone(&self.setup.counters), self.setup.echo)
-                .watching_for_loss(Arc::clone(&health)),
+                .watching(Arc::clone(&health) as Arc<dyn FailureWatch>),
         );
         self.setup
             .counters

@@ -1,0 +1,132 @@
+//! What a backend is: [`Backend`], the one trait each backend's connection implements,
+//! saying what differs between backends, and [`for_each_backend!`], the list of their
+//! connection types. Everything else (the operations, transactions, migrations) is
+//! written once, over these. The backends themselves are in [`backends`](crate::backends).
+
+use diesel::connection::{AnsiTransactionManager, Connection};
+use diesel::expression::BoxableExpression;
+use diesel::sql_types::Bool;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+use crate::error::{Error, Result};
+use crate::models::{AuthorRow, BookRow};
+use crate::raw::RawConnection;
+use crate::schema::books;
+
+/// Bulk inserts on SQLite are split into statements of this many rows (and lookups by
+/// many keys, on every backend, into queries of this many keys). At five bound values a
+/// row this stays far below SQLite's limit of 32,766 bound values a statement, and is
+/// large enough that per-statement overhead is noise.
+pub(crate) const CHUNK_ROWS: usize = 256;
+
+/// The error of an id generator that has run out: no id is left above the largest.
+pub(crate) fn no_ids_left() -> Error {
+    Error::Database(diesel::result::Error::QueryBuilderError(
+        "no ids left above the largest one".into(),
+    ))
+}
+
+/// The condition on a query of `books` that a backend builds itself.
+pub(crate) type BooksPredicate<C> =
+    Box<dyn BoxableExpression<books::table, <C as Connection>::Backend, SqlType = Bool>>;
+
+/// What a transaction is for, which decides how it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Writes: SQLite takes the write lock up front (`BEGIN IMMEDIATE`).
+    Write,
+    /// Reads that must see one snapshot.
+    Read,
+}
+
+/// A table whose ids [`Backend::reserve_ids`] hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdTable {
+    Authors,
+    Books,
+}
+
+impl IdTable {
+    /// The table's name in SQL.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            IdTable::Authors => "authors",
+            IdTable::Books => "books",
+        }
+    }
+}
+
+/// What differs between backends, for the few places where SQL semantics do.
+pub(crate) trait Backend:
+    Connection<TransactionManager = AnsiTransactionManager> + MigrationHarness<Self::Backend>
+{
+    /// The backend's name in `Debug` output and logs.
+    const NAME: &'static str;
+
+    /// The backend's migrations, embedded at compile time.
+    const MIGRATIONS: EmbeddedMigrations;
+
+    /// True when a failed constraint makes the whole transaction refuse later statements
+    /// (PostgreSQL), false when it undoes just the failed statement (SQLite).
+    const CONSTRAINT_ERRORS_ABORT: bool;
+
+    /// How `load_iter` fetches rows so that memory stays flat at any result size.
+    type RowByRow;
+
+    /// This connection as the application sees it in the escape hatch.
+    fn raw(&mut self) -> RawConnection<'_>;
+
+    /// The statement that begins a top-level transaction for `access`.
+    fn begin_sql(access: Access) -> &'static str;
+
+    /// After a statement inside a transaction failed: true when the transaction (at the
+    /// depth diesel counts) can still run statements. When the database ended it, diesel's
+    /// count is brought in step (no transaction open) or left for a rollback to clear.
+    fn transaction_survived(&mut self) -> bool;
+
+    /// `books.title` contains the `LIKE` pattern `pattern` (escaped with `\`), ignoring
+    /// ASCII case.
+    fn title_like(&self, pattern: String) -> BooksPredicate<Self>;
+
+    /// `count` ids for new rows of `table`, in increasing order, that no row holds and
+    /// no concurrent transaction can take. Runs inside a write transaction.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>>;
+
+    /// Inserts `rows` as authors with the ids `ids` (from [`Self::reserve_ids`], one a
+    /// row, in order), in multi-row statements.
+    fn insert_authors(&mut self, ids: &[i64], rows: &[AuthorRow]) -> Result<()>;
+
+    /// Inserts `rows` as books with the ids `ids` (from [`Self::reserve_ids`], one a
+    /// row, in order), in multi-row statements.
+    fn insert_books(&mut self, ids: &[i64], rows: &[BookRow]) -> Result<()>;
+
+    /// Runs `f`, an insert of rows that take new ids from the table's id generator, and
+    /// once more if it failed because an id it was given is taken. Rows inserted with
+    /// explicit ids (an import through `Insertable`, say) leave PostgreSQL's identity
+    /// sequence behind them; the sequence is then moved past every id in use before the
+    /// retry. `f` must leave an open transaction usable when it fails (a savepoint, or a
+    /// transaction of its own). SQLite gives a new row the largest id plus one, which no
+    /// row holds, so there `f` runs once.
+    fn with_fresh_ids<T>(
+        &mut self,
+        table: IdTable,
+        f: impl Fn(&mut Self) -> Result<T>,
+    ) -> Result<T>;
+
+    /// True when the table `name` exists.
+    fn has_table(&mut self, name: &str) -> Result<bool>;
+
+    /// Makes a transaction that changes migrations the only one doing so until it ends.
+    fn lock_migrations(&mut self) -> Result<()>;
+}
+
+/// Invokes the macro `$stamp` once for each backend's connection type: the operations
+/// of [`ops`](crate::ops) are written once and compiled once per backend this way.
+macro_rules! for_each_backend {
+    ($stamp:ident) => {
+        $stamp!(::diesel::SqliteConnection);
+        #[cfg(feature = "postgres")]
+        $stamp!(::diesel::PgConnection);
+    };
+}
+pub(crate) use for_each_backend;

@@ -1,0 +1,98 @@
+//! The backends, and the pool of whichever one a repository runs on.
+//!
+//! Each backend is one module here: [`sqlite`] (the embedded default) and `postgres`
+//! (the `postgres` feature). A backend's module holds everything of it: connection
+//! set-up (pragmas, session settings), its pool, the SQL only it uses, its embedded
+//! migrations, and its implementation of [`Backend`], the one trait that says how
+//! backends differ. Every operation is written once in [`ops`](crate::ops) and compiled
+//! for each backend's connection.
+//!
+//! The URL of [`Repository::open`](crate::Repository::open) is read once, in
+//! [`target`](crate::target), into a [`Target`]; [`AnyPool::open`] hands it to the
+//! backend it names, and nothing reads the URL's text again.
+//!
+//! Adding a backend means: a module beside these, with its [`Backend`] implementation
+//! and its `open`; its connection type in
+//! [`for_each_backend!`](crate::backend::for_each_backend); an arm of [`AnyPool`] and of
+//! each `match` below; a variant of [`RawConnection`](crate::RawConnection) (the escape
+//! hatch hands out the concrete connection); a variant of [`Target`] with its URL
+//! scheme; and its migrations under `migrations/`.
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::sync::Arc;
+
+#[allow(unused_imports)] // for doc links
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::error::Result;
+use crate::observe::Counters;
+use crate::ops::Session;
+use crate::target::Target;
+
+/// The pool of a repository, of whichever backend its URL named.
+pub(crate) enum AnyPool {
+    Sqlite(sqlite::Pool),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgPool),
+}
+
+impl AnyPool {
+    /// Opens the database `target` names with the settings of `config`, migrating it
+    /// unless `config` says not to.
+    pub(crate) fn open(target: &Target, config: &Config, counters: &Arc<Counters>) -> Result<Self> {
+        Ok(match target {
+            Target::SqliteFile(file) => AnyPool::Sqlite(sqlite::open_file(file, config, counters)?),
+            Target::SqliteMemory => AnyPool::Sqlite(sqlite::open_memory(config, counters)?),
+            #[cfg(feature = "postgres")]
+            Target::Postgres(url) => AnyPool::Postgres(postgres::open(url, config, counters)?),
+        })
+    }
+
+    /// Checks out a connection and runs `f` on it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`](crate::Error::Pool) when no connection is free within the
+    /// connection timeout; whatever `f` returns.
+    pub(crate) fn with_session<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Session) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            AnyPool::Sqlite(pool) => f(&mut **pool.pool.get()?),
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(pool) => f(&mut pool.get()?.conn),
+        }
+    }
+
+    /// The pool's connection counts.
+    pub(crate) fn state(&self) -> r2d2::State {
+        match self {
+            AnyPool::Sqlite(pool) => pool.pool.state(),
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(pool) => pool.state(),
+        }
+    }
+
+    /// The backend's name.
+    pub(crate) fn backend(&self) -> &'static str {
+        use crate::backend::Backend;
+        match self {
+            AnyPool::Sqlite(_) => diesel::SqliteConnection::NAME,
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(_) => diesel::PgConnection::NAME,
+        }
+    }
+
+    /// True for an in-memory database.
+    pub(crate) fn in_memory(&self) -> bool {
+        match self {
+            AnyPool::Sqlite(pool) => pool.in_memory(),
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(_) => false,
+        }
+    }
+}

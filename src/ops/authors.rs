@@ -1,0 +1,209 @@
+//! The operations on authors, and the eager load of their books.
+
+use diesel::connection::DefaultLoadingMode;
+use diesel::prelude::*;
+
+use super::validate_all;
+use crate::backend::{Backend, IdTable};
+use crate::error::{Error, Result};
+use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
+use crate::query::Page;
+use crate::schema::{authors, books};
+use crate::sql;
+use crate::transaction;
+use crate::validate;
+
+/// The operations on authors, compiled once per backend; documented on
+/// [`Tx`](crate::Tx), whose methods of the same names call them.
+pub(crate) trait AuthorOps {
+    fn create_author(&mut self, new: &NewAuthor) -> Result<Author>;
+    fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>>;
+    fn author(&mut self, id: AuthorId) -> Result<Option<Author>>;
+    fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>>;
+    fn list_authors(&mut self, page: Page) -> Result<Vec<Author>>;
+    fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author>;
+    fn delete_author(&mut self, id: AuthorId) -> Result<()>;
+    fn count_authors(&mut self) -> Result<i64>;
+    fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>>;
+}
+
+/// Implements [`AuthorOps`] for the connection type `$conn`: the bodies are written
+/// once, and compiled with the concrete connection, so every query is checked by diesel
+/// against that backend.
+macro_rules! author_ops {
+    ($conn:ty) => {
+        impl AuthorOps for $conn {
+            fn create_author(&mut self, new: &NewAuthor) -> Result<Author> {
+                let row = validate::author(new)?;
+                // `get_results` steps the statement to its end, which is where SQLite runs its
+                // automatic WAL checkpoint; `get_result` would stop at the row and leave the
+                // checkpoint to whichever statement next runs to completion.
+                // `ON CONFLICT (id) DO NOTHING`: an id the generator handed out that a row
+                // already holds (after an import) inserts nothing instead of failing, so the
+                // retry needs no savepoint around the insert.
+                self.with_fresh_ids(IdTable::Authors, |conn| {
+                    diesel::insert_into(authors::table)
+                        .values(&row)
+                        .on_conflict(authors::id)
+                        .do_nothing()
+                        .returning(Author::as_returning())
+                        .get_results(conn)?
+                        .pop()
+                        .ok_or(Error::Conflict {
+                            entity: "author",
+                            field: "id",
+                        })
+                })
+            }
+
+            fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
+                let rows = validate_all(new, validate::author)?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids = self.with_fresh_ids(IdTable::Authors, |conn| {
+                    transaction::write(conn, |conn| {
+                        let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
+                        conn.insert_authors(&ids, &rows)?;
+                        Ok(ids)
+                    })
+                })?;
+                Ok(rows
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(row, id)| row.stored(AuthorId(id)))
+                    .collect())
+            }
+
+            fn author(&mut self, id: AuthorId) -> Result<Option<Author>> {
+                Ok(authors::table
+                    .find(id)
+                    .select(Author::as_select())
+                    .get_result(self)
+                    .optional()?)
+            }
+
+            fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>> {
+                // Normalised exactly as a write stores it; a name no write would accept matches
+                // nothing (and PostgreSQL would refuse one holding a NUL).
+                let Some(name) = validate::stored_text(name) else {
+                    return Ok(Vec::new());
+                };
+                Ok(Author::by_name(name)
+                    .select(Author::as_select())
+                    .load(self)?)
+            }
+
+            fn list_authors(&mut self, page: Page) -> Result<Vec<Author>> {
+                Ok(sql::limit(
+                    authors::table
+                        .filter(authors::id.gt(page.after_id()))
+                        .order(authors::id)
+                        .select(Author::as_select()),
+                    page,
+                )
+                .load(self)?)
+            }
+
+            fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author> {
+                /// The cache key of the rename statement.
+                struct Rename;
+                let name = validate::text("name", name)?;
+                let renamed = sql::update::<Rename, _, _, _>(
+                    authors::table,
+                    authors::name.eq(name),
+                    authors::id.eq(id),
+                )
+                .execute(self)?;
+                Error::unless_found(renamed, "author", id.0)?;
+                // The row now holds exactly these values; reading them back would cost a
+                // RETURNING clause for nothing.
+                Ok(Author {
+                    id,
+                    name: name.to_owned(),
+                })
+            }
+
+            fn delete_author(&mut self, id: AuthorId) -> Result<()> {
+                let deleted = diesel::delete(authors::table.find(id)).execute(self)?;
+                Error::unless_found(deleted, "author", id.0)
+            }
+
+            fn count_authors(&mut self) -> Result<i64> {
+                Ok(authors::table.count().get_result(self)?)
+            }
+
+            fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>> {
+                transaction::read(self, |conn| {
+                    let authors: Vec<Author> = sql::limit(
+                        authors::table
+                            .filter(authors::id.gt(page.after_id()))
+                            .order(authors::id)
+                            .select(Author::as_select()),
+                        page,
+                    )
+                    .load(conn)?;
+                    let (Some(first), Some(last)) = (authors.first(), authors.last()) else {
+                        return Ok(Vec::new());
+                    };
+                    // Rows are grouped as they are decoded, never gathered in a list of their own.
+                    let books = if page == Page::all() {
+                        // Every book: one pass over the table in storage order, the cheapest read
+                        // there is.
+                        books::table
+                            .select(Book::as_select())
+                            .load_iter::<Book, DefaultLoadingMode>(conn)?
+                    } else {
+                        // A keyset page holds every author whose id lies between its first and its
+                        // last, so an id range selects exactly their books. Unlike `belonging_to`,
+                        // which binds one value per author (and fails beyond SQLite's 32,766), this
+                        // binds two at any page size.
+                        books::table
+                            .filter(books::author_id.between(first.id, last.id))
+                            .select(Book::as_select())
+                            .load_iter::<Book, DefaultLoadingMode>(conn)?
+                    };
+                    group_books(authors, books)
+                })
+            }
+        }
+    };
+}
+crate::backend::for_each_backend!(author_ops);
+
+/// Gives each author (ordered by id) their books, ordered by title.
+fn group_books(
+    authors: Vec<Author>,
+    books: impl Iterator<Item = QueryResult<Book>>,
+) -> Result<Vec<AuthorWithBooks>> {
+    let mut shelf: Vec<AuthorWithBooks> = authors
+        .into_iter()
+        .map(|author| AuthorWithBooks {
+            author,
+            books: Vec::new(),
+        })
+        .collect();
+    // Books mostly arrive author by author, so the previous book's author is checked
+    // before searching.
+    let mut slot = 0;
+    for book in books {
+        let book = book?;
+        if shelf.get(slot).map(|entry| entry.author.id) != Some(book.author_id) {
+            // Every book belongs to an author of the page (the queries make it so); a
+            // book that did not would be dropped rather than misattributed.
+            match shelf.binary_search_by_key(&book.author_id, |entry| entry.author.id) {
+                Ok(found) => slot = found,
+                Err(_) => continue,
+            }
+        }
+        if let Some(entry) = shelf.get_mut(slot) {
+            entry.books.push(book);
+        }
+    }
+    for entry in &mut shelf {
+        // Usually sorted already (books tend to be stored by author in title order),
+        // which makes this a single pass.
+        entry.books.sort_by(|a, b| a.title.cmp(&b.title));
+    }
+    Ok(shelf)
+}

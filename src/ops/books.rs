@@ -1,0 +1,317 @@
+//! The operations on books.
+
+use std::collections::{BTreeSet, HashSet};
+
+use diesel::prelude::*;
+
+use super::validate_all;
+use crate::backend::{Backend, IdTable, CHUNK_ROWS};
+use crate::error::{Error, Result};
+use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
+use crate::query::{contains_pattern, BookFilter, BookOrder, Direction, Page};
+use crate::schema::{authors, books};
+use crate::sql;
+use crate::transaction;
+use crate::validate;
+
+/// The operations on books, compiled once per backend; documented on
+/// [`Tx`](crate::Tx), whose methods of the same names call them.
+pub(crate) trait BookOps {
+    fn create_book(&mut self, new: &NewBook) -> Result<Book>;
+    fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>>;
+    fn book(&mut self, id: BookId) -> Result<Option<Book>>;
+    fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>>;
+    fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>>;
+    fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>>;
+    fn list_books(&mut self, page: Page) -> Result<Vec<Book>>;
+    fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64>;
+    fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book>;
+    fn delete_book(&mut self, id: BookId) -> Result<()>;
+    fn count_books(&mut self) -> Result<i64>;
+
+    /// After a bulk insert failed on its foreign key: the first row whose author does
+    /// not exist, as an [`Error::InvalidRow`]. Runs only on that error path.
+    fn name_missing_author(&mut self, new: &[NewBook]) -> Result<Option<Error>>;
+
+    /// After a bulk insert failed on a unique constraint: the first row whose ISBN, or
+    /// title for its author, is already taken — by a stored book or an earlier row of
+    /// the batch — as an [`Error::InvalidRow`].
+    fn name_conflicting_row(&mut self, rows: &[BookRow]) -> Result<Option<Error>>;
+}
+
+/// Implements [`BookOps`] for the connection type `$conn`: the bodies are written
+/// once, and compiled with the concrete connection, so every query is checked by diesel
+/// against that backend.
+macro_rules! book_ops {
+    ($conn:ty) => {
+        impl BookOps for $conn {
+            fn create_book(&mut self, new: &NewBook) -> Result<Book> {
+                let row = validate::book(new)?;
+                // `get_results` runs the statement to its end: see `create_author`.
+                let created = self.with_fresh_ids(IdTable::Books, |conn| {
+                    transaction::recoverable(conn, |conn| {
+                        Ok(diesel::insert_into(books::table)
+                            .values(&row)
+                            .returning(Book::as_returning())
+                            .get_results(conn)?)
+                    })
+                });
+                match created {
+                    Ok(mut created) => created
+                        .pop()
+                        .ok_or(Error::Database(diesel::result::Error::NotFound)),
+                    Err(error) => Err(missing_author(error, new.author_id)),
+                }
+            }
+
+            fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
+                let rows = validate_all(new, validate::book)?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let created = self
+                    .with_fresh_ids(IdTable::Books, |conn| {
+                        transaction::write(conn, |conn| {
+                            let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
+                            conn.insert_books(&ids, &rows)?;
+                            Ok(ids)
+                        })
+                    })
+                    .map(|ids| {
+                        rows.into_iter()
+                            .zip(ids)
+                            .map(|(row, id)| row.stored(BookId(id)))
+                            .collect::<Vec<Book>>()
+                    });
+                // The database does not say which row failed; on these error paths only, find
+                // it, so that the caller learns the index.
+                match created {
+                    Err(error) if error.is_foreign_key_violation() => {
+                        Err(self.name_missing_author(new)?.unwrap_or(error))
+                    }
+                    Err(error @ Error::Conflict { .. }) => {
+                        let rows = validate_all(new, validate::book)?;
+                        Err(self.name_conflicting_row(&rows)?.unwrap_or(error))
+                    }
+                    other => other,
+                }
+            }
+
+            fn book(&mut self, id: BookId) -> Result<Option<Book>> {
+                Ok(books::table
+                    .find(id)
+                    .select(Book::as_select())
+                    .get_result(self)
+                    .optional()?)
+            }
+
+            fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>> {
+                Ok(Book::by_author(author_id)
+                    .select(Book::as_select())
+                    .load(self)?)
+            }
+
+            fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
+                // Normalised exactly as a write stores it; a title no write would accept matches
+                // nothing (and PostgreSQL would refuse one holding a NUL).
+                let Some(title) = validate::stored_text(title) else {
+                    return Ok(Vec::new());
+                };
+                Ok(Book::by_title(title).select(Book::as_select()).load(self)?)
+            }
+
+            fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
+                if filter
+                    .title_contains
+                    .as_deref()
+                    .is_some_and(|text| !validate::could_be_in_text(text))
+                {
+                    // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
+                    // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
+                    return Ok(Vec::new());
+                }
+                let mut query = books::table.select(Book::as_select()).into_boxed();
+                if let Some(text) = &filter.title_contains {
+                    // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
+                    query = query.filter(self.title_like(contains_pattern(text)));
+                }
+                if let Some(author_id) = filter.author_id {
+                    query = query.filter(books::author_id.eq(author_id));
+                }
+                if let Some(year) = filter.year_from {
+                    query = query.filter(books::published_year.ge(year));
+                }
+                if let Some(year) = filter.year_to {
+                    query = query.filter(books::published_year.le(year));
+                }
+                query = match (filter.order, filter.direction) {
+                    (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
+                    (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
+                    (BookOrder::Title, Direction::Ascending) => {
+                        query.order((books::title.asc(), books::id.asc()))
+                    }
+                    (BookOrder::Title, Direction::Descending) => {
+                        query.order((books::title.desc(), books::id.desc()))
+                    }
+                    // `IS NULL` first puts books without a year last on every backend (SQLite and
+                    // PostgreSQL disagree on where NULLs sort by default).
+                    (BookOrder::PublishedYear, Direction::Ascending) => query.order((
+                        books::published_year.is_null(),
+                        books::published_year.asc(),
+                        books::id.asc(),
+                    )),
+                    (BookOrder::PublishedYear, Direction::Descending) => query.order((
+                        books::published_year.is_null(),
+                        books::published_year.desc(),
+                        books::id.desc(),
+                    )),
+                };
+                if let Some(limit) = filter.limit {
+                    query = query.limit(i64::from(limit));
+                }
+                if let Some(offset) = filter.offset {
+                    query = query.offset(i64::from(offset));
+                }
+                Ok(query.load(self)?)
+            }
+
+            fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
+                Ok(sql::limit(
+                    books::table
+                        .filter(books::id.gt(page.after_id()))
+                        .order(books::id)
+                        .select(Book::as_select()),
+                    page,
+                )
+                .load(self)?)
+            }
+
+            fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64> {
+                // One statement is one snapshot; rows are decoded one at a time as the database
+                // hands them over, so memory stays flat at any table size.
+                let rows = books::table
+                    .order(books::id)
+                    .select(Book::as_select())
+                    .load_iter::<Book, <Self as Backend>::RowByRow>(self)?;
+                let mut visited = 0;
+                for book in rows {
+                    f(book?);
+                    visited += 1;
+                }
+                Ok(visited)
+            }
+
+            fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
+                let changeset = validate::changes(changes)?;
+                let not_found = Error::NotFound {
+                    entity: "book",
+                    id: id.0,
+                };
+                if changes.is_empty() {
+                    return self.book(id)?.ok_or(not_found);
+                }
+                // `get_results` runs the statement to its end: see `create_author`.
+                transaction::recoverable(self, |conn| {
+                    Ok(diesel::update(books::table.find(id))
+                        .set(&changeset)
+                        .returning(Book::as_returning())
+                        .get_results(conn)?)
+                })
+                .and_then(|mut updated| updated.pop().ok_or(not_found))
+            }
+
+            fn delete_book(&mut self, id: BookId) -> Result<()> {
+                let deleted = diesel::delete(books::table.find(id)).execute(self)?;
+                Error::unless_found(deleted, "book", id.0)
+            }
+
+            fn count_books(&mut self) -> Result<i64> {
+                Ok(books::table.count().get_result(self)?)
+            }
+
+            fn name_missing_author(&mut self, new: &[NewBook]) -> Result<Option<Error>> {
+                let wanted: BTreeSet<AuthorId> = new.iter().map(|book| book.author_id).collect();
+                let mut existing = BTreeSet::new();
+                let wanted: Vec<AuthorId> = wanted.into_iter().collect();
+                // Chunked to stay under the bound-parameter limit.
+                for chunk in wanted.chunks(CHUNK_ROWS) {
+                    let found: Vec<AuthorId> = authors::table
+                        .filter(authors::id.eq_any(chunk))
+                        .select(authors::id)
+                        .load(self)?;
+                    existing.extend(found);
+                }
+                let missing = new
+                    .iter()
+                    .enumerate()
+                    .find(|(_, book)| !existing.contains(&book.author_id));
+                // None when every author exists by now (one was deleted and re-created meanwhile):
+                // the caller then reports the database's own error.
+                Ok(missing.map(|(index, book)| Error::InvalidRow {
+                    index,
+                    error: Box::new(Error::NotFound {
+                        entity: "author",
+                        id: book.author_id.0,
+                    }),
+                }))
+            }
+
+            fn name_conflicting_row(&mut self, rows: &[BookRow]) -> Result<Option<Error>> {
+                let isbns: Vec<&str> = rows.iter().filter_map(|row| row.isbn.as_deref()).collect();
+                let titles: Vec<&str> = rows.iter().map(|row| row.title.as_str()).collect();
+                let mut stored_isbns: Vec<Option<String>> = Vec::new();
+                let mut stored_titles: Vec<(AuthorId, String)> = Vec::new();
+                for chunk in isbns.chunks(CHUNK_ROWS) {
+                    stored_isbns.extend(
+                        books::table
+                            .filter(books::isbn.eq_any(chunk))
+                            .select(books::isbn)
+                            .load::<Option<String>>(self)?,
+                    );
+                }
+                for chunk in titles.chunks(CHUNK_ROWS) {
+                    stored_titles.extend(
+                        books::table
+                            .filter(books::title.eq_any(chunk))
+                            .select((books::author_id, books::title))
+                            .load::<(AuthorId, String)>(self)?,
+                    );
+                }
+                let mut isbns: HashSet<&str> =
+                    stored_isbns.iter().flatten().map(String::as_str).collect();
+                let mut titles: HashSet<(AuthorId, &str)> = stored_titles
+                    .iter()
+                    .map(|(author_id, title)| (*author_id, title.as_str()))
+                    .collect();
+                for (index, row) in rows.iter().enumerate() {
+                    let field = match row.isbn.as_deref() {
+                        Some(isbn) if !isbns.insert(isbn) => "isbn",
+                        _ if !titles.insert((row.author_id, &row.title)) => "title",
+                        _ => continue,
+                    };
+                    return Ok(Some(Error::InvalidRow {
+                        index,
+                        error: Box::new(Error::Conflict {
+                            entity: "book",
+                            field,
+                        }),
+                    }));
+                }
+                Ok(None)
+            }
+        }
+    };
+}
+crate::backend::for_each_backend!(book_ops);
+
+/// A foreign key error on inserting a book means its author does not exist.
+fn missing_author(error: Error, author_id: AuthorId) -> Error {
+    if error.is_foreign_key_violation() {
+        Error::NotFound {
+            entity: "author",
+            id: author_id.0,
+        }
+    } else {
+        error
+    }
+}
