@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example stream_books -- seed /tmp/catalog.db 100000   # 1,000,000 books
-//! /usr/bin/time -v cargo run --release --example stream_books -- scan /tmp/catalog.db
+//! # The example's own peak RSS ("Maximum resident set size"): time the binary, not cargo.
+//! /usr/bin/time -v target/release/examples/stream_books scan /tmp/catalog.db
 //! ```
 //!
 //! `seed` fills the database in batches (authors named `Author 000001`, ten books each,

@@ -63,6 +63,9 @@ pub(crate) trait Backend:
     /// The backend's name in `Debug` output and logs.
     const NAME: &'static str;
 
+    /// The backend's name in OpenTelemetry's `db.system` field.
+    const DB_SYSTEM: &'static str;
+
     /// The backend's migrations, embedded at compile time.
     const MIGRATIONS: EmbeddedMigrations;
 

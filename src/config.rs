@@ -54,7 +54,8 @@ const DEFAULT_HEALTH_CHECK_AFTER: Duration = Duration::from_secs(30);
 /// `echo=True` is [`log_queries`](Config::log_queries).
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub(crate) url: String,
+    /// The database: a URL as [`Config::new`] reads it, or a path.
+    pub(crate) location: Location,
     pub(crate) max_size: u32,
     pub(crate) min_idle: Option<u32>,
     pub(crate) connection_timeout: Duration,
@@ -68,6 +69,13 @@ pub struct Config {
     pub(crate) statement_timeout: Option<Duration>,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) health_check_after: Duration,
+}
+
+/// Where a [`Config`] opens its database.
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    Url(String),
+    Path(std::path::PathBuf),
 }
 
 impl Config {
@@ -92,8 +100,33 @@ impl Config {
     /// string: SQLite's temporary databases), and `mode=memory` or `vfs=memdb` on a
     /// name (use `:memory:`).
     pub fn new(url: impl Into<String>) -> Self {
+        Self::at(Location::Url(url.into()))
+    }
+
+    /// Settings for the SQLite database file at `path`, taken as a file name: never
+    /// read as a URL, so any name the file system allows opens that file (one that is
+    /// not UTF-8, or one that looks like a URL, such as `:memory:`). The file is created
+    /// if it does not exist, in a directory that does.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("bookshelf-for-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path: std::path::PathBuf = dir.join("library.db");
+    /// let repo = bookshelf::Config::for_path(&path).max_size(4).open()?;
+    /// assert_eq!(repo.count_authors()?, 0);
+    /// # drop(repo);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn for_path(path: impl AsRef<std::path::Path>) -> Self {
+        Self::at(Location::Path(path.as_ref().to_path_buf()))
+    }
+
+    fn at(location: Location) -> Self {
         Self {
-            url: url.into(),
+            location,
             max_size: 10,
             min_idle: None,
             connection_timeout: Duration::from_secs(30),
@@ -258,7 +291,10 @@ impl Config {
     /// anything is opened.
     pub(crate) fn target(&self) -> Result<Target> {
         self.check_ranges()?;
-        let target = Target::parse(&self.url)?;
+        let target = match &self.location {
+            Location::Url(url) => Target::parse(url)?,
+            Location::Path(path) => Target::file(path)?,
+        };
         self.check_against(&target)?;
         Ok(target)
     }

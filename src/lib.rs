@@ -77,8 +77,9 @@
 //! handle does not go stale, so r2d2's default `SELECT 1` on every checkout would be a
 //! wasted statement. Transactions that write begin with `BEGIN IMMEDIATE`. An
 //! application that is the only process using its database file can open it with
-//! [`Config::process_exclusive`]: reads then skip the `-shm` file locks, which makes
-//! one-row lookups about 2.5× faster and lets two threads scale.
+//! [`Config::process_exclusive`]: reads then skip the `-shm` file locks, which speeds up
+//! one-row lookups and lets two threads scale (the figures are in the repository's
+//! `docs/benchmarks.md`).
 //!
 //! # PostgreSQL
 //!
@@ -103,6 +104,15 @@
 //! than [`Config::slow_query_threshold`] are WARN events instead. Bound values are left out
 //! unless [`Config::log_bind_values`] asks for them. The crate only emits events:
 //! install a subscriber (for example `tracing-subscriber`) in the application.
+//!
+//! Every operation also runs in a `tracing` span named after it (`create_author`,
+//! `books_by_author`, ...; target `bookshelf`, INFO level) with OpenTelemetry's database
+//! fields: `db.system` (`sqlite` or `postgresql`), `db.operation`,
+//! `db.response.returned_rows`, and `otel.status_code = "ERROR"` with `error.message`
+//! when it fails. The operations of a transaction are children of its `transaction`
+//! span, and the echo's statement events fall inside the span of their operation, so
+//! a subscriber that exports spans (`tracing-opentelemetry`, say) shows each request's
+//! database work; the statement text is there only with `log_queries`.
 //!
 //! [Diesel]: https://diesel.rs
 

@@ -255,7 +255,9 @@ impl SmallDisk {
                 Ok(None)
             }
             Err(error) => {
-                eprintln!("mount could not run ({error}): the real full-disk test is skipped");
+                common::say_skipped(format_args!(
+                    "mount could not run ({error}): the real full-disk test is skipped"
+                ));
                 Ok(None)
             }
         }

@@ -426,7 +426,10 @@ mod postgres {
     /// Opens a migrated schema, or says why the test does not run.
     fn migrated() -> TestResult<Option<TestDb>> {
         if common::postgres::server_url()?.is_none() {
-            eprintln!("{} not set: skipped", common::POSTGRES_URL_VAR);
+            common::say_skipped(format_args!(
+                "{} not set: the PostgreSQL schema check is skipped",
+                common::POSTGRES_URL_VAR
+            ));
             return Ok(None);
         }
         Ok(Some(TestDb::open(Backend::Postgres)?))

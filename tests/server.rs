@@ -17,7 +17,10 @@ use diesel::Connection;
 /// A migrated schema of its own, or `None` (and a note) when no server is configured.
 fn server_db() -> Result<Option<TestDb>, BoxError> {
     if common::postgres::server_url()?.is_none() {
-        eprintln!("{} not set: skipped", common::POSTGRES_URL_VAR);
+        common::say_skipped(format_args!(
+            "{} not set: the PostgreSQL server test is skipped",
+            common::POSTGRES_URL_VAR
+        ));
         return Ok(None);
     }
     Ok(Some(TestDb::open(Backend::Postgres)?))

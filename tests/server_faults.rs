@@ -51,7 +51,10 @@ fn within<T: Send + 'static>(
 /// server is configured.
 fn server_db() -> Result<Option<TestDb>, BoxError> {
     if common::postgres::server_url()?.is_none() {
-        eprintln!("NOTICE: {} not set: skipped", common::POSTGRES_URL_VAR);
+        common::say_skipped(format_args!(
+            "{} not set: the server fault test is skipped",
+            common::POSTGRES_URL_VAR
+        ));
         return Ok(None);
     }
     Ok(Some(TestDb::open(Backend::Postgres)?))

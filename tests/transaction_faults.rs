@@ -104,7 +104,10 @@ mod postgres {
         configure: impl FnOnce(bookshelf::Config) -> bookshelf::Config,
     ) -> Result<Option<TestDb>, BoxError> {
         if common::postgres::server_url()?.is_none() {
-            eprintln!("{} not set: skipped", common::POSTGRES_URL_VAR);
+            common::say_skipped(format_args!(
+                "{} not set: the PostgreSQL transaction fault test is skipped",
+                common::POSTGRES_URL_VAR
+            ));
             return Ok(None);
         }
         Ok(Some(TestDb::open_with(Backend::Postgres, configure)?))

@@ -252,3 +252,23 @@ fn a_missing_directory_and_a_directory_are_named() -> TestResult {
     );
     Ok(())
 }
+
+/// `Repository::open_path` takes any file name the file system allows, one that is not
+/// UTF-8 included (a URL string cannot name it), and opens that very file again.
+#[cfg(unix)]
+#[test]
+fn a_path_that_is_not_utf8_opens_that_file() -> TestResult {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir()?;
+    let path = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9 \xff.db"));
+    let repo = Repository::open_path(&path)?;
+    repo.create_author(&NewAuthor::new("Kept"))?;
+    drop(repo);
+    assert!(path.is_file(), "the file is created under its own name");
+    let entries: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(Repository::open_path(&path)?.count_authors()?, 1);
+    Ok(())
+}

@@ -30,6 +30,8 @@ impl<C: AuthorOps + BookOps + Control + Migrations> Session for C {}
 pub(crate) trait Control {
     /// The backend's name.
     fn backend_name(&self) -> &'static str;
+    /// The backend's name in OpenTelemetry's `db.system` field.
+    fn db_system(&self) -> &'static str;
     /// See [`transaction::depth`].
     fn depth(&mut self) -> Option<NonZeroU32>;
     /// See [`transaction::begin`].
@@ -49,6 +51,10 @@ pub(crate) trait Control {
 impl<C: Backend> Control for C {
     fn backend_name(&self) -> &'static str {
         C::NAME
+    }
+
+    fn db_system(&self) -> &'static str {
+        C::DB_SYSTEM
     }
 
     fn depth(&mut self) -> Option<NonZeroU32> {

@@ -74,6 +74,17 @@ impl Repository {
         Config::new(url).open()
     }
 
+    /// Opens (creating it if needed) the SQLite database file at `path` with the default
+    /// [`Config`], and applies pending migrations: [`Config::for_path`], which takes the
+    /// path as a file name, never as a URL.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::open`].
+    pub fn open_path(path: impl AsRef<std::path::Path>) -> Result<Repository> {
+        Config::for_path(path).open()
+    }
+
     /// Opens a new private in-memory database, migrated. Every pooled connection sees
     /// the same data; two in-memory repositories never see each other's. The database
     /// lives as long as the repository (or a clone of it).

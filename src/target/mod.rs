@@ -114,6 +114,35 @@ impl Target {
         )
     }
 
+    /// The SQLite file at `path`, taken as a file name: never read as a URL (a file
+    /// named `postgres:x` or `:memory:` is that file), with no escapes or parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedUrl`](crate::error::Error::UnsupportedUrl) for an empty path
+    /// or one holding a NUL, which SQLite cannot open.
+    pub(crate) fn file(path: &std::path::Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        #[cfg(unix)]
+        let name = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+        #[cfg(not(unix))]
+        let name = path
+            .to_str()
+            .ok_or_else(|| refused(&shown, "names a file whose name is not UTF-8"))?
+            .as_bytes()
+            .to_vec();
+        if name.is_empty() {
+            return Err(refused(&shown, "is empty: name a database file"));
+        }
+        if name.contains(&0) {
+            return Err(refused(&shown, "contains a NUL character"));
+        }
+        Ok(Target::SqliteFile(SqliteFile {
+            name,
+            params: Vec::new(),
+        }))
+    }
+
     /// The SQLite database `uri` names, if it names exactly one.
     fn sqlite(uri: Uri, url: &str) -> Result<Self> {
         for (key, value) in &uri.params {

@@ -150,3 +150,29 @@ fn postgres_urls_need_the_feature() -> std::result::Result<(), String> {
     );
     Ok(())
 }
+
+#[test]
+fn a_path_is_a_file_name_never_a_url() -> std::result::Result<(), String> {
+    for name in [
+        ":memory:",
+        "file:data.db?mode=ro",
+        "postgres://host/db",
+        "sqlite://x",
+        "%41.db",
+    ] {
+        match Target::file(std::path::Path::new(name)) {
+            Ok(Target::SqliteFile(file)) => {
+                assert_eq!(file.path(), std::path::Path::new(name), "{name}");
+                assert_eq!(file.param("mode"), None, "{name}");
+            }
+            other => return Err(format!("{name}: expected the file, got {other:?}")),
+        }
+    }
+    for name in ["", "a\0b"] {
+        match Target::file(std::path::Path::new(name)) {
+            Err(Error::UnsupportedUrl(_)) => {}
+            other => return Err(format!("{name:?}: expected a refusal, got {other:?}")),
+        }
+    }
+    Ok(())
+}

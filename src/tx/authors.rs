@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::models::{Author, AuthorId, AuthorWithBooks, NewAuthor};
 use crate::query::Page;
-use crate::tx::Tx;
+use crate::tx::{trace, Tx};
 
 impl Tx<'_> {
     /// Creates an author. See [`Repository::create_author`](crate::Repository::create_author).
@@ -14,7 +14,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Validation`] for a bad name; [`Error::Database`] if the insert fails.
     pub fn create_author(&mut self, new: &NewAuthor) -> Result<Author> {
-        self.guarded(|tx| tx.conn.create_author(new))
+        self.operation(trace::span!("create_author"), |tx| {
+            tx.conn.create_author(new)
+        })
     }
 
     /// Creates several authors, all or none. See
@@ -25,7 +27,9 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row; [`Error::Database`] if the insert
     /// fails.
     pub fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
-        self.guarded(|tx| tx.conn.create_authors(new))
+        self.operation(trace::span!("create_authors"), |tx| {
+            tx.conn.create_authors(new)
+        })
     }
 
     /// The author with `id`, if there is one. See
@@ -35,7 +39,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn author(&mut self, id: AuthorId) -> Result<Option<Author>> {
-        self.guarded(|tx| tx.conn.author(id))
+        self.operation(trace::span!("author"), |tx| tx.conn.author(id))
     }
 
     /// Authors named exactly `name` (after trimming it), by id. See
@@ -45,7 +49,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>> {
-        self.guarded(|tx| tx.conn.authors_by_name(name))
+        self.operation(trace::span!("authors_by_name"), |tx| {
+            tx.conn.authors_by_name(name)
+        })
     }
 
     /// A keyset page of authors, by id. See
@@ -55,7 +61,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_authors(&mut self, page: Page) -> Result<Vec<Author>> {
-        self.guarded(|tx| tx.conn.list_authors(page))
+        self.operation(trace::span!("list_authors"), |tx| {
+            tx.conn.list_authors(page)
+        })
     }
 
     /// Renames an author. See
@@ -65,7 +73,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Validation`] for a bad name, [`Error::NotFound`] for a missing author.
     pub fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author> {
-        self.guarded(|tx| tx.conn.rename_author(id, name))
+        self.operation(trace::span!("rename_author"), |tx| {
+            tx.conn.rename_author(id, name)
+        })
     }
 
     /// Deletes an author and their books. See
@@ -75,7 +85,9 @@ impl Tx<'_> {
     ///
     /// [`Error::NotFound`] for a missing author.
     pub fn delete_author(&mut self, id: AuthorId) -> Result<()> {
-        self.guarded(|tx| tx.conn.delete_author(id))
+        self.operation(trace::span!("delete_author"), |tx| {
+            tx.conn.delete_author(id)
+        })
     }
 
     /// The number of authors. See
@@ -85,7 +97,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_authors(&mut self) -> Result<i64> {
-        self.guarded(|tx| tx.conn.count_authors())
+        self.operation(trace::span!("count_authors"), |tx| tx.conn.count_authors())
     }
 
     /// A page of authors, each with all of their books: two queries whatever the page
@@ -95,6 +107,8 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if a query fails.
     pub fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>> {
-        self.guarded(|tx| tx.conn.authors_with_books(page))
+        self.operation(trace::span!("authors_with_books"), |tx| {
+            tx.conn.authors_with_books(page)
+        })
     }
 }

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook};
 use crate::query::{BookFilter, Page};
-use crate::tx::Tx;
+use crate::tx::{trace, Tx};
 
 impl Tx<'_> {
     /// Creates a book. See [`Repository::create_book`](crate::Repository::create_book).
@@ -15,7 +15,7 @@ impl Tx<'_> {
     /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing author,
     /// [`Error::Conflict`] for a duplicate ISBN or a title the author already has.
     pub fn create_book(&mut self, new: &NewBook) -> Result<Book> {
-        self.guarded(|tx| tx.conn.create_book(new))
+        self.operation(trace::span!("create_book"), |tx| tx.conn.create_book(new))
     }
 
     /// Creates several books, all or none. See
@@ -26,7 +26,7 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row (invalid, or by a missing author),
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
-        self.guarded(|tx| tx.conn.create_books(new))
+        self.operation(trace::span!("create_books"), |tx| tx.conn.create_books(new))
     }
 
     /// The book with `id`, if there is one. See [`Repository::book`](crate::Repository::book).
@@ -35,7 +35,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn book(&mut self, id: BookId) -> Result<Option<Book>> {
-        self.guarded(|tx| tx.conn.book(id))
+        self.operation(trace::span!("book"), |tx| tx.conn.book(id))
     }
 
     /// The books of an author, by title. See
@@ -45,7 +45,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>> {
-        self.guarded(|tx| tx.conn.books_by_author(author_id))
+        self.operation(trace::span!("books_by_author"), |tx| {
+            tx.conn.books_by_author(author_id)
+        })
     }
 
     /// Books titled exactly `title` (after trimming it), by id. See
@@ -55,7 +57,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
-        self.guarded(|tx| tx.conn.books_by_title(title))
+        self.operation(trace::span!("books_by_title"), |tx| {
+            tx.conn.books_by_title(title)
+        })
     }
 
     /// Books matching `filter`. See
@@ -65,7 +69,9 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
-        self.guarded(|tx| tx.conn.search_books(filter))
+        self.operation(trace::span!("search_books"), |tx| {
+            tx.conn.search_books(filter)
+        })
     }
 
     /// A keyset page of books, by id. See
@@ -75,7 +81,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
-        self.guarded(|tx| tx.conn.list_books(page))
+        self.operation(trace::span!("list_books"), |tx| tx.conn.list_books(page))
     }
 
     /// Calls `f` with every book, by id, in constant memory. See
@@ -88,7 +94,9 @@ impl Tx<'_> {
     where
         F: FnMut(Book),
     {
-        self.guarded(|tx| tx.conn.for_each_book(&mut f))
+        self.operation(trace::span!("for_each_book"), |tx| {
+            tx.conn.for_each_book(&mut f)
+        })
     }
 
     /// Applies `changes` to a book. See
@@ -99,7 +107,9 @@ impl Tx<'_> {
     /// [`Error::Validation`] for bad input, [`Error::NotFound`] for a missing book,
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
-        self.guarded(|tx| tx.conn.update_book(id, changes))
+        self.operation(trace::span!("update_book"), |tx| {
+            tx.conn.update_book(id, changes)
+        })
     }
 
     /// Deletes a book. See [`Repository::delete_book`](crate::Repository::delete_book).
@@ -108,7 +118,7 @@ impl Tx<'_> {
     ///
     /// [`Error::NotFound`] for a missing book.
     pub fn delete_book(&mut self, id: BookId) -> Result<()> {
-        self.guarded(|tx| tx.conn.delete_book(id))
+        self.operation(trace::span!("delete_book"), |tx| tx.conn.delete_book(id))
     }
 
     /// The number of books. See [`Repository::count_books`](crate::Repository::count_books).
@@ -117,6 +127,6 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_books(&mut self) -> Result<i64> {
-        self.guarded(|tx| tx.conn.count_books())
+        self.operation(trace::span!("count_books"), |tx| tx.conn.count_books())
     }
 }

@@ -3,6 +3,7 @@
 
 mod authors;
 mod books;
+mod trace;
 
 use std::num::NonZeroU32;
 
@@ -137,7 +138,9 @@ impl<'c> Tx<'c> {
     where
         F: FnOnce(RawConnection<'_>) -> diesel::QueryResult<T>,
     {
-        self.guarded(|tx| Ok(f(tx.conn.as_raw())?))
+        self.traced(trace::span!("with_connection"), None, |tx| {
+            Ok(f(tx.conn.as_raw())?)
+        })
     }
 
     /// Runs the operation `op` on this handle. Inside a transaction that an earlier
@@ -178,8 +181,25 @@ impl<'c> Tx<'c> {
 /// one is open): it commits when `f` returns `Ok` (unless `finish` says to roll back),
 /// rolls back when it returns `Err` or panics (the panic then continues). When an error
 /// ended the transaction while `f` ran, it rolls back what is left and returns that
-/// error, whatever `f` returned.
+/// error, whatever `f` returned. It runs in a span named `transaction`, the parent of
+/// the spans of the operations inside.
 pub(crate) fn run<T>(
+    conn: &mut dyn Session,
+    faults: &Faults,
+    finish: Finish,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    let span = trace::span!("transaction");
+    if !span.is_disabled() {
+        span.record("db.system", conn.db_system());
+    }
+    let result = span.in_scope(|| run_in_span(conn, faults, finish, f));
+    trace::record_outcome(&span, &result, None);
+    result
+}
+
+/// [`run`], inside its span.
+fn run_in_span<T>(
     conn: &mut dyn Session,
     faults: &Faults,
     finish: Finish,

@@ -21,6 +21,15 @@ const DB_FILE: &str = "bookshelf.db";
 #[allow(dead_code)]
 pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
 
+/// Says that a test, or part of one, did not run and why, where a plain `cargo test`
+/// shows it: libtest captures what `eprintln!` prints and shows it only for failing
+/// tests, so a skip would look like a pass. This writes to stderr itself.
+#[allow(dead_code)]
+pub fn say_skipped(message: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+}
+
 /// The database a per-backend test runs on.
 #[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,15 +286,11 @@ macro_rules! backend_tests {
             #[test]
             fn postgres() -> $crate::common::TestResult {
                 if $crate::common::postgres::server_url()?.is_none() {
-                    // Written to stderr itself: libtest captures what `eprintln!` prints
-                    // and shows it only for failing tests, so a skip would look like a pass.
-                    use std::io::Write as _;
-                    let _ = writeln!(
-                        std::io::stderr(),
+                    $crate::common::say_skipped(format_args!(
                         "{} not set: the PostgreSQL run of {} is skipped",
                         $crate::common::POSTGRES_URL_VAR,
                         stringify!($name)
-                    );
+                    ));
                     return Ok(());
                 }
                 run($crate::common::Backend::Postgres)

@@ -196,7 +196,9 @@ fn tools() -> Result<Option<(PathBuf, Option<&'static str>)>, BoxError> {
             Err(format!("{missing} ({CI_VAR} is set, so this is a failure)").into())
         }
         Err(missing) => {
-            eprintln!("NOTICE: {missing}: the throwaway-cluster test is skipped");
+            crate::common::say_skipped(format_args!(
+                "{missing}: the throwaway-cluster test is skipped"
+            ));
             Ok(None)
         }
     }

@@ -50,6 +50,7 @@ pub(crate) fn open(url: &str, config: &Config, counters: &Arc<Counters>) -> Resu
 
 impl Backend for PgConnection {
     const NAME: &'static str = "postgres";
+    const DB_SYSTEM: &'static str = "postgresql";
     /// The same versions as SQLite's, in PostgreSQL's SQL.
     const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
     // The default mode reads the whole result into memory first.

@@ -33,6 +33,7 @@ const JSON_CHUNK_ROWS: usize = 4096;
 
 impl Backend for SqliteConnection {
     const NAME: &'static str = "sqlite";
+    const DB_SYSTEM: &'static str = "sqlite";
     /// Compiled into the crate (`build.rs` rebuilds it when `migrations/` changes).
     const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
     type RowByRow = DefaultLoadingMode;
