@@ -25,7 +25,7 @@ const MAX_TIMEOUT_MILLIS: u128 = i32::MAX as u128;
 
 const DEFAULT_HEALTH_CHECK_AFTER: Duration = Duration::from_secs(30);
 
-/// How to open a [`Repository`]: the database URL, the pool, the SQL echo and
+/// How to open a [`Repository`](crate::Repository): the database URL, the pool, the SQL echo and
 /// migrations. Every setting has a default suited to an embedded SQLite database, so
 /// `Config::new(url).open()` is the same as [`Repository::open`](crate::Repository::open).
 ///

@@ -3,7 +3,7 @@
 
 use diesel::sqlite::SqliteConnection;
 
-/// The diesel connection a [`Tx`] runs on, handed to
+/// The diesel connection a [`Tx`](crate::Tx) runs on, handed to
 /// [`Tx::with_connection`](crate::tx::Tx::with_connection) and
 /// [`Repository::with_connection`](crate::repository::Repository::with_connection) for queries the
 /// crate does not offer. Match on the backend the repository was opened on.

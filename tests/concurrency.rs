@@ -186,7 +186,7 @@ backend_tests! {
                 let repo = repo.clone();
                 thread::spawn(move || -> bookshelf::Result<()> {
                     for n in 0..25 {
-                        repo.transaction(|tx| {
+                        repo.transaction(|tx| -> bookshelf::Result<_> {
                             let before = tx.count_authors()?;
                             let author = tx
                                 .create_author(&NewAuthor::new(format!("Author {thread}-{n}")))?;

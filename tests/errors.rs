@@ -157,7 +157,7 @@ backend_tests! {
         let (release, wait_for_release) = std::sync::mpsc::channel::<()>();
         let error = std::thread::scope(|scope| -> Result<Error, common::BoxError> {
             let holder = scope.spawn(move || {
-                repo.transaction(|_tx| {
+                repo.transaction(|_tx| -> bookshelf::Result<_> {
                     let _ = held.send(());
                     let _ = wait_for_release.recv();
                     Ok(())

@@ -98,7 +98,7 @@ backend_tests! {
         let db = TestDb::open(backend)?;
         let (authors, books) = imported();
         import(&db, &authors, &books)?;
-        let (author, book) = db.repo.transaction(|tx| {
+        let (author, book) = db.repo.transaction(|tx| -> bookshelf::Result<_> {
             let author = tx.create_author(&NewAuthor::new("In a transaction"))?;
             let book = tx.create_book(&NewBook::new(author.id, "Its book"))?;
             Ok((author, book))

@@ -142,7 +142,7 @@ fn writer(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let name = format!("Author w{w}-{n:05}");
-        let author = repo.transaction(|tx| {
+        let author = repo.transaction(|tx| -> bookshelf::Result<_> {
             let author = tx.create_author(&NewAuthor::new(name.as_str()))?;
             let books: Vec<NewBook> = (1..=BOOKS_PER_AUTHOR)
                 .map(|k| NewBook::new(author.id, format!("Title w{w}-{n:05}-{k:02}")))

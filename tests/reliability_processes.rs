@@ -55,7 +55,7 @@ fn child_process_entry() -> TestResult {
             // Bounded, in case the parent is gone and nobody kills this process.
             let deadline = Instant::now() + WAIT;
             while Instant::now() < deadline {
-                repo.transaction(|tx| {
+                repo.transaction(|tx| -> bookshelf::Result<_> {
                     let author = tx.create_author(&NewAuthor::new(format!("Batch {batch:06}")))?;
                     for k in 1..=BOOKS_PER_BATCH {
                         let title = format!("Batch {batch:06} book {k:02}");

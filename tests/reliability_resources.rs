@@ -135,7 +135,7 @@ backend_tests! {
             releases.push(release);
             let (repo, entered) = (repo.clone(), entered.clone());
             holders.push(thread::spawn(move || {
-                repo.transaction(|tx| {
+                repo.transaction(|tx| -> bookshelf::Result<_> {
                     tx.create_author(&NewAuthor::new(format!("Holder {n}")))?;
                     let _ = entered.send(n);
                     let _ = released.recv_timeout(HANG);

@@ -33,7 +33,7 @@ backend_tests! {
 backend_tests! {
     fn for_each_book_works_inside_a_transaction_and_sees_its_writes(backend: Backend) -> TestResult {
         let db = TestDb::open(backend)?;
-        let seen = db.repo.test_transaction(|tx| {
+        let seen = db.repo.test_transaction(|tx| -> bookshelf::Result<_> {
             let author = tx.create_author(&bookshelf::NewAuthor::new("Inside"))?;
             tx.create_book(&bookshelf::NewBook::new(author.id, "Uncommitted"))?;
             let mut titles = Vec::new();

@@ -75,9 +75,9 @@ backend_tests! {
     /// transaction around it goes on and commits.
     fn a_failed_savepoint_leaves_the_outer_transaction_usable(backend: Backend) -> TestResult {
         let db = TestDb::open(backend)?;
-        db.repo.transaction(|tx| {
+        db.repo.transaction(|tx| -> bookshelf::Result<_> {
             tx.create_author(&NewAuthor::new("Outer"))?;
-            let inner: bookshelf::Result<()> = tx.transaction(|inner| {
+            let inner: bookshelf::Result<()> = tx.transaction(|inner| -> bookshelf::Result<_> {
                 inner.create_author(&NewAuthor::new("Undone"))?;
                 run_sql(inner, "SELECT * FROM no_such_table")?;
                 Ok(())

@@ -32,7 +32,7 @@ backend_tests! {
     fn commits_on_ok(backend: Backend) -> TestResult {
         let db = TestDb::open(backend)?;
         let repo = &db.repo;
-        let (author, titles) = repo.transaction(|tx| {
+        let (author, titles) = repo.transaction(|tx| -> bookshelf::Result<_> {
             let author = tx.create_author(&NewAuthor::new("Author 000001"))?;
             let books = tx.create_books(&[
                 NewBook::new(author.id, "Title 000001-01"),
@@ -83,7 +83,7 @@ backend_tests! {
             });
             assert!(result.is_err());
             // The same (only) connection: a new transaction must begin, and see nothing.
-            repo.transaction(|tx| {
+            repo.transaction(|tx| -> bookshelf::Result<_> {
                 assert_eq!(tx.count_authors()?, round);
                 tx.create_author(&NewAuthor::new(format!("Kept {round}")))?;
                 Ok(())
@@ -115,7 +115,7 @@ backend_tests! {
             assert_eq!(repo.count_books()?, 0);
             assert_eq!(repo.author(kept.id)?, Some(kept.clone()));
             // The repository still works, with transactions too.
-            let again = repo.transaction(|tx| {
+            let again = repo.transaction(|tx| -> bookshelf::Result<_> {
                 let author = tx.create_author(&NewAuthor::new("Author 000003"))?;
                 tx.create_book(&NewBook::new(author.id, "Title 000003-01"))?;
                 Ok(author)
@@ -132,7 +132,7 @@ backend_tests! {
     fn a_panic_in_a_savepoint_undoes_only_the_savepoint(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, |config| config.max_size(1))?;
         let repo = &db.repo;
-        repo.transaction(|tx| {
+        repo.transaction(|tx| -> bookshelf::Result<_> {
             tx.create_author(&NewAuthor::new("Outer"))?;
             let inner = catch_unwind(AssertUnwindSafe(|| {
                 tx.transaction(|tx| -> bookshelf::Result<()> {
@@ -160,9 +160,9 @@ backend_tests! {
     fn nested_err_undoes_only_the_savepoint(backend: Backend) -> TestResult {
         let db = TestDb::open(backend)?;
         let repo = &db.repo;
-        let inner_result = repo.transaction(|tx| {
+        let inner_result = repo.transaction(|tx| -> bookshelf::Result<_> {
             let outer = tx.create_author(&NewAuthor::new("Outer"))?;
-            let inner: bookshelf::Result<()> = tx.transaction(|tx| {
+            let inner: bookshelf::Result<()> = tx.transaction(|tx| -> bookshelf::Result<_> {
                 tx.create_author(&NewAuthor::new("Inner"))?;
                 tx.create_book(&NewBook::new(outer.id, "Inner book"))?;
                 Err(abort())
@@ -184,7 +184,7 @@ backend_tests! {
     fn nested_ok_is_kept_and_outer_err_undoes_both(backend: Backend) -> TestResult {
         let db = TestDb::open(backend)?;
         let repo = &db.repo;
-        repo.transaction(|tx| {
+        repo.transaction(|tx| -> bookshelf::Result<_> {
             tx.create_author(&NewAuthor::new("Outer"))?;
             tx.transaction(|tx| tx.create_author(&NewAuthor::new("Inner")))?;
             // Two levels deep.
@@ -211,7 +211,7 @@ backend_tests! {
         let db = TestDb::open(backend)?;
         let repo = &db.repo;
         repo.create_author(&NewAuthor::new("Existing"))?;
-        let (seen, books) = repo.test_transaction(|tx| {
+        let (seen, books) = repo.test_transaction(|tx| -> bookshelf::Result<_> {
             let author = tx.create_author(&NewAuthor::new("Temporary"))?;
             let books = tx.create_books(&[
                 NewBook::new(author.id, "Title 1"),
@@ -242,7 +242,7 @@ backend_tests! {
     fn every_operation_works_inside_a_transaction(backend: Backend) -> TestResult {
         let db = TestDb::open(backend)?;
         let repo = &db.repo;
-        let (ann, bob) = repo.transaction(|tx| {
+        let (ann, bob) = repo.transaction(|tx| -> bookshelf::Result<_> {
             let ann = tx.create_author(&NewAuthor::new("Ann"))?;
             let more = tx.create_authors(&[NewAuthor::new("Bob"), NewAuthor::new("Cy")])?;
             let (bob, cy) = (more[0].clone(), more[1].clone());
@@ -338,7 +338,7 @@ backend_tests! {
                     Ok(())
                 })
             };
-            let (before, after) = repo.transaction(|tx| {
+            let (before, after) = repo.transaction(|tx| -> bookshelf::Result<_> {
                 let before = tx.count_authors()?;
                 let _ = started_tx.send(());
                 match backend {
@@ -383,7 +383,7 @@ backend_tests! {
             config.max_size(1).connection_timeout(Duration::from_secs(20))
         })?;
         let repo = &db.repo;
-        let nested = repo.transaction(|tx| {
+        let nested = repo.transaction(|tx| -> bookshelf::Result<_> {
             tx.create_author(&NewAuthor::new("Inside"))?;
             let counted = repo.count_authors();
             let in_a_savepoint = repo.transaction(|_| Ok(()));
@@ -410,6 +410,57 @@ backend_tests! {
         })?;
         assert_eq!(seen_outside, 1, "the other connection does not see the transaction");
         assert_eq!(repo.count_authors()?, 2);
+        Ok(())
+    }
+}
+
+/// An application's own error type for transaction closures.
+#[derive(Debug)]
+enum AppError {
+    Store(Error),
+    Refused(&'static str),
+}
+
+impl From<Error> for AppError {
+    fn from(error: Error) -> Self {
+        AppError::Store(error)
+    }
+}
+
+backend_tests! {
+    /// A closure returning the application's error type rolls back on its error, which
+    /// comes out as it went in; the crate's errors arrive through `From`; a savepoint
+    /// takes the application's error type too.
+    fn a_closure_may_return_the_applications_error_type(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let repo = &db.repo;
+        let refused = repo.transaction(|tx| {
+            tx.create_author(&NewAuthor::new("Written, then undone"))?;
+            Err::<(), _>(AppError::Refused("over budget"))
+        });
+        assert!(matches!(refused, Err(AppError::Refused("over budget"))), "{refused:?}");
+        assert_eq!(repo.count_authors()?, 0);
+
+        let store = repo.transaction(|tx| -> Result<(), AppError> {
+            tx.create_author(&NewAuthor::new("   "))?;
+            Ok(())
+        });
+        assert!(
+            matches!(store, Err(AppError::Store(Error::Validation { field: "name", .. }))),
+            "{store:?}"
+        );
+
+        let kept = repo.transaction(|tx| {
+            tx.create_author(&NewAuthor::new("Kept"))?;
+            let inner = tx.transaction(|tx| {
+                tx.create_author(&NewAuthor::new("Undone"))?;
+                Err::<(), _>(AppError::Refused("inner"))
+            });
+            assert!(matches!(inner, Err(AppError::Refused("inner"))), "{inner:?}");
+            tx.count_authors().map_err(AppError::from)
+        });
+        assert!(matches!(kept, Ok(1)), "{kept:?}");
+        assert_eq!(repo.count_authors()?, 1);
         Ok(())
     }
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 #[allow(unused_imports)] // for doc links
 use crate::backend::Backend;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::observe::Counters;
 use crate::ops::Session;
 use crate::target::Target;
@@ -57,14 +57,14 @@ impl AnyPool {
     ///
     /// [`Error::Pool`](crate::Error::Pool) when no connection is free within the
     /// connection timeout; whatever `f` returns.
-    pub(crate) fn with_session<T>(
+    pub(crate) fn with_session<T, E: From<Error>>(
         &self,
-        f: impl FnOnce(&mut dyn Session) -> Result<T>,
-    ) -> Result<T> {
+        f: impl FnOnce(&mut dyn Session) -> Result<T, E>,
+    ) -> Result<T, E> {
         match self {
-            AnyPool::Sqlite(pool) => f(&mut **pool.pool.get()?),
+            AnyPool::Sqlite(pool) => f(&mut **pool.pool.get().map_err(Error::from)?),
             #[cfg(feature = "postgres")]
-            AnyPool::Postgres(pool) => f(&mut pool.get()?.conn),
+            AnyPool::Postgres(pool) => f(&mut pool.get().map_err(Error::from)?.conn),
         }
     }
 

@@ -112,11 +112,11 @@ impl Repository {
     }
 
     /// Runs `f` on a pooled connection in a transaction closure marked as this thread's.
-    fn run_transaction<T>(
+    fn run_transaction<T, E: From<Error>>(
         &self,
         finish: Finish,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
-    ) -> Result<T> {
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.check_checkout()?;
         let _open = OpenHere::enter(Arc::as_ptr(&self.inner) as usize);
         let faults = Faults::default();
@@ -212,15 +212,54 @@ impl Repository {
     /// # }
     /// ```
     ///
+    /// The closure may return the application's own error type `E`, as long as a
+    /// [`bookshelf::Error`](Error) converts into it (`E: From<bookshelf::Error>`): an
+    /// application error rolls the transaction back and comes out as it went in, and
+    /// the crate's errors (the operations', the pool's, the commit's) arrive through
+    /// `From`. When nothing else fixes the closure's error type (the closure only uses
+    /// `?` and `Ok`), name it: `|tx| -> bookshelf::Result<_> { .. }`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bookshelf::{NewAuthor, Repository};
+    ///
+    /// #[derive(Debug)]
+    /// enum AppError {
+    ///     Store(bookshelf::Error),
+    ///     OverBudget { authors: i64 },
+    /// }
+    ///
+    /// impl From<bookshelf::Error> for AppError {
+    ///     fn from(error: bookshelf::Error) -> Self {
+    ///         AppError::Store(error)
+    ///     }
+    /// }
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let result = repo.transaction(|tx| {
+    ///     tx.create_author(&NewAuthor::new("Ann Leckie"))?; // a bookshelf::Error would convert
+    ///     let authors = tx.count_authors()?;
+    ///     if authors > 0 {
+    ///         return Err(AppError::OverBudget { authors }); // rolls back
+    ///     }
+    ///     Ok(())
+    /// });
+    /// assert!(matches!(result, Err(AppError::OverBudget { authors: 1 })));
+    /// assert_eq!(repo.count_authors()?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// Whatever `f` returns, or the error that ended the transaction; [`Error::Pool`]
     /// when no connection is free; [`Error::NestedCall`] when called from inside a
     /// transaction closure of this repository with no connection free;
     /// [`Error::Database`] when the transaction cannot begin or commit.
-    pub fn transaction<T, F>(&self, f: F) -> Result<T>
+    pub fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<T>,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<Error>,
     {
         self.run_transaction(Finish::Commit, f)
     }
@@ -248,9 +287,10 @@ impl Repository {
     ///
     /// Whatever `f` returns; [`Error::Pool`] when no connection is free;
     /// [`Error::Database`] when the transaction cannot begin or roll back.
-    pub fn test_transaction<T, F>(&self, f: F) -> Result<T>
+    pub fn test_transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<T>,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<Error>,
     {
         self.run_transaction(Finish::RollBack, f)
     }

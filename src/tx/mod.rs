@@ -24,7 +24,7 @@ use crate::transaction::{Access, Faults, Finish};
 /// use bookshelf::{NewAuthor, NewBook, Repository};
 ///
 /// let repo = Repository::in_memory()?;
-/// let author = repo.transaction(|tx| {
+/// let author = repo.transaction(|tx| -> bookshelf::Result<_> {
 ///     let author = tx.create_author(&NewAuthor::new("Octavia E. Butler"))?;
 ///     tx.create_book(&NewBook::new(author.id, "Kindred"))?;
 ///     Ok(author)
@@ -68,7 +68,7 @@ impl<'c> Tx<'c> {
     /// use bookshelf::{NewAuthor, Repository};
     ///
     /// let repo = Repository::in_memory()?;
-    /// repo.transaction(|tx| {
+    /// repo.transaction(|tx| -> bookshelf::Result<_> {
     ///     tx.create_author(&NewAuthor::new("Kept"))?;
     ///     let inner: bookshelf::Result<()> = tx.transaction(|tx| {
     ///         tx.create_author(&NewAuthor::new("Undone"))?;
@@ -86,11 +86,26 @@ impl<'c> Tx<'c> {
     ///
     /// Whatever `f` returns, or [`Error::Database`](crate::Error::Database) if the
     /// savepoint cannot be created or released.
-    pub fn transaction<T, F>(&mut self, f: F) -> Result<T>
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<T>,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<Error>,
     {
-        self.guarded(|tx| run(tx.conn, tx.faults, Finish::Commit, f))
+        let Some(level) = self.level else {
+            // An autocommit handle: this is a transaction of its own.
+            return run(self.conn, self.faults, Finish::Commit, f);
+        };
+        if self.faults.has_ended(level) || self.conn.depth() < Some(level) {
+            return Err(Error::TransactionAborted.into());
+        }
+        let result = run(self.conn, self.faults, Finish::Commit, f);
+        // The operations inside recorded what ended a transaction; this records that the
+        // savepoint's own end (its release or rollback) failed, if nothing else did.
+        if result.is_err() && !self.conn.survived() {
+            let ended = self.level_ended(level);
+            self.faults.record(ended, Error::TransactionAborted);
+        }
+        result
     }
 
     /// Runs `f` on the diesel connection of this handle: inside the transaction, when
@@ -183,28 +198,30 @@ impl<'c> Tx<'c> {
 /// ended the transaction while `f` ran, it rolls back what is left and returns that
 /// error, whatever `f` returned. It runs in a span named `transaction`, the parent of
 /// the spans of the operations inside.
-pub(crate) fn run<T>(
+pub(crate) fn run<T, E: From<Error>>(
     conn: &mut dyn Session,
     faults: &Faults,
     finish: Finish,
-    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
-) -> Result<T> {
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+) -> Result<T, E> {
     let span = trace::span!("transaction");
     if !span.is_disabled() {
         span.record("db.system", conn.db_system());
     }
     let result = span.in_scope(|| run_in_span(conn, faults, finish, f));
-    trace::record_outcome(&span, &result, None);
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
     result
 }
 
 /// [`run`], inside its span.
-fn run_in_span<T>(
+fn run_in_span<T, E: From<Error>>(
     conn: &mut dyn Session,
     faults: &Faults,
     finish: Finish,
-    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
-) -> Result<T> {
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+) -> Result<T, E> {
     let level = conn.begin(Access::Write)?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         f(&mut Tx {
@@ -219,7 +236,11 @@ fn run_in_span<T>(
             conn.roll_back_after_error(level);
             std::panic::resume_unwind(panic)
         }
-        (Ok(_), Some(error)) | (Ok(Err(error)), None) => {
+        (Ok(_), Some(error)) => {
+            conn.roll_back_after_error(level);
+            Err(error.into())
+        }
+        (Ok(Err(error)), None) => {
             conn.roll_back_after_error(level);
             Err(error)
         }
