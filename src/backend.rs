@@ -8,7 +8,7 @@ use diesel::expression::BoxableExpression;
 use diesel::sql_types::Bool;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::models::{AuthorRow, BookRow};
 use crate::raw::RawConnection;
 use crate::schema::books;
@@ -19,11 +19,14 @@ use crate::schema::books;
 /// large enough that per-statement overhead is noise.
 pub(crate) const CHUNK_ROWS: usize = 256;
 
-/// The error of an id generator that has run out: no id is left above the largest.
-pub(crate) fn no_ids_left() -> Error {
-    Error::Database(diesel::result::Error::QueryBuilderError(
-        "no ids left above the largest one".into(),
-    ))
+impl IdTable {
+    /// The error of this table's id generator when it has run out.
+    pub(crate) fn exhausted(self) -> Error {
+        Error::IdsExhausted(match self {
+            IdTable::Authors => Entity::Author,
+            IdTable::Books => Entity::Book,
+        })
+    }
 }
 
 /// The condition on a query of `books` that a backend builds itself.

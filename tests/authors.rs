@@ -3,7 +3,7 @@
 
 mod common;
 
-use bookshelf::{AuthorId, Error, NewAuthor, NewBook, Page, Repository, MAX_TEXT_CHARS};
+use bookshelf::{AuthorId, Error, Missing, NewAuthor, NewBook, Page, Repository, MAX_TEXT_CHARS};
 use common::{author_name, backend_tests, book_title, expect_err, seed, TestDb, TestResult};
 
 fn names(authors: &[bookshelf::Author]) -> Vec<&str> {
@@ -227,11 +227,11 @@ backend_tests! {
         for id in missing_ids(&db.repo)? {
             expect_err!(
                 db.repo.rename_author(id, "Renamed"),
-                Error::NotFound { entity: "author", id: got } if got == id.0
+                Error::NotFound(Missing::Author(got)) if got == id
             );
             expect_err!(
                 db.repo.delete_author(id),
-                Error::NotFound { entity: "author", id: got } if got == id.0
+                Error::NotFound(Missing::Author(got)) if got == id
             );
         }
         assert_eq!(db.repo.list_authors(Page::all())?, vec![kept]);

@@ -3,7 +3,8 @@
 
 mod common;
 
-use bookshelf::{AuthorId, Book, BookChanges, BookId, Error, NewAuthor, NewBook, Page, MIN_YEAR};
+use bookshelf::{AuthorId, Book, BookChanges, BookId, Entity, Error, NewAuthor, NewBook, Page};
+use bookshelf::{Missing, MIN_YEAR};
 use common::{backend_tests, book_title, expect_err, seed, Backend, TestDb, TestResult};
 
 /// A repository on `backend` with one author, for tests that need a single author.
@@ -25,7 +26,7 @@ fn invalid<T: std::fmt::Debug>(result: bookshelf::Result<T>, field: &str) -> Tes
 
 /// Fails unless `result` is a book conflict on `field`.
 fn conflict<T: std::fmt::Debug>(result: bookshelf::Result<T>, field: &str) -> TestResult {
-    expect_err!(result, Error::Conflict { entity: "book", field: got } if got == field);
+    expect_err!(result, Error::Conflict { entity: Entity::Book, field: got, .. } if got == field);
     Ok(())
 }
 
@@ -130,12 +131,12 @@ backend_tests! {
             for change in &changes {
                 expect_err!(
                     repo.update_book(id, change),
-                    Error::NotFound { entity: "book", id: got } if got == id.0
+                    Error::NotFound(Missing::Book(got)) if got == id
                 );
             }
             expect_err!(
                 repo.delete_book(id),
-                Error::NotFound { entity: "book", id: got } if got == id.0
+                Error::NotFound(Missing::Book(got)) if got == id
             );
             assert_eq!(repo.book(id)?, None);
         }
@@ -224,7 +225,7 @@ backend_tests! {
         for missing in [AuthorId(0), AuthorId(-1), AuthorId(i64::MAX), author] {
             expect_err!(
                 repo.create_book(&NewBook::new(missing, "Orphan")),
-                Error::NotFound { entity: "author", id } if id == missing.0
+                Error::NotFound(Missing::Author(id)) if id == missing
             );
         }
         assert_eq!(repo.count_books()?, 0);
@@ -382,7 +383,7 @@ backend_tests! {
         expect_err!(
             result,
             Error::InvalidRow { index: 1200, error }
-                if matches!(*error, Error::NotFound { entity: "author", id } if id == missing.0)
+                if matches!(*error, Error::NotFound(Missing::Author(id)) if id == missing)
         );
         assert_eq!(repo.count_books()?, 0);
 

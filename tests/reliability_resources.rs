@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bookshelf::{AuthorId, BookChanges, BookId, Config, Error, MigrationError, NewAuthor, NewBook};
-use bookshelf::{Repository, Tx};
+use bookshelf::{Missing, Repository, Tx};
 use common::{backend_tests, Backend, BoxError, TestDb, TestResult};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -363,7 +363,7 @@ backend_tests! {
             (
                 "not found",
                 |tx| tx.delete_book(BookId(999_999)),
-                |e| matches!(e, Error::NotFound { entity: "book", .. }),
+                |e| matches!(e, Error::NotFound(Missing::Book(BookId(999_999)))),
             ),
             (
                 "bad row",
@@ -373,12 +373,9 @@ backend_tests! {
             (
                 "the closure's own",
                 |_| {
-                    Err(Error::NotFound {
-                        entity: "book",
-                        id: 0,
-                    })
+                    Err(Error::NotFound(Missing::Book(BookId(0))))
                 },
-                |e| matches!(e, Error::NotFound { id: 0, .. }),
+                |e| matches!(e, Error::NotFound(Missing::Book(BookId(0)))),
             ),
         ];
         for (kind, fail, expected) in failures {

@@ -7,25 +7,17 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use bookshelf::{AuthorId, BookChanges, BookFilter, Error, NewAuthor, NewBook, Page};
+use bookshelf::Page;
+use bookshelf::{AuthorId, BookChanges, BookFilter, BookId, Error, Missing, NewAuthor, NewBook};
 use common::{backend_tests, Backend, TestDb};
 
 /// The error a closure returns to make its transaction roll back.
 fn abort() -> Error {
-    Error::NotFound {
-        entity: "book",
-        id: -1,
-    }
+    Error::NotFound(Missing::Book(BookId(-1)))
 }
 
 fn is_abort(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::NotFound {
-            entity: "book",
-            id: -1
-        }
-    )
+    matches!(error, Error::NotFound(Missing::Book(BookId(-1))))
 }
 
 backend_tests! {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::validate_all;
 use crate::backend::{Backend, IdTable};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Missing, Result};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
 use crate::query::Page;
 use crate::schema::{authors, books};
@@ -50,8 +50,9 @@ macro_rules! author_ops {
                         .get_results(conn)?
                         .pop()
                         .ok_or(Error::Conflict {
-                            entity: "author",
+                            entity: Entity::Author,
                             field: "id",
+                            source: None,
                         })
                 })
             }
@@ -115,7 +116,7 @@ macro_rules! author_ops {
                     authors::id.eq(id),
                 )
                 .execute(self)?;
-                Error::unless_found(renamed, "author", id.0)?;
+                Error::unless_found(renamed, Missing::Author(id))?;
                 // The row now holds exactly these values; reading them back would cost a
                 // RETURNING clause for nothing.
                 Ok(Author {
@@ -126,7 +127,7 @@ macro_rules! author_ops {
 
             fn delete_author(&mut self, id: AuthorId) -> Result<()> {
                 let deleted = diesel::delete(authors::table.find(id)).execute(self)?;
-                Error::unless_found(deleted, "author", id.0)
+                Error::unless_found(deleted, Missing::Author(id))
             }
 
             fn count_authors(&mut self) -> Result<i64> {

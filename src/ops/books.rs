@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::validate_all;
 use crate::backend::{Backend, IdTable, CHUNK_ROWS};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Missing, Result};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
 use crate::query::{contains_pattern, BookFilter, BookOrder, Direction, Page};
 use crate::schema::{authors, books};
@@ -57,9 +57,7 @@ macro_rules! book_ops {
                     })
                 });
                 match created {
-                    Ok(mut created) => created
-                        .pop()
-                        .ok_or(Error::Database(diesel::result::Error::NotFound)),
+                    Ok(mut created) => created.pop().ok_or(Error::NotWritten(Entity::Book)),
                     Err(error) => Err(missing_author(error, new.author_id)),
                 }
             }
@@ -203,10 +201,7 @@ macro_rules! book_ops {
 
             fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
                 let changeset = validate::changes(changes)?;
-                let not_found = Error::NotFound {
-                    entity: "book",
-                    id: id.0,
-                };
+                let not_found = Error::NotFound(Missing::Book(id));
                 if changes.is_empty() {
                     return self.book(id)?.ok_or(not_found);
                 }
@@ -222,7 +217,7 @@ macro_rules! book_ops {
 
             fn delete_book(&mut self, id: BookId) -> Result<()> {
                 let deleted = diesel::delete(books::table.find(id)).execute(self)?;
-                Error::unless_found(deleted, "book", id.0)
+                Error::unless_found(deleted, Missing::Book(id))
             }
 
             fn count_books(&mut self) -> Result<i64> {
@@ -249,10 +244,7 @@ macro_rules! book_ops {
                 // the caller then reports the database's own error.
                 Ok(missing.map(|(index, book)| Error::InvalidRow {
                     index,
-                    error: Box::new(Error::NotFound {
-                        entity: "author",
-                        id: book.author_id.0,
-                    }),
+                    error: Box::new(Error::NotFound(Missing::Author(book.author_id))),
                 }))
             }
 
@@ -292,8 +284,9 @@ macro_rules! book_ops {
                     return Ok(Some(Error::InvalidRow {
                         index,
                         error: Box::new(Error::Conflict {
-                            entity: "book",
+                            entity: Entity::Book,
                             field,
+                            source: None,
                         }),
                     }));
                 }
@@ -307,10 +300,7 @@ crate::backend::for_each_backend!(book_ops);
 /// A foreign key error on inserting a book means its author does not exist.
 fn missing_author(error: Error, author_id: AuthorId) -> Error {
     if error.is_foreign_key_violation() {
-        Error::NotFound {
-            entity: "author",
-            id: author_id.0,
-        }
+        Error::NotFound(Missing::Author(author_id))
     } else {
         error
     }

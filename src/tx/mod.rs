@@ -72,7 +72,7 @@ impl<'c> Tx<'c> {
     ///     tx.create_author(&NewAuthor::new("Kept"))?;
     ///     let inner: bookshelf::Result<()> = tx.transaction(|tx| {
     ///         tx.create_author(&NewAuthor::new("Undone"))?;
-    ///         Err(bookshelf::Error::NotFound { entity: "book", id: 1 })
+    ///         Err(bookshelf::Error::Validation { field: "name", message: "undo".into() })
     ///     });
     ///     assert!(inner.is_err());
     ///     Ok(())

@@ -3,7 +3,8 @@
 
 use std::cell::Cell;
 
-use bookshelf::{Author, AuthorId, BookChanges, BookFilter, BookId, Error, NewAuthor, NewBook};
+use bookshelf::{Author, AuthorId, BookChanges, BookFilter, BookId, Entity, Error, Missing};
+use bookshelf::{NewAuthor, NewBook};
 use bookshelf::{Page, Repository, MIN_YEAR};
 
 use super::Outcome::{self, *};
@@ -46,10 +47,28 @@ fn dump(repo: &Repository) -> bookshelf::Result<Dump> {
     ))
 }
 
+/// The id an error's missing row has.
+fn missing_id(missing: &Missing) -> Option<i64> {
+    match missing {
+        Missing::Author(id) => Some(id.0),
+        Missing::Book(id) => Some(id.0),
+        _ => None,
+    }
+}
+
+/// The name of a kind of row, as the outcome table spells it.
+fn entity_name(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Author => "author",
+        Entity::Book => "book",
+        _ => "another entity",
+    }
+}
+
 fn from_error(error: &Error) -> Outcome {
     match error {
         Error::Validation { field, .. } => Invalid(field),
-        Error::NotFound { entity, .. } => NotFound(entity),
+        Error::NotFound(missing) => NotFound(entity_name(missing.entity())),
         Error::Conflict { field, .. } => Conflict(field),
         Error::InvalidRow { index, error } => Row(*index, Box::new(from_error(error))),
         other => Other(format!("{other:?}")),
@@ -211,8 +230,8 @@ fn run_ids(repo: &Repository, seed: &Seed, op: IdOp) -> Result<Outcome, BoxError
                 }
             };
             match result {
-                Err(Error::NotFound { id: got, .. }) if got != id => {
-                    Ok(Other(format!("asked for {id}, the error names {got}")))
+                Err(Error::NotFound(missing)) if missing_id(&missing) != Some(id) => {
+                    Ok(Other(format!("asked for {id}, the error names {missing}")))
                 }
                 other => other,
             }

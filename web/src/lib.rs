@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bookshelf::{
-    Author, AuthorId, Book, BookChanges, BookFilter, BookId, BookOrder, Direction, NewAuthor,
-    NewBook, Page, Repository,
+    Author, AuthorId, Book, BookChanges, BookFilter, BookId, BookOrder, Direction, Missing,
+    NewAuthor, NewBook, Page, Repository,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -270,11 +270,9 @@ async fn author(
     Path(id): Path<AuthorId>,
 ) -> Result<Json<Author>, ApiError> {
     let author = state.db(move |repo| repo.author(id)).await?;
-    author.map(Json).ok_or_else(|| not_found("author", id.0))
-}
-
-fn not_found(entity: &'static str, id: i64) -> ApiError {
-    bookshelf::Error::NotFound { entity, id }.into()
+    author
+        .map(Json)
+        .ok_or_else(|| bookshelf::Error::NotFound(Missing::Author(id)).into())
 }
 
 /// The body of `PATCH /authors/{id}`.
@@ -326,10 +324,7 @@ async fn books_of_author(
         .db(move |repo| {
             // Two autocommit reads: a transaction would take SQLite's write lock.
             if repo.author(id)?.is_none() {
-                return Err(bookshelf::Error::NotFound {
-                    entity: "author",
-                    id: id.0,
-                });
+                return Err(bookshelf::Error::NotFound(Missing::Author(id)));
             }
             repo.search_books(&filter)
         })
@@ -393,7 +388,8 @@ async fn book(
     Path(id): Path<BookId>,
 ) -> Result<Json<Book>, ApiError> {
     let book = state.db(move |repo| repo.book(id)).await?;
-    book.map(Json).ok_or_else(|| not_found("book", id.0))
+    book.map(Json)
+        .ok_or_else(|| bookshelf::Error::NotFound(Missing::Book(id)).into())
 }
 
 async fn update_book(

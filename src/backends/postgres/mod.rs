@@ -16,7 +16,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 pub(crate) use self::pool::PgPool;
 use self::pool::{pg_pool, PgSetup};
-use crate::backend::{no_ids_left, Access, Backend, BooksPredicate, IdTable};
+use crate::backend::{Access, Backend, BooksPredicate, IdTable};
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
@@ -86,7 +86,7 @@ impl Backend for PgConnection {
     /// Ids from the column's identity sequence: concurrent transactions never get the
     /// same one, and rows inserted later without an id do not collide with them.
     fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
-        let count = i64::try_from(count).map_err(|_| no_ids_left())?;
+        let count = i64::try_from(count).map_err(|_| table.exhausted())?;
         // The sequence is looked up once (a materialized CTE): in the select list,
         // `pg_get_serial_sequence` would run again for every id, a third of the time
         // of a 2,000-author bulk insert.

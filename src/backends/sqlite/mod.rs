@@ -16,7 +16,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use self::insert::insert_texts;
 use self::setup::{enable_wal, memory_url, sqlite_pool, SqlitePool, SqliteSetup};
-use crate::backend::{no_ids_left, Access, Backend, BooksPredicate, IdTable, CHUNK_ROWS};
+use crate::backend::{Access, Backend, BooksPredicate, IdTable, CHUNK_ROWS};
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
@@ -82,7 +82,7 @@ impl Backend for SqliteConnection {
             &format!("max(id) FROM {}", table.name()),
         ))
         .get_result(self)?;
-        consecutive_ids(largest, count)
+        consecutive_ids(table, largest, count)
     }
 
     /// One statement per [`JSON_CHUNK_ROWS`] names, each bound as one JSON array
@@ -140,16 +140,16 @@ impl Backend for SqliteConnection {
     }
 }
 
-/// `count` consecutive ids above `largest`.
-fn consecutive_ids(largest: Option<i64>, count: usize) -> Result<Vec<i64>> {
+/// `count` consecutive ids of `table` above `largest`.
+fn consecutive_ids(table: IdTable, largest: Option<i64>, count: usize) -> Result<Vec<i64>> {
     let first = largest
         .unwrap_or(0)
         .checked_add(1)
-        .ok_or_else(no_ids_left)?;
+        .ok_or_else(|| table.exhausted())?;
     let end = i64::try_from(count)
         .ok()
         .and_then(|count| first.checked_add(count))
-        .ok_or_else(no_ids_left)?;
+        .ok_or_else(|| table.exhausted())?;
     Ok((first..end).collect())
 }
 

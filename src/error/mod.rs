@@ -1,6 +1,10 @@
 //! The crate's error type.
 
-use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind};
+mod classify;
+
+use diesel::result::DatabaseErrorKind;
+
+use crate::models::{AuthorId, BookId};
 
 /// The result type of every fallible operation in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -26,14 +30,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A command named a row that does not exist.
-    #[error("{entity} {id} not found")]
-    NotFound {
-        /// `"author"` or `"book"`.
-        entity: &'static str,
-        /// The id that was looked for.
-        id: i64,
-    },
+    /// A command named a row that does not exist: the row, by its typed id.
+    #[error("{0} not found")]
+    NotFound(Missing),
 
     /// Input broke a rule of the data model; nothing was written.
     #[error("invalid {field}: {message}")]
@@ -58,12 +57,27 @@ pub enum Error {
     /// A write would have broken a uniqueness rule.
     #[error("{entity} with this {field} already exists")]
     Conflict {
-        /// `"author"` or `"book"`.
-        entity: &'static str,
+        /// The kind of row that clashed.
+        entity: Entity,
         /// What clashed: `"isbn"`, `"title"` (titles are unique per author), or `"id"`
         /// (a row inserted with an explicit id that is taken).
         field: &'static str,
+        /// The database's own report of the clash (the constraint it names, its
+        /// message), when the database reported it; `None` when the crate found the clash
+        /// itself (the row of a bulk insert that clashed).
+        #[source]
+        source: Option<Box<diesel::result::Error>>,
     },
+
+    /// A table's ids ran out: no id is left above the largest one in use
+    /// (`i64::MAX`); nothing was written.
+    #[error("no {0} ids left above the largest one")]
+    IdsExhausted(Entity),
+
+    /// The database accepted a write but stored no row (a trigger of another
+    /// application that ignores the insert, say); nothing of the operation was written.
+    #[error("the database stored no {0} row for this write")]
+    NotWritten(Entity),
 
     /// No connection could be had from the pool within the connection timeout.
     #[error("no database connection available")]
@@ -119,6 +133,67 @@ pub enum Error {
     },
 }
 
+/// A kind of row: what a [`Error::Conflict`] clashed on, or what ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entity {
+    /// An author.
+    Author,
+    /// A book.
+    Book,
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Entity::Author => "author",
+            Entity::Book => "book",
+        })
+    }
+}
+
+/// The row an [`Error::NotFound`] looked for, by its typed id.
+///
+/// ```
+/// # fn main() -> bookshelf::Result<()> {
+/// use bookshelf::{AuthorId, Error, Missing, Repository};
+///
+/// let repo = Repository::in_memory()?;
+/// match repo.delete_author(AuthorId(7)) {
+///     Err(Error::NotFound(Missing::Author(id))) => assert_eq!(id, AuthorId(7)),
+///     other => panic!("expected a missing author, got {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Missing {
+    /// An author.
+    Author(AuthorId),
+    /// A book.
+    Book(BookId),
+}
+
+impl Missing {
+    /// The kind of row.
+    pub fn entity(&self) -> Entity {
+        match self {
+            Missing::Author(_) => Entity::Author,
+            Missing::Book(_) => Entity::Book,
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Author(id) => write!(f, "author {}", id.0),
+            Missing::Book(id) => write!(f, "book {}", id.0),
+        }
+    }
+}
+
 /// Why a migration step failed. Carried by [`Error::Migration`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -153,7 +228,7 @@ impl Error {
     /// True for [`Error::NotFound`], and for an [`Error::InvalidRow`] that carries one.
     pub fn is_not_found(&self) -> bool {
         match self {
-            Error::NotFound { .. } => true,
+            Error::NotFound(_) => true,
             Error::InvalidRow { error, .. } => error.is_not_found(),
             _ => false,
         }
@@ -240,37 +315,10 @@ impl Error {
         }
     }
 
-    /// A copy of this error with the same variant, kind and message, for the one place
-    /// that must hand an error out twice (to a transaction's closure, and as the result
-    /// of the transaction it ended). Errors that cannot be copied exactly (a pool or
-    /// connection error, a deserialization error) become an [`Error::Database`] that
-    /// keeps their message.
-    pub(crate) fn replicate(&self) -> Error {
-        use diesel::result::Error as E;
-        match self {
-            Error::NotFound { entity, id } => Error::NotFound { entity, id: *id },
-            Error::Validation { field, message } => Error::validation(field, message.clone()),
-            Error::InvalidRow { index, error } => Error::InvalidRow {
-                index: *index,
-                error: Box::new(error.replicate()),
-            },
-            Error::Conflict { entity, field } => Error::Conflict { entity, field },
-            Error::TransactionAborted => Error::TransactionAborted,
-            Error::NestedCall => Error::NestedCall,
-            Error::UnsupportedUrl(message) => Error::UnsupportedUrl(message.clone()),
-            Error::Database(E::DatabaseError(kind, info)) => Error::Database(E::DatabaseError(
-                *kind,
-                Box::new(CopiedInfo::of(info.as_ref())),
-            )),
-            Error::Database(E::NotFound) => Error::Database(E::NotFound),
-            other => Error::Database(E::QueryBuilderError(other.to_string().into())),
-        }
-    }
-
     /// `Ok` when a command aimed at one row affected it, else [`Error::NotFound`].
-    pub(crate) fn unless_found(affected: usize, entity: &'static str, id: i64) -> Result<()> {
+    pub(crate) fn unless_found(affected: usize, missing: Missing) -> Result<()> {
         if affected == 0 {
-            Err(Error::NotFound { entity, id })
+            Err(Error::NotFound(missing))
         } else {
             Ok(())
         }
@@ -293,104 +341,6 @@ impl Error {
             ))
         )
     }
-}
-
-impl From<diesel::result::Error> for Error {
-    fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::Error as E;
-        match error {
-            E::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                let (entity, field) = conflict_target(info.as_ref());
-                Error::Conflict { entity, field }
-            }
-            E::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-                let (_, field) = conflict_target(info.as_ref());
-                Error::validation(field, "rejected by a database CHECK constraint")
-            }
-            other => Error::Database(other),
-        }
-    }
-}
-
-impl From<r2d2::Error> for Error {
-    fn from(error: r2d2::Error) -> Self {
-        Error::Pool(error)
-    }
-}
-
-impl From<diesel::ConnectionError> for Error {
-    fn from(error: diesel::ConnectionError) -> Self {
-        Error::Connection(error)
-    }
-}
-
-/// The details of a database error, copied (see [`Error::replicate`]).
-#[derive(Debug)]
-struct CopiedInfo {
-    message: String,
-    details: Option<String>,
-    hint: Option<String>,
-    table_name: Option<String>,
-    column_name: Option<String>,
-    constraint_name: Option<String>,
-    statement_position: Option<i32>,
-}
-
-impl CopiedInfo {
-    fn of(info: &dyn DatabaseErrorInformation) -> Self {
-        Self {
-            message: info.message().to_owned(),
-            details: info.details().map(str::to_owned),
-            hint: info.hint().map(str::to_owned),
-            table_name: info.table_name().map(str::to_owned),
-            column_name: info.column_name().map(str::to_owned),
-            constraint_name: info.constraint_name().map(str::to_owned),
-            statement_position: info.statement_position(),
-        }
-    }
-}
-
-impl DatabaseErrorInformation for CopiedInfo {
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn details(&self) -> Option<&str> {
-        self.details.as_deref()
-    }
-    fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
-    }
-    fn table_name(&self) -> Option<&str> {
-        self.table_name.as_deref()
-    }
-    fn column_name(&self) -> Option<&str> {
-        self.column_name.as_deref()
-    }
-    fn constraint_name(&self) -> Option<&str> {
-        self.constraint_name.as_deref()
-    }
-    fn statement_position(&self) -> Option<i32> {
-        self.statement_position
-    }
-}
-
-/// Names the entity and field a constraint error is about. PostgreSQL reports the
-/// constraint's name; SQLite only a message such as `UNIQUE constraint failed: books.isbn`,
-/// so both are searched, most specific column first.
-fn conflict_target(info: &dyn DatabaseErrorInformation) -> (&'static str, &'static str) {
-    let text = info.constraint_name().unwrap_or_else(|| info.message());
-    let entity = if text.contains("authors") {
-        "author"
-    } else {
-        "book"
-    };
-    // A primary key: PostgreSQL names the constraint `authors_pkey`, SQLite the
-    // column `authors.id`.
-    let field = ["isbn", "published_year", "title", "name"]
-        .into_iter()
-        .find(|field| text.contains(field))
-        .unwrap_or("id");
-    (entity, field)
 }
 
 #[cfg(test)]
