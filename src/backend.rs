@@ -92,7 +92,7 @@ pub(crate) trait Backend:
 
     /// `books.title` contains the `LIKE` pattern `pattern` (escaped with `\`), ignoring
     /// ASCII case.
-    fn title_like(&self, pattern: String) -> BooksPredicate<Self>;
+    fn title_like(pattern: String) -> BooksPredicate<Self>;
 
     /// `count` ids for new rows of `table`, in increasing order, that no row holds and
     /// no concurrent transaction can take. Runs inside a write transaction.

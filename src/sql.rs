@@ -7,8 +7,6 @@ use diesel::query_builder::AsChangeset;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::query::Page;
-
 /// `query LIMIT n`, with `n` written into the SQL text instead of bound.
 ///
 /// SQLite 3.50 and later re-plan a statement whose `LIMIT` is a bound parameter each
@@ -21,12 +19,9 @@ pub(crate) struct LimitLiteral<Q> {
     limit: Option<u32>,
 }
 
-/// `query` limited to `page.limit` rows (no `LIMIT` at all for an unlimited page).
-pub(crate) fn limit<Q>(query: Q, page: Page) -> LimitLiteral<Q> {
-    LimitLiteral {
-        query,
-        limit: page.limit,
-    }
+/// `query` limited to `limit` rows (no `LIMIT` at all for `None`).
+pub(crate) fn limit<Q>(query: Q, limit: Option<u32>) -> LimitLiteral<Q> {
+    LimitLiteral { query, limit }
 }
 
 impl<Q: Query> Query for LimitLiteral<Q> {
@@ -125,14 +120,14 @@ pub(crate) mod tests {
     fn the_limit_is_literal_and_the_rest_is_bound() {
         let query = limit(
             books::table.filter(books::id.gt(7_i64)).order(books::id),
-            Page::after(7, 100),
+            Some(100),
         );
         let sql = diesel::debug_query::<Sqlite, _>(&query).to_string();
         assert!(
             sql.ends_with("ORDER BY `books`.`id` LIMIT 100 -- binds: [7]"),
             "{sql}"
         );
-        let unlimited = limit(books::table.order(books::id), Page::all());
+        let unlimited = limit(books::table.order(books::id), None);
         let sql = diesel::debug_query::<Sqlite, _>(&unlimited).to_string();
         assert!(!sql.contains("LIMIT"), "{sql}");
     }

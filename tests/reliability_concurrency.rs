@@ -193,7 +193,7 @@ fn reader(
         if !whole(by_filter) {
             violations.push(format!("search author {id}: {by_filter} books"));
         }
-        let page = repo.authors_with_books(Page::after(id.0 - 1, 20))?;
+        let page = repo.authors_with_books(Page::after(AuthorId(id.0 - 1), 20))?;
         for entry in page.iter().filter(|e| e.books.len() != BOOKS_PER_AUTHOR) {
             let (name, books) = (&entry.author.name, entry.books.len());
             violations.push(format!("authors_with_books: {name} with {books} books"));

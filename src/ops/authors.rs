@@ -7,8 +7,8 @@ use super::validate_all;
 use crate::backend::{Backend, IdTable};
 use crate::error::{Entity, Error, Missing, Result};
 use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
-use crate::query::Page;
-use crate::schema::{authors, books};
+use crate::query::{self, Page};
+use crate::schema::authors;
 use crate::sql;
 use crate::transaction;
 use crate::validate;
@@ -20,11 +20,11 @@ pub(crate) trait AuthorOps {
     fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>>;
     fn author(&mut self, id: AuthorId) -> Result<Option<Author>>;
     fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>>;
-    fn list_authors(&mut self, page: Page) -> Result<Vec<Author>>;
+    fn list_authors(&mut self, page: Page<AuthorId>) -> Result<Vec<Author>>;
     fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author>;
     fn delete_author(&mut self, id: AuthorId) -> Result<()>;
     fn count_authors(&mut self) -> Result<i64>;
-    fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>>;
+    fn authors_with_books(&mut self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>>;
 }
 
 /// Implements [`AuthorOps`] for the connection type `$conn`: the bodies are written
@@ -95,15 +95,8 @@ macro_rules! author_ops {
                     .load(self)?)
             }
 
-            fn list_authors(&mut self, page: Page) -> Result<Vec<Author>> {
-                Ok(sql::limit(
-                    authors::table
-                        .filter(authors::id.gt(page.after_id()))
-                        .order(authors::id)
-                        .select(Author::as_select()),
-                    page,
-                )
-                .load(self)?)
+            fn list_authors(&mut self, page: Page<AuthorId>) -> Result<Vec<Author>> {
+                Ok(query::page::authors(page).load(self)?)
             }
 
             fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author> {
@@ -134,34 +127,17 @@ macro_rules! author_ops {
                 Ok(authors::table.count().get_result(self)?)
             }
 
-            fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>> {
+            fn authors_with_books(&mut self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>> {
                 transaction::read(self, |conn| {
-                    let authors: Vec<Author> = sql::limit(
-                        authors::table
-                            .filter(authors::id.gt(page.after_id()))
-                            .order(authors::id)
-                            .select(Author::as_select()),
-                        page,
-                    )
-                    .load(conn)?;
+                    let authors: Vec<Author> = query::page::authors(page).load(conn)?;
                     let (Some(first), Some(last)) = (authors.first(), authors.last()) else {
                         return Ok(Vec::new());
                     };
                     // Rows are grouped as they are decoded, never gathered in a list of their own.
-                    let books = if page == Page::all() {
-                        // Every book: one pass over the table in storage order, the cheapest read
-                        // there is.
-                        books::table
-                            .select(Book::as_select())
-                            .load_iter::<Book, DefaultLoadingMode>(conn)?
+                    let books = if page.is_all() {
+                        query::eager::all_books().load_iter::<Book, DefaultLoadingMode>(conn)?
                     } else {
-                        // A keyset page holds every author whose id lies between its first and its
-                        // last, so an id range selects exactly their books. Unlike `belonging_to`,
-                        // which binds one value per author (and fails beyond SQLite's 32,766), this
-                        // binds two at any page size.
-                        books::table
-                            .filter(books::author_id.between(first.id, last.id))
-                            .select(Book::as_select())
+                        query::eager::books_between(first.id, last.id)
                             .load_iter::<Book, DefaultLoadingMode>(conn)?
                     };
                     group_books(authors, books)

@@ -8,9 +8,9 @@ use super::validate_all;
 use crate::backend::{Backend, IdTable, CHUNK_ROWS};
 use crate::error::{Entity, Error, Missing, Result};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
-use crate::query::{contains_pattern, BookFilter, BookOrder, Direction, Page};
+use crate::query::filter::FilterQuery;
+use crate::query::{self, BookFilter, Page};
 use crate::schema::{authors, books};
-use crate::sql;
 use crate::transaction;
 use crate::validate;
 
@@ -23,7 +23,7 @@ pub(crate) trait BookOps {
     fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>>;
     fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>>;
     fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>>;
-    fn list_books(&mut self, page: Page) -> Result<Vec<Book>>;
+    fn list_books(&mut self, page: Page<BookId>) -> Result<Vec<Book>>;
     fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64>;
     fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book>;
     fn delete_book(&mut self, id: BookId) -> Result<()>;
@@ -119,69 +119,14 @@ macro_rules! book_ops {
             }
 
             fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
-                if filter
-                    .title_contains
-                    .as_deref()
-                    .is_some_and(|text| !validate::could_be_in_text(text))
-                {
-                    // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
-                    // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
-                    return Ok(Vec::new());
+                match FilterQuery::<Self>::query(filter) {
+                    Some(query) => Ok(query.load(self)?),
+                    None => Ok(Vec::new()),
                 }
-                let mut query = books::table.select(Book::as_select()).into_boxed();
-                if let Some(text) = &filter.title_contains {
-                    // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
-                    query = query.filter(self.title_like(contains_pattern(text)));
-                }
-                if let Some(author_id) = filter.author_id {
-                    query = query.filter(books::author_id.eq(author_id));
-                }
-                if let Some(year) = filter.year_from {
-                    query = query.filter(books::published_year.ge(year));
-                }
-                if let Some(year) = filter.year_to {
-                    query = query.filter(books::published_year.le(year));
-                }
-                query = match (filter.order, filter.direction) {
-                    (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
-                    (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
-                    (BookOrder::Title, Direction::Ascending) => {
-                        query.order((books::title.asc(), books::id.asc()))
-                    }
-                    (BookOrder::Title, Direction::Descending) => {
-                        query.order((books::title.desc(), books::id.desc()))
-                    }
-                    // `IS NULL` first puts books without a year last on every backend (SQLite and
-                    // PostgreSQL disagree on where NULLs sort by default).
-                    (BookOrder::PublishedYear, Direction::Ascending) => query.order((
-                        books::published_year.is_null(),
-                        books::published_year.asc(),
-                        books::id.asc(),
-                    )),
-                    (BookOrder::PublishedYear, Direction::Descending) => query.order((
-                        books::published_year.is_null(),
-                        books::published_year.desc(),
-                        books::id.desc(),
-                    )),
-                };
-                if let Some(limit) = filter.limit {
-                    query = query.limit(i64::from(limit));
-                }
-                if let Some(offset) = filter.offset {
-                    query = query.offset(i64::from(offset));
-                }
-                Ok(query.load(self)?)
             }
 
-            fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
-                Ok(sql::limit(
-                    books::table
-                        .filter(books::id.gt(page.after_id()))
-                        .order(books::id)
-                        .select(Book::as_select()),
-                    page,
-                )
-                .load(self)?)
+            fn list_books(&mut self, page: Page<BookId>) -> Result<Vec<Book>> {
+                Ok(query::page::books(page).load(self)?)
             }
 
             fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64> {

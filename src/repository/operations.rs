@@ -63,7 +63,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`Error::Pool`]; [`Error::Database`].
-    pub fn list_authors(&self, page: Page) -> Result<Vec<Author>> {
+    pub fn list_authors(&self, page: Page<AuthorId>) -> Result<Vec<Author>> {
         self.with_tx(|tx| tx.list_authors(page))
     }
 
@@ -187,7 +187,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`Error::Pool`]; [`Error::Database`].
-    pub fn list_books(&self, page: Page) -> Result<Vec<Book>> {
+    pub fn list_books(&self, page: Page<BookId>) -> Result<Vec<Book>> {
         self.with_tx(|tx| tx.list_books(page))
     }
 
@@ -279,7 +279,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`Error::Pool`]; [`Error::Database`].
-    pub fn authors_with_books(&self, page: Page) -> Result<Vec<AuthorWithBooks>> {
+    pub fn authors_with_books(&self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>> {
         self.with_tx(|tx| tx.authors_with_books(page))
     }
 

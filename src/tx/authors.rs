@@ -60,7 +60,7 @@ impl Tx<'_> {
     /// # Errors
     ///
     /// [`Error::Database`] if the query fails.
-    pub fn list_authors(&mut self, page: Page) -> Result<Vec<Author>> {
+    pub fn list_authors(&mut self, page: Page<AuthorId>) -> Result<Vec<Author>> {
         self.operation(trace::span!("list_authors"), |tx| {
             tx.conn.list_authors(page)
         })
@@ -106,7 +106,7 @@ impl Tx<'_> {
     /// # Errors
     ///
     /// [`Error::Database`] if a query fails.
-    pub fn authors_with_books(&mut self, page: Page) -> Result<Vec<AuthorWithBooks>> {
+    pub fn authors_with_books(&mut self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>> {
         self.operation(trace::span!("authors_with_books"), |tx| {
             tx.conn.authors_with_books(page)
         })

@@ -80,7 +80,7 @@ impl Tx<'_> {
     /// # Errors
     ///
     /// [`Error::Database`] if the query fails.
-    pub fn list_books(&mut self, page: Page) -> Result<Vec<Book>> {
+    pub fn list_books(&mut self, page: Page<BookId>) -> Result<Vec<Book>> {
         self.operation(trace::span!("list_books"), |tx| tx.conn.list_books(page))
     }
 

@@ -226,7 +226,7 @@ enum Include {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthorsQuery {
-    after: Option<i64>,
+    after: Option<AuthorId>,
     limit: Option<u32>,
     include: Option<Include>,
 }

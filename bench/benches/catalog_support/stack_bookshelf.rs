@@ -6,7 +6,7 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use bookshelf::{Author, AuthorId, Book, Config, NewAuthor, NewBook, Page, Repository};
+use bookshelf::{Author, AuthorId, Book, BookId, Config, NewAuthor, NewBook, Page, Repository};
 
 use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
 
@@ -158,12 +158,12 @@ impl Stack for BookshelfStack {
         let limit = u32::try_from(PAGE_SIZE)?;
         let mut pages = Vec::new();
         let start = Instant::now();
-        let mut last = 0;
+        let mut last = BookId(0);
         loop {
             let page = self.repo.list_books(Page::after(last, limit))?;
             let full = page.len() == PAGE_SIZE;
             if let Some(book) = page.last() {
-                last = book.id.0;
+                last = book.id;
             }
             pages.push(page);
             if !full {

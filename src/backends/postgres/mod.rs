@@ -77,7 +77,7 @@ impl Backend for PgConnection {
         self.batch_execute("SELECT 1").is_ok()
     }
 
-    fn title_like(&self, pattern: String) -> BooksPredicate<Self> {
+    fn title_like(pattern: String) -> BooksPredicate<Self> {
         use diesel::PgTextExpressionMethods;
         // The column's "C" collation makes ILIKE fold ASCII case only, like SQLite.
         Box::new(books::title.ilike(pattern).escape('\\'))

@@ -70,7 +70,7 @@ impl Backend for SqliteConnection {
         false
     }
 
-    fn title_like(&self, pattern: String) -> BooksPredicate<Self> {
+    fn title_like(pattern: String) -> BooksPredicate<Self> {
         // SQLite's LIKE ignores ASCII case already.
         Box::new(books::title.like(pattern).escape('\\'))
     }
