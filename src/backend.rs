@@ -9,7 +9,7 @@ use diesel::sql_types::Bool;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{Entity, Error, Result};
-use crate::models::{AuthorRow, BookRow};
+use crate::models::{AuthorRow, BookRow, DbTime};
 use crate::raw::RawConnection;
 use crate::schema::books;
 
@@ -59,6 +59,15 @@ impl IdTable {
     }
 }
 
+/// The ids [`Backend::reserve_ids`] handed out, and the database's clock when it did.
+#[derive(Debug)]
+pub(crate) struct Reserved {
+    /// The ids, in increasing order.
+    pub(crate) ids: Vec<i64>,
+    /// The database's time: every row of the insert is created (and updated) at it.
+    pub(crate) now: DbTime,
+}
+
 /// What differs between backends, for the few places where SQL semantics do.
 pub(crate) trait Backend:
     Connection<TransactionManager = AnsiTransactionManager> + MigrationHarness<Self::Backend>
@@ -75,6 +84,15 @@ pub(crate) trait Backend:
     /// True when a failed constraint makes the whole transaction refuse later statements
     /// (PostgreSQL), false when it undoes just the failed statement (SQLite).
     const CONSTRAINT_ERRORS_ABORT: bool;
+
+    /// The database's current time as an SQL expression of diesel's `Timestamp` type,
+    /// in UTC, as the migrations' defaults and triggers write it: one value for the
+    /// whole statement.
+    const CLOCK_SQL: &'static str;
+
+    /// The finest step of the times the database stores: a time the filter compares
+    /// with is rounded up to it ([`DbTime::ceil_to`]).
+    const TIME_RESOLUTION_MICROS: i64;
 
     /// How `load_iter` fetches rows so that memory stays flat at any result size.
     type RowByRow;
@@ -94,25 +112,26 @@ pub(crate) trait Backend:
     /// ASCII case.
     fn title_like(pattern: String) -> BooksPredicate<Self>;
 
-    /// `count` ids for new rows of `table`, in increasing order, that no row holds and
-    /// no concurrent transaction can take. Runs inside a write transaction.
-    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>>;
+    /// `count` ids for new rows of `table`, in increasing order, that no row holds, no
+    /// row ever held, and no concurrent transaction can take; and the database's time.
+    /// Runs inside a write transaction.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Reserved>;
 
-    /// Inserts `rows` as authors with the ids `ids` (from [`Self::reserve_ids`], one a
-    /// row, in order), in multi-row statements.
-    fn insert_authors(&mut self, ids: &[i64], rows: &[AuthorRow]) -> Result<()>;
+    /// Inserts `rows` as authors with the ids and time `reserved` (from
+    /// [`Self::reserve_ids`], one id a row, in order), in multi-row statements.
+    fn insert_authors(&mut self, reserved: &Reserved, rows: &[AuthorRow]) -> Result<()>;
 
-    /// Inserts `rows` as books with the ids `ids` (from [`Self::reserve_ids`], one a
-    /// row, in order), in multi-row statements.
-    fn insert_books(&mut self, ids: &[i64], rows: &[BookRow]) -> Result<()>;
+    /// Inserts `rows` as books with the ids and time `reserved` (from
+    /// [`Self::reserve_ids`], one id a row, in order), in multi-row statements.
+    fn insert_books(&mut self, reserved: &Reserved, rows: &[BookRow]) -> Result<()>;
 
     /// Runs `f`, an insert of rows that take new ids from the table's id generator, and
     /// once more if it failed because an id it was given is taken. Rows inserted with
     /// explicit ids (an import through `Insertable`, say) leave PostgreSQL's identity
     /// sequence behind them; the sequence is then moved past every id in use before the
     /// retry. `f` must leave an open transaction usable when it fails (a savepoint, or a
-    /// transaction of its own). SQLite gives a new row the largest id plus one, which no
-    /// row holds, so there `f` runs once.
+    /// transaction of its own). SQLite gives a new row one more than the largest id it
+    /// ever gave or a row holds, which no row holds, so there `f` runs once.
     fn with_fresh_ids<T>(
         &mut self,
         table: IdTable,
@@ -124,6 +143,11 @@ pub(crate) trait Backend:
 
     /// Makes a transaction that changes migrations the only one doing so until it ends.
     fn lock_migrations(&mut self) -> Result<()>;
+}
+
+/// The database's current time in `C`'s SQL: see [`Backend::CLOCK_SQL`].
+pub(crate) fn clock<C: Backend>() -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamp> {
+    diesel::dsl::sql(C::CLOCK_SQL)
 }
 
 /// Invokes the macro `$stamp` once for each backend's connection type: the operations

@@ -140,7 +140,7 @@ pub mod schema;
 pub use config::Config;
 pub use error::{Entity, Error, MigrationError, Missing, Result};
 pub use models::{
-    Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId, NewAuthor, NewBook,
+    Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId, NewAuthor, NewBook, Version,
 };
 pub use observe::{Stats, SQL_TARGET};
 pub use query::{BookFilter, BookOrder, Direction, Page};

@@ -59,11 +59,15 @@ impl<Q, Conn> RunQueryDsl<Conn> for LimitLiteral<Q> {}
 /// measured with callgrind). An update whose changeset and filter have a fixed shape has
 /// one SQL text, so this node walks the same typed pieces diesel's `UPDATE` does,
 /// without marking itself uncacheable. Use a distinct `Id` for each such statement.
+///
+/// With [`CachedUpdate::returning`] it is a query whose rows are the updated rows'
+/// `RETURNING` columns.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CachedUpdate<Tab, Set, Filter, Id> {
+pub(crate) struct CachedUpdate<Tab, Set, Filter, Id, Ret = ()> {
     table: Tab,
     set: Set,
     filter: Filter,
+    returning: Ret,
     id: PhantomData<fn() -> Id>,
 }
 
@@ -80,20 +84,60 @@ where
         table,
         set: set.as_changeset(),
         filter,
+        returning: (),
         id: PhantomData,
     }
 }
 
-impl<Tab, Set, Filter, Id: 'static> QueryId for CachedUpdate<Tab, Set, Filter, Id> {
+impl<Tab, Set, Filter, Id> CachedUpdate<Tab, Set, Filter, Id> {
+    /// The same update, returning `selection` of every row it updated.
+    pub(crate) fn returning<Sel>(
+        self,
+        selection: Sel,
+    ) -> CachedUpdate<Tab, Set, Filter, Id, Returning<Sel>> {
+        CachedUpdate {
+            table: self.table,
+            set: self.set,
+            filter: self.filter,
+            returning: Returning(selection),
+            id: PhantomData,
+        }
+    }
+}
+
+/// ` RETURNING selection`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Returning<Sel>(Sel);
+
+impl<Sel, DB> QueryFragment<DB> for Returning<Sel>
+where
+    Sel: QueryFragment<DB>,
+    DB: Backend,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(" RETURNING ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Tab, Set, Filter, Id, Sel> Query for CachedUpdate<Tab, Set, Filter, Id, Returning<Sel>>
+where
+    Sel: diesel::Expression,
+{
+    type SqlType = Sel::SqlType;
+}
+
+impl<Tab, Set, Filter, Id: 'static, Ret> QueryId for CachedUpdate<Tab, Set, Filter, Id, Ret> {
     type QueryId = Id;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<Tab, Set, Filter, Id, DB> QueryFragment<DB> for CachedUpdate<Tab, Set, Filter, Id>
+impl<Tab, Set, Filter, Id, Ret, DB> QueryFragment<DB> for CachedUpdate<Tab, Set, Filter, Id, Ret>
 where
     Tab: QueryFragment<DB>,
     Set: QueryFragment<DB>,
     Filter: QueryFragment<DB>,
+    Ret: QueryFragment<DB>,
     DB: Backend,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -102,11 +146,15 @@ where
         out.push_sql(" SET ");
         self.set.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
-        self.filter.walk_ast(out.reborrow())
+        self.filter.walk_ast(out.reborrow())?;
+        self.returning.walk_ast(out.reborrow())
     }
 }
 
-impl<Tab, Set, Filter, Id, Conn> RunQueryDsl<Conn> for CachedUpdate<Tab, Set, Filter, Id> {}
+impl<Tab, Set, Filter, Id, Ret, Conn> RunQueryDsl<Conn>
+    for CachedUpdate<Tab, Set, Filter, Id, Ret>
+{
+}
 
 #[cfg(test)]
 pub(crate) mod tests {

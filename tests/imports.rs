@@ -6,12 +6,16 @@
 mod common;
 
 use bookshelf::schema::{authors, books};
-use bookshelf::{Author, AuthorId, Book, BookId, Error, NewAuthor, NewBook, RawConnection};
+use bookshelf::{
+    Author, AuthorId, Book, BookId, Error, NewAuthor, NewBook, RawConnection, Version,
+};
 use common::{backend_tests, TestDb};
 use diesel::RunQueryDsl;
 
 /// Inserts `authors` and `books` with their own ids, through the escape hatch.
 fn import(db: &TestDb, authors: &[Author], books: &[Book]) -> bookshelf::Result<()> {
+    // Owned rows: the timestamp columns are written through a conversion.
+    let (authors, books) = (authors.to_vec(), books.to_vec());
     db.repo.transaction(|tx| {
         tx.with_connection(|conn| match conn {
             RawConnection::Sqlite(conn) => {
@@ -43,6 +47,9 @@ fn imported() -> (Vec<Author>, Vec<Book>) {
         .map(|i| Author {
             id: AuthorId(i),
             name: common::author_name(i as usize),
+            version: Version(1),
+            created_at: common::a_time(),
+            updated_at: common::a_time(),
         })
         .collect();
     let books = (1..=3)
@@ -52,6 +59,9 @@ fn imported() -> (Vec<Author>, Vec<Book>) {
             title: common::book_title(1, i as usize),
             isbn: None,
             published_year: None,
+            version: Version(1),
+            created_at: common::a_time(),
+            updated_at: common::a_time(),
         })
         .collect();
     (authors, books)

@@ -21,6 +21,8 @@ fn small_pool(config: Config) -> Config {
 
 const FIRST: &str = "20261124000001";
 const SECOND: &str = "20261124000002";
+const THIRD: &str = "20261202000003";
+const ALL: [&str; 3] = [FIRST, SECOND, THIRD];
 const UNKNOWN: &str = "99991231000000";
 
 /// A fresh directory and the path of a database file (not created yet) inside it.
@@ -141,18 +143,18 @@ backend_tests! {
     fn a_fresh_database_is_fully_migrated(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, small_pool)?;
         let repo = &db.repo;
-        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.applied_migrations()?, ALL);
         assert!(repo.pending_migrations()?.is_empty());
         assert!(
             repo.run_pending_migrations()?.is_empty(),
             "nothing left to run"
         );
-        assert_eq!(table_names(&db)?, ["authors", "books"]);
-        assert_eq!(recorded_versions(&db)?, [FIRST, SECOND]);
+        assert_eq!(table_names(&db)?, tables(backend));
+        assert_eq!(recorded_versions(&db)?, ALL);
 
         if backend == Backend::Sqlite {
             let memory = Repository::in_memory()?;
-            assert_eq!(memory.applied_migrations()?, [FIRST, SECOND]);
+            assert_eq!(memory.applied_migrations()?, ALL);
             assert!(memory.pending_migrations()?.is_empty());
         }
         Ok(())
@@ -164,13 +166,13 @@ backend_tests! {
         let db = TestDb::open_with(backend, |config| config.run_migrations(false))?;
         let repo = &db.repo;
         assert!(repo.applied_migrations()?.is_empty());
-        assert_eq!(repo.pending_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.pending_migrations()?, ALL);
         assert!(table_names(&db)?.is_empty());
 
-        assert_eq!(repo.run_pending_migrations()?, [FIRST, SECOND]);
-        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.run_pending_migrations()?, ALL);
+        assert_eq!(repo.applied_migrations()?, ALL);
         assert!(repo.pending_migrations()?.is_empty());
-        assert_eq!(table_names(&db)?, ["authors", "books"]);
+        assert_eq!(table_names(&db)?, tables(backend));
         let author = repo.create_author(&NewAuthor::new("Author 000001"))?;
         repo.create_book(&NewBook::new(author.id, "Title 000001-01").published_year(2000))?;
         assert_eq!(repo.count_books()?, 1);
@@ -179,17 +181,22 @@ backend_tests! {
 }
 
 backend_tests! {
-    fn reverting_twice_reverts_both_then_nothing_is_left(backend: Backend) -> TestResult {
+    fn reverting_each_migration_in_turn_leaves_nothing(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, small_pool)?;
         let repo = &db.repo;
+        assert_eq!(repo.revert_last_migration()?, THIRD);
+        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.pending_migrations()?, [THIRD]);
+        assert_eq!(table_names(&db)?, ["authors", "books"]);
+
         assert_eq!(repo.revert_last_migration()?, SECOND);
         assert_eq!(repo.applied_migrations()?, [FIRST]);
-        assert_eq!(repo.pending_migrations()?, [SECOND]);
+        assert_eq!(repo.pending_migrations()?, [SECOND, THIRD]);
         assert_eq!(table_names(&db)?, ["authors", "books"]);
 
         assert_eq!(repo.revert_last_migration()?, FIRST);
         assert!(repo.applied_migrations()?.is_empty());
-        assert_eq!(repo.pending_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.pending_migrations()?, ALL);
         assert!(schema_dump(&db)?.is_empty(), "{:?}", schema_dump(&db)?);
 
         let third = repo.revert_last_migration();
@@ -208,6 +215,7 @@ backend_tests! {
 backend_tests! {
     fn the_second_migration_keeps_data_written_under_the_first(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, small_pool)?;
+        assert_eq!(db.repo.revert_last_migration()?, THIRD);
         assert_eq!(db.repo.revert_last_migration()?, SECOND);
         // Rows written by the first schema, as an older build or another tool would.
         db.execute_raw(
@@ -218,7 +226,7 @@ backend_tests! {
         )?;
 
         let repo = small_pool(db.config()).open()?;
-        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND]);
+        assert_eq!(repo.applied_migrations()?, ALL);
         let shelf = repo.authors_with_books(Page::all())?;
         // `author id name: book id title, ...`
         let summary: Vec<String> = shelf
@@ -261,26 +269,76 @@ backend_tests! {
     fn up_down_up_gives_the_same_schema(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, small_pool)?;
         let repo = &db.repo;
-        let migrated = schema_dump(&db)?;
-        assert!(migrated
+        // The schema at each level, going down.
+        let mut levels = vec![schema_dump(&db)?];
+        for _ in ALL {
+            repo.revert_last_migration()?;
+            levels.push(schema_dump(&db)?);
+        }
+        assert!(levels[0]
+            .iter()
+            .any(|o| o.name == "books_updated_at_idx"));
+        assert!(levels[1]
             .iter()
             .any(|o| o.name == "books_author_id_title_key"));
-
-        // Down one and up again.
+        assert!(levels[3].is_empty());
+        for pair in levels.windows(2) {
+            assert_ne!(pair[0], pair[1]);
+        }
+        // Up one at a time: each level is the one seen on the way down.
+        for (up, version) in ALL.iter().enumerate() {
+            assert_eq!(next_migration(&db)?, *version);
+            assert_eq!(schema_dump(&db)?, levels[ALL.len() - 1 - up]);
+        }
+        // And down and up by the repository again.
         repo.revert_last_migration()?;
-        let first_only = schema_dump(&db)?;
-        assert_ne!(first_only, migrated);
-        assert_eq!(repo.run_pending_migrations()?, [SECOND]);
-        assert_eq!(schema_dump(&db)?, migrated);
-
-        // All the way down and up again.
-        repo.revert_last_migration()?;
-        assert_eq!(schema_dump(&db)?, first_only);
-        repo.revert_last_migration()?;
-        assert!(schema_dump(&db)?.is_empty());
-        assert_eq!(repo.run_pending_migrations()?, [FIRST, SECOND]);
-        assert_eq!(schema_dump(&db)?, migrated);
+        assert_eq!(schema_dump(&db)?, levels[1]);
+        assert_eq!(repo.run_pending_migrations()?, [THIRD]);
+        assert_eq!(schema_dump(&db)?, levels[0]);
         Ok(())
+    }
+}
+
+/// Applies the next pending migration of `db`'s backend from the migration files, on
+/// a connection of its own, as diesel_cli's `migration run` would: a migration's
+/// `down.sql` must bring the schema back to what its predecessors' `up.sql` made.
+fn next_migration(db: &TestDb) -> Result<String, BoxError> {
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    let dir = match db.backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let migrations =
+        FileBasedMigrations::from_path(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))?;
+    let version = match db.backend {
+        Backend::Sqlite => raw(db.url())?
+            .run_next_migration(migrations)
+            .map(|version| version.to_string())
+            .map_err(|error| error.to_string())?,
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => diesel::PgConnection::establish(db.url())?
+            .run_next_migration(migrations)
+            .map(|version| version.to_string())
+            .map_err(|error| error.to_string())?,
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+    };
+    Ok(version)
+}
+
+/// The tables a migrated database holds: on SQLite, the full-text index's too.
+fn tables(backend: Backend) -> Vec<&'static str> {
+    match backend {
+        Backend::Sqlite => vec![
+            "authors",
+            "books",
+            "books_fts",
+            "books_fts_config",
+            "books_fts_data",
+            "books_fts_docsize",
+            "books_fts_idx",
+        ],
+        Backend::Postgres => vec!["authors", "books"],
     }
 }
 
@@ -401,7 +459,7 @@ backend_tests! {
         // Still the old schema and data, and the unknown version, as they were.
         assert_eq!(schema_dump(&db)?, schema);
         assert_eq!(rows(&db)?, data);
-        assert_eq!(recorded_versions(&db)?, [FIRST, SECOND, UNKNOWN]);
+        assert_eq!(recorded_versions(&db)?, [FIRST, SECOND, THIRD, UNKNOWN]);
         Ok(())
     }
 }

@@ -94,6 +94,7 @@ fn diesel_type(column: &ColumnInfo) -> String {
         ("INTEGER", 1..) | ("BIGINT", _) => "BigInt".to_owned(),
         ("INTEGER", _) => "Integer".to_owned(),
         ("TEXT", _) => "Text".to_owned(),
+        ("TIMESTAMP", _) => "Timestamp".to_owned(),
         (other, _) => format!("Unmapped({other})"),
     };
     if column.not_null == 0 && column.pk == 0 {
@@ -103,11 +104,13 @@ fn diesel_type(column: &ColumnInfo) -> String {
     }
 }
 
-/// The tables of a database (apart from SQLite's and diesel's own), as `Tables`.
+/// The tables of a database (apart from SQLite's and diesel's own, and the full-text
+/// index's, which `diesel.toml` keeps out of the schema file), as `Tables`.
 fn database_tables(conn: &mut SqliteConnection) -> TestResult<Tables> {
     let names: Vec<Name> = diesel::sql_query(
         "SELECT name FROM sqlite_master WHERE type = 'table' \
-         AND name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' ORDER BY name",
+         AND name NOT LIKE 'sqlite_%' AND name != '__diesel_schema_migrations' \
+         AND name NOT LIKE 'books_fts%' ORDER BY name",
     )
     .load(conn)?;
     let mut tables = Vec::new();
@@ -400,6 +403,7 @@ mod postgres {
                 "int8" => "Int8".to_owned(),
                 "int4" => "Int4".to_owned(),
                 "text" => "Text".to_owned(),
+                "timestamp" => "Timestamp".to_owned(),
                 other => format!("Unmapped({other})"),
             };
             let ty = if column.is_nullable == "YES" {

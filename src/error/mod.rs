@@ -4,7 +4,7 @@ mod classify;
 
 use diesel::result::DatabaseErrorKind;
 
-use crate::models::{AuthorId, BookId};
+use crate::models::{AuthorId, BookId, Version};
 
 /// The result type of every fallible operation in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -67,6 +67,22 @@ pub enum Error {
         /// itself (the row of a bulk insert that clashed).
         #[source]
         source: Option<Box<diesel::result::Error>>,
+    },
+
+    /// A write that named the version it expected (the `_if` operations, such as
+    /// [`Repository::update_book_if`](crate::Repository::update_book_if)) found the row
+    /// at another version: somebody changed it since it was read. Nothing was written;
+    /// read the row again and decide.
+    #[error("{entity} {id} is at version {actual}, not {expected}: it changed since it was read")]
+    Stale {
+        /// The kind of row.
+        entity: Entity,
+        /// The row's id.
+        id: i64,
+        /// The version the write expected.
+        expected: Version,
+        /// The version the row is at.
+        actual: Version,
     },
 
     /// A table's ids ran out: no id is left above the largest one in use
@@ -252,6 +268,11 @@ impl Error {
         }
     }
 
+    /// True for [`Error::Stale`]: the row changed since it was read.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Error::Stale { .. })
+    }
+
     /// True when the database gave up waiting for another connection's lock: SQLite's
     /// `database is locked` after the busy timeout; on PostgreSQL a lock timeout, a
     /// deadlock, or a serialization failure. The operation may succeed if retried.
@@ -321,6 +342,24 @@ impl Error {
             Err(Error::NotFound(missing))
         } else {
             Ok(())
+        }
+    }
+
+    /// Why a write conditioned on `expected` changed nothing: the row is gone
+    /// ([`Error::NotFound`]) or is at `actual` ([`Error::Stale`]).
+    pub(crate) fn not_at_version(row: Missing, expected: Version, actual: Option<Version>) -> Self {
+        let (entity, id) = match row {
+            Missing::Author(id) => (Entity::Author, id.0),
+            Missing::Book(id) => (Entity::Book, id.0),
+        };
+        match actual {
+            Some(actual) => Error::Stale {
+                entity,
+                id,
+                expected,
+                actual,
+            },
+            None => Error::NotFound(row),
         }
     }
 

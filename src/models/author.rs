@@ -1,6 +1,8 @@
 use diesel::prelude::*;
 
-use super::{AuthorId, Book};
+use chrono::{DateTime, Utc};
+
+use super::{AuthorId, Book, DbTime, Version};
 use crate::schema::authors;
 
 /// An author, as stored.
@@ -20,6 +22,17 @@ pub struct Author {
     pub id: AuthorId,
     /// Trimmed, 1 to 500 characters.
     pub name: String,
+    /// 1 when created, one more with every update, whoever writes the row: pass it to
+    /// the `_if` operations to write only if nobody changed the row since it was read.
+    pub version: Version,
+    /// When the row was created (UTC; set by the database: milliseconds on SQLite,
+    /// microseconds on PostgreSQL).
+    #[diesel(deserialize_as = DbTime, serialize_as = DbTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the row was last updated (UTC; set by the database on every update, by
+    /// whoever writes it).
+    #[diesel(deserialize_as = DbTime, serialize_as = DbTime)]
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Author {
@@ -79,11 +92,15 @@ pub(crate) struct AuthorRow {
 }
 
 impl AuthorRow {
-    /// The author this row became once stored with `id`.
-    pub(crate) fn stored(self, id: AuthorId) -> Author {
+    /// The author this row became once inserted with `id` at `now`, the time a bulk
+    /// insert gives all its rows.
+    pub(crate) fn stored(self, id: AuthorId, now: DbTime) -> Author {
         Author {
             id,
             name: self.name,
+            version: Version::FIRST,
+            created_at: now.into(),
+            updated_at: now.into(),
         }
     }
 }

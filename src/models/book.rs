@@ -1,6 +1,8 @@
 use diesel::prelude::*;
 
-use super::{Author, AuthorId, BookId};
+use chrono::{DateTime, Utc};
+
+use super::{Author, AuthorId, BookId, DbTime, Version};
 use crate::schema::books;
 
 /// A book, as stored.
@@ -27,6 +29,17 @@ pub struct Book {
     pub isbn: Option<String>,
     /// Year of first publication, from -3000 to next year.
     pub published_year: Option<i32>,
+    /// 1 when created, one more with every update, whoever writes the row: pass it to
+    /// the `_if` operations to write only if nobody changed the row since it was read.
+    pub version: Version,
+    /// When the row was created (UTC; set by the database: milliseconds on SQLite,
+    /// microseconds on PostgreSQL).
+    #[diesel(deserialize_as = DbTime, serialize_as = DbTime)]
+    pub created_at: DateTime<Utc>,
+    /// When the row was last updated (UTC; set by the database on every update, by
+    /// whoever writes it).
+    #[diesel(deserialize_as = DbTime, serialize_as = DbTime)]
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Book {
@@ -117,7 +130,7 @@ impl NewBook {
 ///
 /// `treat_none_as_default_value = false` makes `None` mean NULL, so that a slice of rows
 /// becomes one multi-row `INSERT` instead of one statement per row.
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = books)]
 #[diesel(treat_none_as_default_value = false)]
 pub(crate) struct BookRow {
@@ -128,14 +141,18 @@ pub(crate) struct BookRow {
 }
 
 impl BookRow {
-    /// The book this row becomes once stored with `id`.
-    pub(crate) fn stored(self, id: BookId) -> Book {
+    /// The book this row became once inserted with `id` at `now`, the time a bulk
+    /// insert gives all its rows.
+    pub(crate) fn stored(self, id: BookId, now: DbTime) -> Book {
         Book {
             id,
             title: self.title,
             author_id: self.author_id,
             isbn: self.isbn,
             published_year: self.published_year,
+            version: Version::FIRST,
+            created_at: now.into(),
+            updated_at: now.into(),
         }
     }
 }

@@ -3,8 +3,9 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::BigInt;
 
-/// Defines an id newtype over `i64` that diesel reads and writes as `BigInt` on any
-/// backend, so that an `AuthorId` can never be passed where a `BookId` is meant.
+/// Defines a newtype over `i64` that diesel reads and writes as `BigInt` on any
+/// backend, so that an `AuthorId` can never be passed where a `BookId` (or a
+/// `Version`) is meant.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -20,6 +21,14 @@ macro_rules! id_type {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                text.parse().map(Self)
             }
         }
 
@@ -81,4 +90,26 @@ id_type! {
     /// # }
     /// ```
     BookId
+}
+
+id_type! {
+    /// The version of a row: 1 when it is created, one more with every update (the
+    /// database raises it, for every writer). Pass the version you read to an `_if`
+    /// operation ([`Repository::update_book_if`](crate::Repository::update_book_if)) to
+    /// write only if nobody changed the row meanwhile.
+    ///
+    /// ```
+    /// use bookshelf::Version;
+    ///
+    /// let version: Version = "3".parse().map_err(|_| "not a version")?;
+    /// assert_eq!(version, Version(3));
+    /// assert_eq!(version.to_string(), "3");
+    /// # Ok::<(), &str>(())
+    /// ```
+    Version
+}
+
+impl Version {
+    /// The version of a row just created.
+    pub const FIRST: Version = Version(1);
 }

@@ -4,9 +4,9 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 
 use super::validate_all;
-use crate::backend::{Backend, IdTable};
+use crate::backend::{clock, Backend, IdTable};
 use crate::error::{Entity, Error, Missing, Result};
-use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor};
+use crate::models::{Author, AuthorId, AuthorWithBooks, Book, NewAuthor, Version};
 use crate::query::{self, Page};
 use crate::schema::authors;
 use crate::sql;
@@ -22,7 +22,12 @@ pub(crate) trait AuthorOps {
     fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>>;
     fn list_authors(&mut self, page: Page<AuthorId>) -> Result<Vec<Author>>;
     fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author>;
+    fn rename_author_if(&mut self, id: AuthorId, expected: Version, name: &str) -> Result<Author>;
     fn delete_author(&mut self, id: AuthorId) -> Result<()>;
+    fn delete_author_if(&mut self, id: AuthorId, expected: Version) -> Result<()>;
+
+    /// After a write conditioned on `expected` changed nothing: why, as an error.
+    fn author_not_at(&mut self, id: AuthorId, expected: Version) -> Result<Error>;
     fn count_authors(&mut self) -> Result<i64>;
     fn authors_with_books(&mut self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>>;
 }
@@ -62,17 +67,17 @@ macro_rules! author_ops {
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
-                let ids = self.with_fresh_ids(IdTable::Authors, |conn| {
+                let reserved = self.with_fresh_ids(IdTable::Authors, |conn| {
                     transaction::write(conn, |conn| {
-                        let ids = conn.reserve_ids(IdTable::Authors, rows.len())?;
-                        conn.insert_authors(&ids, &rows)?;
-                        Ok(ids)
+                        let reserved = conn.reserve_ids(IdTable::Authors, rows.len())?;
+                        conn.insert_authors(&reserved, &rows)?;
+                        Ok(reserved)
                     })
                 })?;
                 Ok(rows
                     .into_iter()
-                    .zip(ids)
-                    .map(|(row, id)| row.stored(AuthorId(id)))
+                    .zip(reserved.ids)
+                    .map(|(row, id)| row.stored(AuthorId(id), reserved.now))
                     .collect())
             }
 
@@ -105,22 +110,72 @@ macro_rules! author_ops {
                 let name = validate::text("name", name)?;
                 let renamed = sql::update::<Rename, _, _, _>(
                     authors::table,
-                    authors::name.eq(name),
+                    (
+                        authors::name.eq(name),
+                        authors::version.eq(authors::version + 1),
+                        authors::updated_at.eq(clock::<Self>()),
+                    ),
                     authors::id.eq(id),
                 )
-                .execute(self)?;
-                Error::unless_found(renamed, Missing::Author(id))?;
-                // The row now holds exactly these values; reading them back would cost a
-                // RETURNING clause for nothing.
-                Ok(Author {
-                    id,
-                    name: name.to_owned(),
-                })
+                .returning(Author::as_returning())
+                .get_results(self)?;
+                renamed
+                    .into_iter()
+                    .next()
+                    .ok_or(Error::NotFound(Missing::Author(id)))
+            }
+
+            fn rename_author_if(
+                &mut self,
+                id: AuthorId,
+                expected: Version,
+                name: &str,
+            ) -> Result<Author> {
+                /// The cache key of the conditional rename statement.
+                struct RenameIf;
+                let name = validate::text("name", name)?;
+                let renamed = sql::update::<RenameIf, _, _, _>(
+                    authors::table,
+                    (
+                        authors::name.eq(name),
+                        authors::version.eq(authors::version + 1),
+                        authors::updated_at.eq(clock::<Self>()),
+                    ),
+                    authors::id.eq(id).and(authors::version.eq(expected)),
+                )
+                .returning(Author::as_returning())
+                .get_results(self)?;
+                match renamed.into_iter().next() {
+                    Some(author) => Ok(author),
+                    None => Err(self.author_not_at(id, expected)?),
+                }
             }
 
             fn delete_author(&mut self, id: AuthorId) -> Result<()> {
                 let deleted = diesel::delete(authors::table.find(id)).execute(self)?;
                 Error::unless_found(deleted, Missing::Author(id))
+            }
+
+            fn delete_author_if(&mut self, id: AuthorId, expected: Version) -> Result<()> {
+                let deleted = diesel::delete(
+                    authors::table
+                        .filter(authors::id.eq(id))
+                        .filter(authors::version.eq(expected)),
+                )
+                .execute(self)?;
+                if deleted == 0 {
+                    return Err(self.author_not_at(id, expected)?);
+                }
+                Ok(())
+            }
+
+            fn author_not_at(&mut self, id: AuthorId, expected: Version) -> Result<Error> {
+                let actual: Option<Version> = authors::table
+                    .find(id)
+                    .select(authors::version)
+                    .get_result(self)
+                    .optional()?;
+                Ok(Error::not_at_version(Missing::Author(id), expected, actual))
             }
 
             fn count_authors(&mut self) -> Result<i64> {

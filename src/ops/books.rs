@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashSet};
 use diesel::prelude::*;
 
 use super::validate_all;
-use crate::backend::{Backend, IdTable, CHUNK_ROWS};
+use crate::backend::{clock, Backend, IdTable, CHUNK_ROWS};
 use crate::error::{Entity, Error, Missing, Result};
-use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook};
+use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook, Version};
 use crate::query::filter::FilterQuery;
 use crate::query::{self, BookFilter, Page};
 use crate::schema::{authors, books};
@@ -26,7 +26,17 @@ pub(crate) trait BookOps {
     fn list_books(&mut self, page: Page<BookId>) -> Result<Vec<Book>>;
     fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64>;
     fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book>;
+    fn update_book_if(
+        &mut self,
+        id: BookId,
+        expected: Version,
+        changes: &BookChanges,
+    ) -> Result<Book>;
     fn delete_book(&mut self, id: BookId) -> Result<()>;
+    fn delete_book_if(&mut self, id: BookId, expected: Version) -> Result<()>;
+
+    /// After a write conditioned on `expected` changed nothing: why, as an error.
+    fn book_not_at(&mut self, id: BookId, expected: Version) -> Result<Error>;
     fn count_books(&mut self) -> Result<i64>;
 
     /// After a bulk insert failed on its foreign key: the first row whose author does
@@ -70,15 +80,15 @@ macro_rules! book_ops {
                 let created = self
                     .with_fresh_ids(IdTable::Books, |conn| {
                         transaction::write(conn, |conn| {
-                            let ids = conn.reserve_ids(IdTable::Books, rows.len())?;
-                            conn.insert_books(&ids, &rows)?;
-                            Ok(ids)
+                            let reserved = conn.reserve_ids(IdTable::Books, rows.len())?;
+                            conn.insert_books(&reserved, &rows)?;
+                            Ok(reserved)
                         })
                     })
-                    .map(|ids| {
+                    .map(|reserved| {
                         rows.into_iter()
-                            .zip(ids)
-                            .map(|(row, id)| row.stored(BookId(id)))
+                            .zip(reserved.ids)
+                            .map(|(row, id)| row.stored(BookId(id), reserved.now))
                             .collect::<Vec<Book>>()
                     });
                 // The database does not say which row failed; on these error paths only, find
@@ -153,16 +163,80 @@ macro_rules! book_ops {
                 // `get_results` runs the statement to its end: see `create_author`.
                 transaction::recoverable(self, |conn| {
                     Ok(diesel::update(books::table.find(id))
-                        .set(&changeset)
+                        .set((
+                            &changeset,
+                            books::version.eq(books::version + 1),
+                            books::updated_at.eq(clock::<Self>()),
+                        ))
                         .returning(Book::as_returning())
                         .get_results(conn)?)
                 })
                 .and_then(|mut updated| updated.pop().ok_or(not_found))
             }
 
+            fn update_book_if(
+                &mut self,
+                id: BookId,
+                expected: Version,
+                changes: &BookChanges,
+            ) -> Result<Book> {
+                let changeset = validate::changes(changes)?;
+                if changes.is_empty() {
+                    // Nothing to write: the version is checked all the same.
+                    return match self.book(id)? {
+                        Some(book) if book.version == expected => Ok(book),
+                        found => Err(Error::not_at_version(
+                            Missing::Book(id),
+                            expected,
+                            found.map(|book| book.version),
+                        )),
+                    };
+                }
+                let updated = transaction::recoverable(self, |conn| {
+                    Ok(diesel::update(
+                        books::table
+                            .filter(books::id.eq(id))
+                            .filter(books::version.eq(expected)),
+                    )
+                    .set((
+                        &changeset,
+                        books::version.eq(books::version + 1),
+                        books::updated_at.eq(clock::<Self>()),
+                    ))
+                    .returning(Book::as_returning())
+                    .get_results(conn)?)
+                })?;
+                match updated.into_iter().next() {
+                    Some(book) => Ok(book),
+                    None => Err(self.book_not_at(id, expected)?),
+                }
+            }
+
             fn delete_book(&mut self, id: BookId) -> Result<()> {
                 let deleted = diesel::delete(books::table.find(id)).execute(self)?;
                 Error::unless_found(deleted, Missing::Book(id))
+            }
+
+            fn delete_book_if(&mut self, id: BookId, expected: Version) -> Result<()> {
+                let deleted = diesel::delete(
+                    books::table
+                        .filter(books::id.eq(id))
+                        .filter(books::version.eq(expected)),
+                )
+                .execute(self)?;
+                if deleted == 0 {
+                    return Err(self.book_not_at(id, expected)?);
+                }
+                Ok(())
+            }
+
+            fn book_not_at(&mut self, id: BookId, expected: Version) -> Result<Error> {
+                let actual: Option<Version> = books::table
+                    .find(id)
+                    .select(books::version)
+                    .get_result(self)
+                    .optional()?;
+                Ok(Error::not_at_version(Missing::Book(id), expected, actual))
             }
 
             fn count_books(&mut self) -> Result<i64> {

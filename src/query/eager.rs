@@ -45,7 +45,8 @@ mod tests {
     use super::*;
 
     const BOOK_COLUMNS: &str = "`books`.`id`, `books`.`title`, `books`.`author_id`, \
-                                `books`.`isbn`, `books`.`published_year`";
+                                `books`.`isbn`, `books`.`published_year`, `books`.`version`, \
+                                `books`.`created_at`, `books`.`updated_at`";
 
     #[test]
     fn the_books_of_a_page_are_one_range_of_two_binds() {

@@ -3,8 +3,10 @@
 use diesel::dsl;
 use diesel::prelude::*;
 
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
+
 use crate::backend::Backend;
-use crate::models::Book;
+use crate::models::{Book, DbTime};
 use crate::schema::books;
 use crate::validate;
 
@@ -21,6 +23,9 @@ pub enum BookOrder {
     Title,
     /// By year of publication; books without a year come last in either direction.
     PublishedYear,
+    /// By the time of the last update: with [`BookFilter::updated_since`], what a sync
+    /// client asks for ("what changed since I last looked, oldest first").
+    UpdatedAt,
 }
 
 /// Sort direction.
@@ -69,6 +74,9 @@ pub struct BookFilter {
     pub year_from: Option<i32>,
     /// Published in this year or earlier.
     pub year_to: Option<i32>,
+    /// Updated (or created) at this time or later. Times before the year 1 match every
+    /// book, times after the year 9999 none.
+    pub updated_since: Option<DateTime<Utc>>,
     /// Sort key.
     pub order: BookOrder,
     /// Sort direction.
@@ -107,6 +115,20 @@ impl BookFilter {
     /// Only books published in `year` or earlier (books without a year never match).
     pub fn year_to(mut self, year: i32) -> Self {
         self.year_to = Some(year);
+        self
+    }
+
+    /// Only books updated (or created) at `time` or later, by the database's clock: a
+    /// sync client passes the `updated_at` of the newest book it has seen. The
+    /// `(updated_at)` index serves it, with [`BookOrder::UpdatedAt`].
+    ///
+    /// Times are those of each row's last write as the database stamps it (the
+    /// statement's time), not of its commit: a transaction that commits after a sync
+    /// read can hold rows stamped before it. A sync client that must see every change
+    /// reads again from a little before its last `updated_at` (the longest transaction's
+    /// length) and drops what it has already seen.
+    pub fn updated_since(mut self, time: DateTime<Utc>) -> Self {
+        self.updated_since = Some(time);
         self
     }
 
@@ -154,6 +176,17 @@ macro_rules! filter_query {
                     // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
                     return None;
                 }
+                let since = match self.updated_since.map(DbTime::from) {
+                    // Past what the columns hold (SQLite writes the year in four digits).
+                    Some(since) if since.0.year() > 9999 => return None,
+                    Some(since) if since.0.year() < 1 => None,
+                    // Rounded up to what the column can hold, so that `>=` is exact.
+                    since => since.map(|since| {
+                        since.ceil_to(TimeDelta::microseconds(
+                            <$conn as Backend>::TIME_RESOLUTION_MICROS,
+                        ))
+                    }),
+                };
                 let mut query = books::table.select(Book::as_select()).into_boxed();
                 if let Some(text) = &self.title_contains {
                     // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
@@ -167,6 +200,9 @@ macro_rules! filter_query {
                 }
                 if let Some(year) = self.year_to {
                     query = query.filter(books::published_year.le(year));
+                }
+                if let Some(since) = since {
+                    query = query.filter(books::updated_at.ge(since));
                 }
                 query = match (self.order, self.direction) {
                     (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
@@ -189,6 +225,12 @@ macro_rules! filter_query {
                         books::published_year.desc(),
                         books::id.desc(),
                     )),
+                    (BookOrder::UpdatedAt, Direction::Ascending) => {
+                        query.order((books::updated_at.asc(), books::id.asc()))
+                    }
+                    (BookOrder::UpdatedAt, Direction::Descending) => {
+                        query.order((books::updated_at.desc(), books::id.desc()))
+                    }
                 };
                 if let Some(limit) = self.limit {
                     query = query.limit(i64::from(limit));
@@ -226,7 +268,8 @@ mod tests {
     use crate::models::AuthorId;
 
     const BOOK_COLUMNS: &str = "`books`.`id`, `books`.`title`, `books`.`author_id`, \
-                                `books`.`isbn`, `books`.`published_year`";
+                                `books`.`isbn`, `books`.`published_year`, `books`.`version`, \
+                                `books`.`created_at`, `books`.`updated_at`";
 
     fn sqlite_sql(filter: &BookFilter) -> Option<String> {
         let query = FilterQuery::<SqliteConnection>::query(filter)?;

@@ -150,7 +150,8 @@ mod tests {
             diesel::debug_query::<Sqlite, _>(&authors(Page::after(AuthorId(7), 100))).to_string();
         assert_eq!(
             sql,
-            "SELECT `authors`.`id`, `authors`.`name` FROM `authors` \
+            "SELECT `authors`.`id`, `authors`.`name`, `authors`.`version`, \
+             `authors`.`created_at`, `authors`.`updated_at` FROM `authors` \
              WHERE (`authors`.`id` > ?) ORDER BY `authors`.`id` LIMIT 100 -- binds: [7]"
         );
     }
@@ -180,7 +181,8 @@ mod tests {
         let sql = diesel::debug_query::<Pg, _>(&authors(Page::after(AuthorId(7), 100))).to_string();
         assert_eq!(
             sql,
-            "SELECT \"authors\".\"id\", \"authors\".\"name\" FROM \"authors\" \
+            "SELECT \"authors\".\"id\", \"authors\".\"name\", \"authors\".\"version\", \
+             \"authors\".\"created_at\", \"authors\".\"updated_at\" FROM \"authors\" \
              WHERE (\"authors\".\"id\" > $1) ORDER BY \"authors\".\"id\" LIMIT 100 -- binds: [7]"
         );
         let all = diesel::debug_query::<Pg, _>(&books(Page::all())).to_string();

@@ -2,7 +2,7 @@
 //! the same name on a pooled connection in autocommit.
 
 use crate::error::Result;
-use crate::models::{Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId};
+use crate::models::{Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId, Version};
 use crate::models::{NewAuthor, NewBook};
 use crate::query::{BookFilter, Page};
 use crate::raw::RawConnection;
@@ -67,7 +67,7 @@ impl Repository {
         self.with_tx(|tx| tx.list_authors(page))
     }
 
-    /// Renames an author and returns it as stored.
+    /// Renames an author and returns it as stored, at its next version.
     ///
     /// # Errors
     ///
@@ -75,6 +75,18 @@ impl Repository {
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn rename_author(&self, id: AuthorId, name: &str) -> Result<Author> {
         self.with_tx(|tx| tx.rename_author(id, name))
+    }
+
+    /// Renames an author only if it is still at version `expected` (the version you
+    /// read): optimistic concurrency, as
+    /// [`update_book_if`](Repository::update_book_if) does for books.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the author is at another version (nothing is written);
+    /// [`Error::Validation`]; [`Error::NotFound`]; [`Error::Pool`]; [`Error::Database`].
+    pub fn rename_author_if(&self, id: AuthorId, expected: Version, name: &str) -> Result<Author> {
+        self.with_tx(|tx| tx.rename_author_if(id, expected, name))
     }
 
     /// Deletes an author; the database deletes their books with them (`ON DELETE
@@ -85,6 +97,17 @@ impl Repository {
     /// [`Error::NotFound`] for a missing author; [`Error::Pool`]; [`Error::Database`].
     pub fn delete_author(&self, id: AuthorId) -> Result<()> {
         self.with_tx(|tx| tx.delete_author(id))
+    }
+
+    /// Deletes an author and their books only if the author is still at version
+    /// `expected`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the author is at another version (nothing is deleted);
+    /// [`Error::NotFound`]; [`Error::Pool`]; [`Error::Database`].
+    pub fn delete_author_if(&self, id: AuthorId, expected: Version) -> Result<()> {
+        self.with_tx(|tx| tx.delete_author_if(id, expected))
     }
 
     /// The number of authors.
@@ -232,6 +255,63 @@ impl Repository {
     /// [`Error::Conflict`]; [`Error::Pool`]; [`Error::Database`].
     pub fn update_book(&self, id: BookId, changes: &BookChanges) -> Result<Book> {
         self.with_tx(|tx| tx.update_book(id, changes))
+    }
+
+    /// Applies [`BookChanges`] to a book only if it is still at version `expected`, the
+    /// version you read: if anybody updated it since (another handle, another process,
+    /// any writer: the database raises the version for all of them), nothing is written
+    /// and the error says which version the book is at. Empty changes write nothing and
+    /// check the version all the same.
+    ///
+    /// ```
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use bookshelf::{BookChanges, Error, Missing, NewAuthor, NewBook, Repository};
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let author = repo.create_author(&NewAuthor::new("Frank Herbert"))?;
+    /// let read = repo.create_book(&NewBook::new(author.id, "Dune"))?;
+    ///
+    /// // Somebody else updates the book after we read it.
+    /// repo.update_book(read.id, &BookChanges::new().published_year(1965))?;
+    ///
+    /// // Our update, made against what we read, is refused.
+    /// let ours = BookChanges::new().title("Dune (1965)");
+    /// match repo.update_book_if(read.id, read.version, &ours) {
+    ///     Err(Error::Stale { expected, actual, .. }) => {
+    ///         assert_eq!((expected.0, actual.0), (1, 2));
+    ///     }
+    ///     other => panic!("expected a stale version, got {other:?}"),
+    /// }
+    /// // Read again, and decide.
+    /// let fresh = repo.book(read.id)?.ok_or(Error::NotFound(Missing::Book(read.id)))?;
+    /// let updated = repo.update_book_if(fresh.id, fresh.version, &ours)?;
+    /// assert_eq!((updated.title.as_str(), updated.version.0), ("Dune (1965)", 3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the book is at another version; [`Error::Validation`];
+    /// [`Error::NotFound`] for a missing book; [`Error::Conflict`]; [`Error::Pool`];
+    /// [`Error::Database`].
+    pub fn update_book_if(
+        &self,
+        id: BookId,
+        expected: Version,
+        changes: &BookChanges,
+    ) -> Result<Book> {
+        self.with_tx(|tx| tx.update_book_if(id, expected, changes))
+    }
+
+    /// Deletes a book only if it is still at version `expected`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the book is at another version (nothing is deleted);
+    /// [`Error::NotFound`]; [`Error::Pool`]; [`Error::Database`].
+    pub fn delete_book_if(&self, id: BookId, expected: Version) -> Result<()> {
+        self.with_tx(|tx| tx.delete_book_if(id, expected))
     }
 
     /// Deletes a book.

@@ -4,6 +4,9 @@ diesel::table! {
     authors (id) {
         id -> Int8,
         name -> Text,
+        version -> Int8,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -14,6 +17,9 @@ diesel::table! {
         author_id -> Int8,
         isbn -> Nullable<Text>,
         published_year -> Nullable<Int4>,
+        version -> Int8,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 

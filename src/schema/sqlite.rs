@@ -4,6 +4,9 @@ diesel::table! {
     authors (id) {
         id -> BigInt,
         name -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -14,6 +17,9 @@ diesel::table! {
         author_id -> BigInt,
         isbn -> Nullable<Text>,
         published_year -> Nullable<Integer>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 

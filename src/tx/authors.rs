@@ -3,7 +3,7 @@
 #[allow(unused_imports)] // for doc links
 use crate::error::Error;
 use crate::error::Result;
-use crate::models::{Author, AuthorId, AuthorWithBooks, NewAuthor};
+use crate::models::{Author, AuthorId, AuthorWithBooks, NewAuthor, Version};
 use crate::query::Page;
 use crate::tx::{trace, Tx};
 
@@ -75,6 +75,36 @@ impl Tx<'_> {
     pub fn rename_author(&mut self, id: AuthorId, name: &str) -> Result<Author> {
         self.operation(trace::span!("rename_author"), |tx| {
             tx.conn.rename_author(id, name)
+        })
+    }
+
+    /// Renames an author if it is still at version `expected`. See
+    /// [`Repository::rename_author_if`](crate::Repository::rename_author_if).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the author is at another version, [`Error::Validation`],
+    /// [`Error::NotFound`].
+    pub fn rename_author_if(
+        &mut self,
+        id: AuthorId,
+        expected: Version,
+        name: &str,
+    ) -> Result<Author> {
+        self.operation(trace::span!("rename_author_if"), |tx| {
+            tx.conn.rename_author_if(id, expected, name)
+        })
+    }
+
+    /// Deletes an author and their books if it is still at version `expected`. See
+    /// [`Repository::delete_author_if`](crate::Repository::delete_author_if).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the author is at another version, [`Error::NotFound`].
+    pub fn delete_author_if(&mut self, id: AuthorId, expected: Version) -> Result<()> {
+        self.operation(trace::span!("delete_author_if"), |tx| {
+            tx.conn.delete_author_if(id, expected)
         })
     }
 

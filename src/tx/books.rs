@@ -3,7 +3,7 @@
 #[allow(unused_imports)] // for doc links
 use crate::error::Error;
 use crate::error::Result;
-use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook};
+use crate::models::{AuthorId, Book, BookChanges, BookId, NewBook, Version};
 use crate::query::{BookFilter, Page};
 use crate::tx::{trace, Tx};
 
@@ -109,6 +109,36 @@ impl Tx<'_> {
     pub fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book> {
         self.operation(trace::span!("update_book"), |tx| {
             tx.conn.update_book(id, changes)
+        })
+    }
+
+    /// Applies `changes` to a book if it is still at version `expected`. See
+    /// [`Repository::update_book_if`](crate::Repository::update_book_if).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the book is at another version, [`Error::Validation`],
+    /// [`Error::NotFound`], [`Error::Conflict`].
+    pub fn update_book_if(
+        &mut self,
+        id: BookId,
+        expected: Version,
+        changes: &BookChanges,
+    ) -> Result<Book> {
+        self.operation(trace::span!("update_book_if"), |tx| {
+            tx.conn.update_book_if(id, expected, changes)
+        })
+    }
+
+    /// Deletes a book if it is still at version `expected`. See
+    /// [`Repository::delete_book_if`](crate::Repository::delete_book_if).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stale`] when the book is at another version, [`Error::NotFound`].
+    pub fn delete_book_if(&mut self, id: BookId, expected: Version) -> Result<()> {
+        self.operation(trace::span!("delete_book_if"), |tx| {
+            tx.conn.delete_book_if(id, expected)
         })
     }
 

@@ -226,6 +226,14 @@ pub mod postgres {
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
             let mut conn = diesel::PgConnection::establish(&server)?;
+            // The search configuration of migration 3 uses `unaccent` from whichever
+            // schema holds it; installed in `public` once, it outlives every test schema
+            // (created inside one, it would be dropped with it, and with it the search
+            // configurations of the other tests' schemas). One session at a time.
+            conn.batch_execute(
+                "BEGIN; SELECT pg_advisory_xact_lock(7373620537437602); \
+                 CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public; COMMIT;",
+            )?;
             conn.batch_execute(&format!("CREATE SCHEMA {name}"))?;
             let separator = if server.contains('?') { '&' } else { '?' };
             let url = format!("{server}{separator}options=-csearch_path%3D{name}");
@@ -300,6 +308,13 @@ macro_rules! backend_tests {
 }
 #[allow(unused_imports)]
 pub(crate) use backend_tests;
+
+/// A fixed time, to the millisecond (both backends store it exactly), for rows that
+/// tests write with their own timestamps.
+#[allow(dead_code)]
+pub fn a_time() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(1_764_676_800_123).unwrap_or_default()
+}
 
 /// The name of the `i`-th seeded author (1-based).
 #[allow(dead_code)]

@@ -71,10 +71,11 @@ pub(super) fn once(versions: &[&str]) -> Vec<String> {
     versions.iter().map(|v| format!("{v} x1")).collect()
 }
 
-const SECOND_INDEXES: [&str; 3] = [
+const LATEST_INDEXES: [&str; 4] = [
     "books_author_id_title_key",
     "books_isbn_key",
     "books_title_idx",
+    "books_updated_at_idx",
 ];
 
 /// Our indexes and the columns of `books`, to tell migration 1 from migration 2.
@@ -91,10 +92,20 @@ pub(super) fn schema(db: &Path) -> Result<(Vec<String>, Vec<String>), BoxError> 
     Ok((indexes, columns))
 }
 
-/// After migration 2, which replaces `books_author_id_idx` with the composite key.
+/// After every migration: migration 2 replaced `books_author_id_idx` with the composite
+/// key, migration 3 added the versions, the times and their index.
 pub(super) fn full_schema() -> (Vec<String>, Vec<String>) {
-    let indexes = SECOND_INDEXES.map(str::to_owned).to_vec();
-    let columns = ["id", "title", "author_id", "isbn", "published_year"];
+    let indexes = LATEST_INDEXES.map(str::to_owned).to_vec();
+    let columns = [
+        "id",
+        "title",
+        "author_id",
+        "isbn",
+        "published_year",
+        "version",
+        "created_at",
+        "updated_at",
+    ];
     (indexes, columns.map(str::to_owned).to_vec())
 }
 

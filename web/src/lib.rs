@@ -339,6 +339,8 @@ struct BooksQuery {
     author_id: Option<AuthorId>,
     year_from: Option<i32>,
     year_to: Option<i32>,
+    /// RFC 3339, such as `2026-12-02T10:00:00Z` (`+` written `%2B` in a URL).
+    updated_since: Option<chrono::DateTime<chrono::Utc>>,
     order: Option<BookOrder>,
     direction: Option<Direction>,
     limit: Option<u32>,
@@ -356,6 +358,7 @@ async fn search_books(
         author_id: query.author_id,
         year_from: query.year_from,
         year_to: query.year_to,
+        updated_since: query.updated_since,
         order: query.order.unwrap_or_default(),
         direction: query.direction.unwrap_or_default(),
         limit: Some(limit),

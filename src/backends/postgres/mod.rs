@@ -11,16 +11,16 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 pub(crate) use self::pool::PgPool;
 use self::pool::{pg_pool, PgSetup};
-use crate::backend::{Access, Backend, BooksPredicate, IdTable};
+use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved};
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
-use crate::models::{AuthorId, AuthorRow, BookRow};
+use crate::models::{AuthorId, AuthorRow, BookRow, DbTime};
 use crate::observe::Counters;
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
@@ -53,6 +53,9 @@ impl Backend for PgConnection {
     const DB_SYSTEM: &'static str = "postgresql";
     /// The same versions as SQLite's, in PostgreSQL's SQL.
     const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+    /// The statement's time, as SQLite's clock is: in UTC, to the microsecond.
+    const CLOCK_SQL: &'static str = "(statement_timestamp() AT TIME ZONE 'UTC')";
+    const TIME_RESOLUTION_MICROS: i64 = 1;
     // The default mode reads the whole result into memory first.
     type RowByRow = diesel::pg::PgRowByRowLoadingMode;
 
@@ -84,57 +87,65 @@ impl Backend for PgConnection {
     }
 
     /// Ids from the column's identity sequence: concurrent transactions never get the
-    /// same one, and rows inserted later without an id do not collide with them.
-    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
+    /// same one, and rows inserted later without an id do not collide with them. The
+    /// clock is read in the same statement.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Reserved> {
         let count = i64::try_from(count).map_err(|_| table.exhausted())?;
         // The sequence is looked up once (a materialized CTE): in the select list,
         // `pg_get_serial_sequence` would run again for every id, a third of the time
         // of a 2,000-author bulk insert.
-        let mut ids: Vec<i64> = diesel::sql_query(
+        let ReservedIds { mut ids, now } = diesel::sql_query(
             "WITH sequence AS MATERIALIZED \
              (SELECT pg_get_serial_sequence($1, 'id')::regclass AS name) \
-             SELECT nextval(sequence.name) AS id FROM sequence, generate_series(1, $2)",
+             SELECT ARRAY(SELECT nextval(sequence.name) FROM sequence, generate_series(1, $2)) \
+             AS ids, statement_timestamp() AT TIME ZONE 'UTC' AS now",
         )
         .bind::<diesel::sql_types::Text, _>(table.name())
         .bind::<BigInt, _>(count)
-        .load::<ReservedId>(self)?
-        .into_iter()
-        .map(|reserved| reserved.id)
-        .collect();
+        .get_result::<ReservedIds>(self)?;
         // Each `nextval` is larger than the one before in this session, but the rows'
         // order is the executor's: sort, so that rows get ids in input order.
         ids.sort_unstable();
-        Ok(ids)
+        Ok(Reserved { ids, now })
     }
 
     /// One statement whatever the row count: each column goes over as one array, and
     /// `unnest` turns the arrays back into rows (`INSERT .. SELECT unnest($1), ..`). Five
     /// bound values instead of five a row: no bind limit, no chunks, one prepared
     /// statement.
-    fn insert_authors(&mut self, ids: &[i64], rows: &[AuthorRow]) -> Result<()> {
+    fn insert_authors(&mut self, reserved: &Reserved, rows: &[AuthorRow]) -> Result<()> {
         let names: Vec<&str> = rows.iter().map(|author| author.name.as_str()).collect();
         diesel::insert_into(authors::table)
             .values(diesel::select((
-                pg::unnest::<BigInt, _>(ids),
+                pg::unnest::<BigInt, _>(&reserved.ids),
                 pg::unnest::<Text, _>(names),
+                reserved.now.into_sql::<Timestamp>(),
+                reserved.now.into_sql::<Timestamp>(),
             )))
-            .into_columns((authors::id, authors::name))
+            .into_columns((
+                authors::id,
+                authors::name,
+                authors::created_at,
+                authors::updated_at,
+            ))
             .execute(self)?;
         Ok(())
     }
 
-    fn insert_books(&mut self, ids: &[i64], rows: &[BookRow]) -> Result<()> {
+    fn insert_books(&mut self, reserved: &Reserved, rows: &[BookRow]) -> Result<()> {
         let titles: Vec<&str> = rows.iter().map(|book| book.title.as_str()).collect();
         let author_ids: Vec<AuthorId> = rows.iter().map(|book| book.author_id).collect();
         let isbns: Vec<Option<&str>> = rows.iter().map(|book| book.isbn.as_deref()).collect();
         let years: Vec<Option<i32>> = rows.iter().map(|book| book.published_year).collect();
         diesel::insert_into(books::table)
             .values(diesel::select((
-                pg::unnest::<BigInt, _>(ids),
+                pg::unnest::<BigInt, _>(&reserved.ids),
                 pg::unnest::<Text, _>(titles),
                 pg::unnest::<BigInt, _>(author_ids),
                 pg::unnest::<Nullable<Text>, _>(isbns),
                 pg::unnest::<Nullable<Integer>, _>(years),
+                reserved.now.into_sql::<Timestamp>(),
+                reserved.now.into_sql::<Timestamp>(),
             )))
             .into_columns((
                 books::id,
@@ -142,6 +153,8 @@ impl Backend for PgConnection {
                 books::author_id,
                 books::isbn,
                 books::published_year,
+                books::created_at,
+                books::updated_at,
             ))
             .execute(self)?;
         Ok(())
@@ -197,11 +210,23 @@ impl Backend for PgConnection {
     }
 }
 
-/// A row of [`Backend::reserve_ids`]'s query on PostgreSQL.
+/// The row of [`Backend::reserve_ids`]'s query on PostgreSQL.
 #[derive(diesel::QueryableByName)]
-struct ReservedId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
+struct ReservedIds {
+    #[diesel(sql_type = Array<BigInt>)]
+    ids: Vec<i64>,
+    #[diesel(sql_type = Timestamp)]
+    now: DbTime,
+}
+
+/// PostgreSQL's `timestamp`, to the microsecond (finer digits are cut off).
+impl diesel::serialize::ToSql<Timestamp, diesel::pg::Pg> for DbTime {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        diesel::serialize::ToSql::<Timestamp, diesel::pg::Pg>::to_sql(&self.0, out)
+    }
 }
 
 mod pg {

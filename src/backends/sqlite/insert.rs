@@ -3,12 +3,15 @@
 use std::marker::PhantomData;
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::Text;
+use diesel::sql_types::{Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use diesel::{Column, QueryResult, RunQueryDsl};
 
-/// `INSERT INTO table (column) SELECT value FROM json_each(?)` on SQLite: one row for
-/// each text of a JSON array that is bound as one value.
+use crate::models::DbTime;
+
+/// `INSERT INTO table (column, created_at, updated_at) SELECT value, ?, ? FROM
+/// json_each(?)` on SQLite: one row for each text of a JSON array that is bound as one
+/// value, all created (and updated) at one time.
 ///
 /// A multi-row `VALUES` statement binds every value on its own, through diesel and
 /// SQLite's connection mutex, and is prepared once for each row count it meets; this
@@ -21,12 +24,15 @@ pub(crate) struct InsertTexts<Col: Column> {
     table: Col::Table,
     column: PhantomData<fn() -> Col>,
     json: String,
+    now: DbTime,
 }
 
-/// An insert of one row for each of `texts` into `column`'s table, setting `column`.
+/// An insert of one row for each of `texts` into `column`'s table, setting `column`,
+/// and the table's `created_at` and `updated_at` to `now`.
 pub(crate) fn insert_texts<'t, Col>(
     _column: Col,
     texts: impl ExactSizeIterator<Item = &'t str>,
+    now: DbTime,
 ) -> InsertTexts<Col>
 where
     Col: Column,
@@ -36,6 +42,7 @@ where
         table: Col::Table::default(),
         column: PhantomData,
         json: json_array(texts),
+        now,
     }
 }
 
@@ -93,7 +100,11 @@ where
         self.table.walk_ast(out.reborrow())?;
         out.push_sql(" (");
         out.push_identifier(Col::NAME)?;
-        out.push_sql(") SELECT value FROM json_each(");
+        out.push_sql(", created_at, updated_at) SELECT value, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" FROM json_each(");
         out.push_bind_param::<Text, _>(&self.json)?;
         out.push_sql(")");
         Ok(())
@@ -113,15 +124,50 @@ mod tests {
         use diesel::connection::SimpleConnection;
         let mut conn = diesel::SqliteConnection::establish(":memory:")
             .map_err(|error| diesel::result::Error::QueryBuilderError(error.into()))?;
-        conn.batch_execute("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")?;
+        conn.batch_execute(
+            "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        )?;
         Ok(conn)
+    }
+
+    fn noon() -> DbTime {
+        DbTime(
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+                .and_then(|day| day.and_hms_opt(12, 0, 0))
+                .unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn every_row_gets_the_time_in_millisecond_text() -> QueryResult<()> {
+        use crate::schema::authors;
+        let mut conn = memory_authors()?;
+        insert_texts(authors::name, ["a", "b"].into_iter(), noon()).execute(&mut conn)?;
+        let stamps: Vec<(String, String)> =
+            diesel::sql_query("SELECT created_at, updated_at FROM authors ORDER BY id")
+                .load::<Stamps>(&mut conn)?
+                .into_iter()
+                .map(|row| (row.created_at, row.updated_at))
+                .collect();
+        let noon = "2026-12-02 12:00:00.000".to_owned();
+        assert_eq!(stamps, [(noon.clone(), noon.clone()), (noon.clone(), noon)]);
+        Ok(())
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Stamps {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        created_at: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        updated_at: String,
     }
 
     /// Inserts `texts` with [`insert_texts`] and reads them back in id order.
     fn round_trip(texts: &[&str]) -> QueryResult<Vec<String>> {
         use crate::schema::authors;
         let mut conn = memory_authors()?;
-        insert_texts(authors::name, texts.iter().copied()).execute(&mut conn)?;
+        insert_texts(authors::name, texts.iter().copied(), noon()).execute(&mut conn)?;
         authors::table
             .select(authors::name)
             .order(authors::id)
@@ -162,7 +208,7 @@ mod tests {
         let count = std::sync::Arc::clone(&cached.0);
         conn.set_instrumentation(cached);
         for texts in [&["a", "b"][..], &["c"], &["d", "e", "f"]] {
-            insert_texts(authors::name, texts.iter().copied()).execute(&mut conn)?;
+            insert_texts(authors::name, texts.iter().copied(), noon()).execute(&mut conn)?;
         }
         assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
         let stored: i64 = authors::table.count().get_result(&mut conn)?;

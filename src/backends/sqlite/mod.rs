@@ -10,17 +10,17 @@ use diesel::connection::TransactionManager;
 use diesel::connection::{AnsiTransactionManager, DefaultLoadingMode, SimpleConnection};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Timestamp};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use self::insert::insert_texts;
 use self::setup::{enable_wal, memory_url, sqlite_pool, SqlitePool, SqliteSetup};
-use crate::backend::{Access, Backend, BooksPredicate, IdTable, CHUNK_ROWS};
+use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved, CHUNK_ROWS};
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
-use crate::models::{AuthorRow, BookRow};
+use crate::models::{AuthorRow, BookRow, DbTime};
 use crate::observe::Counters;
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
@@ -36,6 +36,9 @@ impl Backend for SqliteConnection {
     const DB_SYSTEM: &'static str = "sqlite";
     /// Compiled into the crate (`build.rs` rebuilds it when `migrations/` changes).
     const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    /// To the millisecond, SQLite's own resolution, in the text form that sorts as time.
+    const CLOCK_SQL: &'static str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+    const TIME_RESOLUTION_MICROS: i64 = 1_000;
     type RowByRow = DefaultLoadingMode;
 
     const CONSTRAINT_ERRORS_ABORT: bool = false;
@@ -75,14 +78,24 @@ impl Backend for SqliteConnection {
         Box::new(books::title.like(pattern).escape('\\'))
     }
 
-    /// The ids above the largest in use, the ids SQLite itself would give; the write
-    /// lock held since `BEGIN IMMEDIATE` keeps them free until the insert.
-    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Vec<i64>> {
-        let largest: Option<i64> = diesel::select(sql::<diesel::sql_types::Nullable<BigInt>>(
-            &format!("max(id) FROM {}", table.name()),
+    /// The ids above the largest in use and the largest SQLite ever gave (the tables
+    /// are `AUTOINCREMENT`: `sqlite_sequence` remembers it), the ids SQLite itself
+    /// gives next; the write lock held since `BEGIN IMMEDIATE` keeps them free until
+    /// the insert. The clock is read in the same statement.
+    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Reserved> {
+        let (largest, now): (i64, DbTime) = diesel::select((
+            sql::<BigInt>(&format!(
+                "max(coalesce((SELECT max(id) FROM {table}), 0), \
+                 coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0))",
+                table = table.name()
+            )),
+            sql::<Timestamp>(Self::CLOCK_SQL),
         ))
         .get_result(self)?;
-        consecutive_ids(table, largest, count)
+        Ok(Reserved {
+            ids: consecutive_ids(table, largest, count)?,
+            now,
+        })
     }
 
     /// One statement per [`JSON_CHUNK_ROWS`] names, each bound as one JSON array
@@ -91,9 +104,14 @@ impl Backend for SqliteConnection {
     /// in order under the write lock that [`Self::reserve_ids`] read the largest id
     /// under get exactly the reserved ids. An explicit id would cost a b-tree probe a
     /// row to check it is free (a tenth of a bulk author insert's instructions).
-    fn insert_authors(&mut self, _ids: &[i64], rows: &[AuthorRow]) -> Result<()> {
+    fn insert_authors(&mut self, reserved: &Reserved, rows: &[AuthorRow]) -> Result<()> {
         for chunk in rows.chunks(JSON_CHUNK_ROWS) {
-            insert_texts(authors::name, chunk.iter().map(|row| row.name.as_str())).execute(self)?;
+            insert_texts(
+                authors::name,
+                chunk.iter().map(|row| row.name.as_str()),
+                reserved.now,
+            )
+            .execute(self)?;
         }
         Ok(())
     }
@@ -106,12 +124,22 @@ impl Backend for SqliteConnection {
     /// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so
     /// the one prepared statement is cached and reused, where a slice of rows would be
     /// prepared anew for every statement. Only the last, shorter chunk is a slice.
-    fn insert_books(&mut self, _ids: &[i64], rows: &[BookRow]) -> Result<()> {
+    fn insert_books(&mut self, reserved: &Reserved, rows: &[BookRow]) -> Result<()> {
+        // Owned rows: diesel caches a multi-row insert only for rows of `'static` types.
+        let stamp = |row: &BookRow| {
+            (
+                row.clone(),
+                books::created_at.eq(reserved.now),
+                books::updated_at.eq(reserved.now),
+            )
+        };
         for chunk in rows.chunks(CHUNK_ROWS) {
             let insert = diesel::insert_into(books::table);
             match <&[BookRow; CHUNK_ROWS]>::try_from(chunk) {
-                Ok(full) => insert.values(full).execute(self)?,
-                Err(_) => insert.values(chunk).execute(self)?,
+                Ok(full) => insert.values(full.each_ref().map(stamp)).execute(self)?,
+                Err(_) => insert
+                    .values(chunk.iter().map(stamp).collect::<Vec<_>>())
+                    .execute(self)?,
             };
         }
         Ok(())
@@ -141,11 +169,8 @@ impl Backend for SqliteConnection {
 }
 
 /// `count` consecutive ids of `table` above `largest`.
-fn consecutive_ids(table: IdTable, largest: Option<i64>, count: usize) -> Result<Vec<i64>> {
-    let first = largest
-        .unwrap_or(0)
-        .checked_add(1)
-        .ok_or_else(|| table.exhausted())?;
+fn consecutive_ids(table: IdTable, largest: i64, count: usize) -> Result<Vec<i64>> {
+    let first = largest.checked_add(1).ok_or_else(|| table.exhausted())?;
     let end = i64::try_from(count)
         .ok()
         .and_then(|count| first.checked_add(count))
@@ -217,4 +242,16 @@ fn open(
         enable_wal(&mut conn, config.busy_timeout)?;
     }
     Ok((pool, conn))
+}
+
+/// SQLite stores a time as text: always to the millisecond, as its own clock writes it
+/// (`strftime('%f')`), so that text order is time order.
+impl diesel::serialize::ToSql<Timestamp, diesel::sqlite::Sqlite> for DbTime {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+    ) -> diesel::serialize::Result {
+        out.set_value(self.0.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+        Ok(diesel::serialize::IsNull::No)
+    }
 }
