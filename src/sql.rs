@@ -197,6 +197,50 @@ pub(crate) mod tests {
         );
     }
 
+    /// `$prefix query`, such as `EXPLAIN QUERY PLAN query`, whose rows are of the SQL
+    /// type `ST`: the plan a backend makes for one of the crate's queries.
+    pub(crate) struct Explain<Q, ST> {
+        pub(crate) prefix: &'static str,
+        pub(crate) query: Q,
+        pub(crate) rows: std::marker::PhantomData<ST>,
+    }
+
+    /// The plan SQLite makes for `query`: the `detail` column of each step.
+    pub(crate) fn sqlite_plan<Q>(
+        conn: &mut diesel::SqliteConnection,
+        query: Q,
+    ) -> QueryResult<Vec<String>>
+    where
+        Q: QueryFragment<Sqlite>,
+    {
+        use diesel::sql_types::{Integer, Text};
+        let explain = Explain::<Q, (Integer, Integer, Integer, Text)> {
+            prefix: "EXPLAIN QUERY PLAN ",
+            query,
+            rows: std::marker::PhantomData,
+        };
+        let steps: Vec<(i32, i32, i32, String)> = explain.load(conn)?;
+        Ok(steps.into_iter().map(|step| step.3).collect())
+    }
+
+    impl<Q, ST> QueryId for Explain<Q, ST> {
+        type QueryId = ();
+        const HAS_STATIC_QUERY_ID: bool = false;
+    }
+
+    impl<Q, ST: 'static> Query for Explain<Q, ST> {
+        type SqlType = ST;
+    }
+
+    impl<Q: QueryFragment<DB>, ST, DB: Backend> QueryFragment<DB> for Explain<Q, ST> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+            out.push_sql(self.prefix);
+            self.query.walk_ast(out.reborrow())
+        }
+    }
+
+    impl<Q, ST, Conn> RunQueryDsl<Conn> for Explain<Q, ST> {}
+
     /// Counts the statements a connection puts in its prepared-statement cache.
     #[derive(Default)]
     pub(crate) struct CacheCount(pub(crate) std::sync::Arc<std::sync::atomic::AtomicUsize>);

@@ -8,7 +8,7 @@ use super::validate_all;
 use crate::backend::{clock, Backend, IdTable, CHUNK_ROWS};
 use crate::error::{Entity, Error, Missing, Result};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook, Version};
-use crate::query::filter::FilterQuery;
+use crate::query::filtered::{Criteria, FilterQuery};
 use crate::query::{self, BookFilter, Page};
 use crate::schema::{authors, books};
 use crate::transaction;
@@ -129,9 +129,12 @@ macro_rules! book_ops {
             }
 
             fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
-                match FilterQuery::<Self>::query(filter) {
-                    Some(query) => Ok(query.load(self)?),
-                    None => Ok(Vec::new()),
+                let Some(criteria) = Criteria::check::<Self>(filter) else {
+                    return Ok(Vec::new());
+                };
+                match &criteria.search {
+                    None => Ok(FilterQuery::<Self>::query(&criteria).load(self)?),
+                    Some(search) => self.ranked_books(&criteria, search),
                 }
             }
 

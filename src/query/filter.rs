@@ -1,14 +1,7 @@
-//! The book filter, and the one query it builds.
+//! The book filter: what [`Repository::search_books`](crate::Repository::search_books)
+//! looks for, and in which order. Its queries are in [`filtered`](super::filtered).
 
-use diesel::dsl;
-use diesel::prelude::*;
-
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
-
-use crate::backend::Backend;
-use crate::models::{Book, DbTime};
-use crate::schema::books;
-use crate::validate;
+use chrono::{DateTime, Utc};
 
 /// What [`BookFilter`] orders by. Ties are broken by id, so the order is total.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -26,6 +19,10 @@ pub enum BookOrder {
     /// By the time of the last update: with [`BookFilter::updated_since`], what a sync
     /// client asks for ("what changed since I last looked, oldest first").
     UpdatedAt,
+    /// Best match first, for a full-text search ([`BookFilter::matching`]): bm25 on
+    /// SQLite, `ts_rank` on PostgreSQL, ties by id. `Descending` puts the best last.
+    /// Without a search, the same as [`BookOrder::Id`].
+    Relevance,
 }
 
 /// Sort direction.
@@ -66,6 +63,9 @@ pub enum Direction {
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BookFilter {
+    /// Titles holding every word of this text, in any order, ignoring case and accents
+    /// (full-text search; see [`BookFilter::matching`]).
+    pub matching: Option<String>,
     /// Titles containing this text, ignoring case; `%`, `_` and `\` match literally.
     pub title_contains: Option<String>,
     /// Books of this author.
@@ -91,6 +91,48 @@ impl BookFilter {
     /// Matches every book, ordered by id.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Full-text search: only titles holding every word of `text`, ignoring case and
+    /// accents for all of Unicode ("ecole" finds "École des femmes", "DUNE" finds
+    /// "Dune"), best match first ([`BookOrder::Relevance`]; a later
+    /// [`order_by`](BookFilter::order_by) replaces it). The other criteria, limit and
+    /// offset combine with it.
+    ///
+    /// `text` is words, never query syntax: quotes, `*`, `^`, `:`, `-`, parentheses,
+    /// `AND`/`OR`/`NOT`/`NEAR` and NUL neither fail nor change the meaning. A word is a
+    /// whole word of a title (no prefixes: "dun" does not find "Dune"); a piece of text
+    /// without letters or digits is no word, and a text without words finds nothing, as
+    /// does one of more than 1,000 words.
+    ///
+    /// Each backend's full-text engine decides what a word is: on SQLite, FTS5's
+    /// `unicode61` tokenizer with diacritics removed ("straße" finds "Straße",
+    /// "strasse" does not); on PostgreSQL, the `simple` parser with `unaccent`, which
+    /// also folds "ß" to "ss" (so "strasse" finds "Straße"). Both use an index: FTS5,
+    /// and a GIN index on PostgreSQL. [`title_contains`](BookFilter::title_contains)
+    /// is the other search: any substring, ASCII case only, no index.
+    ///
+    /// ```
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use bookshelf::{BookFilter, NewAuthor, NewBook, Repository};
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let molière = repo.create_author(&NewAuthor::new("Molière"))?;
+    /// repo.create_book(&NewBook::new(molière.id, "L'École des femmes"))?;
+    /// repo.create_book(&NewBook::new(molière.id, "L'École des maris"))?;
+    /// repo.create_book(&NewBook::new(molière.id, "Le Misanthrope"))?;
+    ///
+    /// let found = repo.search_books(&BookFilter::new().matching("ecole FEMMES"))?;
+    /// let titles: Vec<_> = found.into_iter().map(|book| book.title).collect();
+    /// assert_eq!(titles, ["L'École des femmes"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn matching(mut self, text: impl Into<String>) -> Self {
+        self.matching = Some(text.into());
+        self.order = BookOrder::Relevance;
+        self.direction = Direction::Ascending;
+        self
     }
 
     /// Only titles containing `text`, ignoring ASCII case. The text is matched literally:
@@ -149,220 +191,5 @@ impl BookFilter {
     pub fn offset(mut self, offset: u32) -> Self {
         self.offset = Some(offset);
         self
-    }
-}
-
-/// The books a [`BookFilter`] selects, as one query on the diesel backend `DB`.
-pub(crate) type FilteredBooks<DB> = books::BoxedQuery<'static, DB, dsl::AsSelect<Book, DB>>;
-
-/// [`BookFilter`] as a query for the connection type `C`: written once, in
-/// `filter_query!`, and compiled for each backend (only the title match differs,
-/// [`Backend::title_like`]).
-pub(crate) trait FilterQuery<C: Backend> {
-    /// The filter's query; `None` when no stored book can match.
-    fn query(&self) -> Option<FilteredBooks<C::Backend>>;
-}
-
-macro_rules! filter_query {
-    ($conn:ty) => {
-        impl FilterQuery<$conn> for BookFilter {
-            fn query(&self) -> Option<FilteredBooks<<$conn as Connection>::Backend>> {
-                if self
-                    .title_contains
-                    .as_deref()
-                    .is_some_and(|text| !validate::could_be_in_text(text))
-                {
-                    // No stored title can contain it; and SQLite's LIKE would stop at a NUL or
-                    // refuse a pattern over 50,000 bytes, PostgreSQL refuse the NUL.
-                    return None;
-                }
-                let since = match self.updated_since.map(DbTime::from) {
-                    // Past what the columns hold (SQLite writes the year in four digits).
-                    Some(since) if since.0.year() > 9999 => return None,
-                    Some(since) if since.0.year() < 1 => None,
-                    // Rounded up to what the column can hold, so that `>=` is exact.
-                    since => since.map(|since| {
-                        since.ceil_to(TimeDelta::microseconds(
-                            <$conn as Backend>::TIME_RESOLUTION_MICROS,
-                        ))
-                    }),
-                };
-                let mut query = books::table.select(Book::as_select()).into_boxed();
-                if let Some(text) = &self.title_contains {
-                    // LIKE on SQLite, ILIKE on PostgreSQL: either way ASCII case is ignored.
-                    query = query.filter(<$conn as Backend>::title_like(contains_pattern(text)));
-                }
-                if let Some(author_id) = self.author_id {
-                    query = query.filter(books::author_id.eq(author_id));
-                }
-                if let Some(year) = self.year_from {
-                    query = query.filter(books::published_year.ge(year));
-                }
-                if let Some(year) = self.year_to {
-                    query = query.filter(books::published_year.le(year));
-                }
-                if let Some(since) = since {
-                    query = query.filter(books::updated_at.ge(since));
-                }
-                query = match (self.order, self.direction) {
-                    (BookOrder::Id, Direction::Ascending) => query.order(books::id.asc()),
-                    (BookOrder::Id, Direction::Descending) => query.order(books::id.desc()),
-                    (BookOrder::Title, Direction::Ascending) => {
-                        query.order((books::title.asc(), books::id.asc()))
-                    }
-                    (BookOrder::Title, Direction::Descending) => {
-                        query.order((books::title.desc(), books::id.desc()))
-                    }
-                    // `IS NULL` first puts books without a year last on every backend (SQLite and
-                    // PostgreSQL disagree on where NULLs sort by default).
-                    (BookOrder::PublishedYear, Direction::Ascending) => query.order((
-                        books::published_year.is_null(),
-                        books::published_year.asc(),
-                        books::id.asc(),
-                    )),
-                    (BookOrder::PublishedYear, Direction::Descending) => query.order((
-                        books::published_year.is_null(),
-                        books::published_year.desc(),
-                        books::id.desc(),
-                    )),
-                    (BookOrder::UpdatedAt, Direction::Ascending) => {
-                        query.order((books::updated_at.asc(), books::id.asc()))
-                    }
-                    (BookOrder::UpdatedAt, Direction::Descending) => {
-                        query.order((books::updated_at.desc(), books::id.desc()))
-                    }
-                };
-                if let Some(limit) = self.limit {
-                    query = query.limit(i64::from(limit));
-                }
-                if let Some(offset) = self.offset {
-                    query = query.offset(i64::from(offset));
-                }
-                Some(query)
-            }
-        }
-    };
-}
-crate::backend::for_each_backend!(filter_query);
-
-/// Escapes `text` for a `LIKE ... ESCAPE '\'` pattern and wraps it in `%`, so that it
-/// matches as a literal substring.
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-#[cfg(test)]
-mod tests {
-    use diesel::sqlite::{Sqlite, SqliteConnection};
-
-    use super::*;
-    use crate::models::AuthorId;
-
-    const BOOK_COLUMNS: &str = "`books`.`id`, `books`.`title`, `books`.`author_id`, \
-                                `books`.`isbn`, `books`.`published_year`, `books`.`version`, \
-                                `books`.`created_at`, `books`.`updated_at`";
-
-    fn sqlite_sql(filter: &BookFilter) -> Option<String> {
-        let query = FilterQuery::<SqliteConnection>::query(filter)?;
-        Some(diesel::debug_query::<Sqlite, _>(&query).to_string())
-    }
-
-    #[test]
-    fn the_empty_filter_is_every_book_by_id() {
-        assert_eq!(
-            sqlite_sql(&BookFilter::new()).as_deref(),
-            Some(
-                format!(
-                    "SELECT {BOOK_COLUMNS} FROM `books` ORDER BY `books`.`id` ASC -- binds: []"
-                )
-                .as_str()
-            )
-        );
-    }
-
-    #[test]
-    fn every_criterion_is_one_bound_condition() {
-        let filter = BookFilter::new()
-            .title_contains("50%")
-            .author(AuthorId(7))
-            .year_from(1960)
-            .year_to(1970)
-            .order_by(BookOrder::Title, Direction::Descending)
-            .limit(10)
-            .offset(20);
-        assert_eq!(
-            sqlite_sql(&filter).as_deref(),
-            Some(
-                format!(
-                    "SELECT {BOOK_COLUMNS} FROM `books` WHERE ((((`books`.`title` LIKE ? ESCAPE ?) \
-                     AND (`books`.`author_id` = ?)) AND (`books`.`published_year` >= ?)) \
-                     AND (`books`.`published_year` <= ?)) \
-                     ORDER BY `books`.`title` DESC, `books`.`id` DESC LIMIT ? OFFSET ? \
-                     -- binds: {}",
-                    r#"["%50\\%%", "\\", AuthorId(7), 1960, 1970, 10, 20]"#
-                )
-                .as_str()
-            )
-        );
-    }
-
-    #[test]
-    fn books_without_a_year_sort_last_both_ways() {
-        for direction in [Direction::Ascending, Direction::Descending] {
-            let filter = BookFilter::new().order_by(BookOrder::PublishedYear, direction);
-            let sql = sqlite_sql(&filter).unwrap_or_default();
-            assert!(
-                sql.contains(
-                    "ORDER BY (`books`.`published_year` IS NULL), `books`.`published_year`"
-                ),
-                "{sql}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_text_no_title_can_hold_builds_no_query() {
-        assert_eq!(sqlite_sql(&BookFilter::new().title_contains("a\0b")), None);
-        assert_eq!(
-            sqlite_sql(&BookFilter::new().title_contains("x".repeat(100_000))),
-            None
-        );
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn on_postgres_the_title_match_is_ilike() {
-        use diesel::pg::{Pg, PgConnection};
-        let filter = BookFilter::new()
-            .title_contains("dune")
-            .author(AuthorId(7))
-            .limit(10);
-        let query = FilterQuery::<PgConnection>::query(&filter);
-        let sql = query
-            .map(|query| diesel::debug_query::<Pg, _>(&query).to_string())
-            .unwrap_or_default();
-        assert!(
-            sql.ends_with(concat!(
-                r#"FROM "books" WHERE (("books"."title" ILIKE $1 ESCAPE $2) "#,
-                r#"AND ("books"."author_id" = $3)) ORDER BY "books"."id" ASC "#,
-                r#"LIMIT $4 -- binds: ["%dune%", "\\", AuthorId(7), 10]"#
-            )),
-            "{sql}"
-        );
-    }
-
-    #[test]
-    fn like_metacharacters_are_escaped() {
-        assert_eq!(contains_pattern("50%_a\\b"), r"%50\%\_a\\b%");
-        assert_eq!(contains_pattern(""), "%%");
     }
 }

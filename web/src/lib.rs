@@ -335,6 +335,9 @@ async fn books_of_author(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BooksQuery {
+    /// Full-text search: titles holding these words, best match first.
+    q: Option<String>,
+    /// Substring filter: titles containing this text.
     title: Option<String>,
     author_id: Option<AuthorId>,
     year_from: Option<i32>,
@@ -353,13 +356,20 @@ async fn search_books(
 ) -> Result<Json<OffsetPage<Book>>, ApiError> {
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
+    // A search ranks its results unless the client orders them otherwise.
+    let order = match (&query.q, query.order) {
+        (_, Some(order)) => order,
+        (Some(_), None) => BookOrder::Relevance,
+        (None, None) => BookOrder::default(),
+    };
     let filter = BookFilter {
+        matching: query.q,
         title_contains: query.title,
         author_id: query.author_id,
         year_from: query.year_from,
         year_to: query.year_to,
         updated_since: query.updated_since,
-        order: query.order.unwrap_or_default(),
+        order,
         direction: query.direction.unwrap_or_default(),
         limit: Some(limit),
         offset: Some(offset),

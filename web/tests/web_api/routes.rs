@@ -116,6 +116,16 @@ web_tests! {
             ("year_from=1967&year_to=1970", vec!["Dune Messiah"]),
             ("order=title&limit=2", vec!["Dune", "Dune Messiah"]),
             ("order=title&limit=2&offset=2", vec!["Kindred"]),
+            // q= is the ranked full-text search, combinable with the other parameters.
+            ("q=DUNE", vec!["Dune", "Dune Messiah"]),
+            ("q=dune&order=title&direction=descending", vec!["Dune Messiah", "Dune"]),
+            ("q=messiah&title=dune", vec!["Dune Messiah"]),
+            ("q=dune&year_from=1967", vec!["Dune Messiah"]),
+            ("q=%22dune%22%20*%20(", vec!["Dune", "Dune Messiah"]),
+            ("q=dune%20NEAR", vec![]),
+            ("q=kindred&limit=1&offset=1", vec![]),
+            ("updated_since=1970-01-01T00:00:00Z&order=title&limit=1", vec!["Dune"]),
+            ("updated_since=9999-01-01T00:00:00%2B00:00", vec![]),
         ];
         for (query, expected) in searches {
             let found = server.get(&format!("/books?{query}")).await?.ok(OK)?;
