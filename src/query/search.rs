@@ -57,6 +57,7 @@ impl Search {
 
     /// The words as plain text, one space between them (PostgreSQL's
     /// `plainto_tsquery` requires every word it finds in it).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn plain(&self) -> String {
         self.words.join(" ")
     }

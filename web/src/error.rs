@@ -104,6 +104,12 @@ impl From<bookshelf::Error> for ApiError {
             E::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
             E::Validation { .. } => Self::validation(error.to_string()),
             E::Conflict { .. } => Self::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            // The If-Match of the request named a version the row is no longer at.
+            E::Stale { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                error.to_string(),
+            ),
             E::InvalidRow { .. } if error.is_conflict() => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }

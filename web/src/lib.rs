@@ -2,6 +2,7 @@
 //! binary (`src/main.rs`) serves it; the tests (`tests/web_api/`) serve exactly the same
 //! router over HTTP.
 
+mod conditional;
 mod config;
 mod error;
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{AUTHORIZATION, LOCATION};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use conditional::{none_match, not_modified, tagged, IfMatch};
 pub use config::{AppConfig, Settings};
 pub use error::{ApiError, Json, Path, Query};
 
@@ -257,22 +259,36 @@ async fn create_author(
     Json(new): Json<NewAuthor>,
 ) -> Result<Response, ApiError> {
     let author = state.db(move |repo| repo.create_author(&new)).await?;
-    Ok(created(format!("/authors/{}", author.id), author))
+    let location = format!("/authors/{}", author.id);
+    Ok(created(location, author.version, author))
 }
 
-/// 201 with the new resource and where it lives.
-fn created<T: Serialize>(location: String, body: T) -> Response {
-    (StatusCode::CREATED, [(LOCATION, location)], Json(body)).into_response()
+/// 201 with the new resource, where it lives and its `ETag`.
+fn created<T: Serialize>(location: String, version: bookshelf::Version, body: T) -> Response {
+    let mut response = tagged(StatusCode::CREATED, version, body);
+    if let Ok(location) = axum::http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}
+
+/// 200 with the row and its `ETag`, or 304 when `If-None-Match` names its version.
+fn one_row<T: Serialize>(headers: &HeaderMap, version: bookshelf::Version, row: T) -> Response {
+    if none_match(headers, version) {
+        not_modified(version)
+    } else {
+        tagged(StatusCode::OK, version, row)
+    }
 }
 
 async fn author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
-) -> Result<Json<Author>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let author = state.db(move |repo| repo.author(id)).await?;
-    author
-        .map(Json)
-        .ok_or_else(|| bookshelf::Error::NotFound(Missing::Author(id)).into())
+    let author = author.ok_or(bookshelf::Error::NotFound(Missing::Author(id)))?;
+    Ok(one_row(&headers, author.version, author))
 }
 
 /// The body of `PATCH /authors/{id}`.
@@ -285,19 +301,29 @@ struct AuthorChanges {
 async fn rename_author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
+    if_match: IfMatch,
     Json(changes): Json<AuthorChanges>,
-) -> Result<Json<Author>, ApiError> {
-    let author = state
-        .db(move |repo| repo.rename_author(id, &changes.name))
+) -> Result<Response, ApiError> {
+    let author: Author = state
+        .db(move |repo| match if_match {
+            IfMatch::Any => repo.rename_author(id, &changes.name),
+            IfMatch::Version(version) => repo.rename_author_if(id, version, &changes.name),
+        })
         .await?;
-    Ok(Json(author))
+    Ok(tagged(StatusCode::OK, author.version, author))
 }
 
 async fn delete_author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
+    if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state.db(move |repo| repo.delete_author(id)).await?;
+    state
+        .db(move |repo| match if_match {
+            IfMatch::Any => repo.delete_author(id),
+            IfMatch::Version(version) => repo.delete_author_if(id, version),
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -393,31 +419,45 @@ async fn create_book(
             }
             _ => error,
         })?;
-    Ok(created(format!("/books/{}", book.id), book))
+    let location = format!("/books/{}", book.id);
+    Ok(created(location, book.version, book))
 }
 
 async fn book(
     State(state): State<AppState>,
     Path(id): Path<BookId>,
-) -> Result<Json<Book>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let book = state.db(move |repo| repo.book(id)).await?;
-    book.map(Json)
-        .ok_or_else(|| bookshelf::Error::NotFound(Missing::Book(id)).into())
+    let book = book.ok_or(bookshelf::Error::NotFound(Missing::Book(id)))?;
+    Ok(one_row(&headers, book.version, book))
 }
 
 async fn update_book(
     State(state): State<AppState>,
     Path(id): Path<BookId>,
+    if_match: IfMatch,
     Json(changes): Json<BookChanges>,
-) -> Result<Json<Book>, ApiError> {
-    let book = state.db(move |repo| repo.update_book(id, &changes)).await?;
-    Ok(Json(book))
+) -> Result<Response, ApiError> {
+    let book: Book = state
+        .db(move |repo| match if_match {
+            IfMatch::Any => repo.update_book(id, &changes),
+            IfMatch::Version(version) => repo.update_book_if(id, version, &changes),
+        })
+        .await?;
+    Ok(tagged(StatusCode::OK, book.version, book))
 }
 
 async fn delete_book(
     State(state): State<AppState>,
     Path(id): Path<BookId>,
+    if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state.db(move |repo| repo.delete_book(id)).await?;
+    state
+        .db(move |repo| match if_match {
+            IfMatch::Any => repo.delete_book(id),
+            IfMatch::Version(version) => repo.delete_book_if(id, version),
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

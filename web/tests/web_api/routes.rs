@@ -290,3 +290,78 @@ fn settings_come_from_arguments_then_environment() -> TestResult {
     assert!(Settings::parse(args(&[]), empty_token).is_err());
     Ok(())
 }
+
+web_tests! {
+    /// Versions over HTTP: every single-row answer has an `ETag`; `If-None-Match` on a
+    /// `GET` is answered `304`; `PATCH` and `DELETE` with `If-Match` write only at that
+    /// version; of two clients that read one version and both `PATCH`, exactly one
+    /// wins and the other gets `412`; without `If-Match` a write still works.
+    async fn versions_are_etags_and_if_match_makes_writes_conditional(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let author = server.create("/authors", json!({ "name": "Frank Herbert" })).await?;
+        let created = server
+            .json("POST", "/books", json!({ "author_id": author, "title": "Dune" }))
+            .await?;
+        assert_eq!(created.header("etag"), Some("\"1\""));
+        let id = created.ok(CREATED)?["id"].as_i64().ok_or("no id")?;
+        let path = format!("/books/{id}");
+
+        let read = server.get(&path).await?;
+        assert_eq!(read.header("etag"), Some("\"1\""));
+        let cached = Server::call(server.request("GET", &path)?.header("if-none-match", "\"1\"")).await?;
+        assert_eq!((cached.status, cached.header("etag")), (StatusCode::NOT_MODIFIED, Some("\"1\"")));
+        let changed = Server::call(server.request("GET", &path)?.header("if-none-match", "\"7\"")).await?;
+        assert_eq!(changed.status, OK);
+
+        // Two clients at version 1, at once: one wins, one is told it is too late.
+        let patch = |title: &str| -> TestResult<_> {
+            Ok(server
+                .request("PATCH", &path)?
+                .header("if-match", "\"1\"")
+                .json(&json!({ "title": title })))
+        };
+        let (first, second) = tokio::join!(Server::call(patch("Dune I")?), Server::call(patch("Dune II")?));
+        let (first, second) = (first?, second?);
+        let mut statuses = [first.status, second.status];
+        statuses.sort();
+        assert_eq!(statuses, [OK, StatusCode::PRECONDITION_FAILED], "{first:?} {second:?}");
+        let (winner, loser) = if first.status == OK { (first, second) } else { (second, first) };
+        assert_eq!(winner.header("etag"), Some("\"2\""));
+        let title = winner.body["title"].as_str().map(str::to_owned);
+        let message = loser.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+        assert!(message.contains("version 2, not 1"), "{message}");
+        let stored = server.get(&path).await?.ok(OK)?;
+        assert_eq!(stored["title"].as_str().map(str::to_owned), title);
+
+        // Weak, listed or malformed tags are no version to write at.
+        for tag in ["W/\"2\"", "\"1\", \"2\"", "2", "\"two\""] {
+            let reply = Server::call(
+                server.request("PATCH", &path)?.header("if-match", tag).json(&json!({ "published_year": 1965 })),
+            )
+            .await?;
+            reply.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+        }
+        // `*`, or no If-Match at all, writes at any version.
+        let any = Server::call(server.request("PATCH", &path)?.header("if-match", "*").json(&json!({ "published_year": 1965 }))).await?;
+        assert_eq!(any.header("etag"), Some("\"3\""));
+        let plain = server.json("PATCH", &path, json!({ "published_year": 1966 })).await?;
+        assert_eq!(plain.header("etag"), Some("\"4\""));
+
+        // DELETE: a stale version deletes nothing, the current one deletes.
+        let stale = Server::call(server.request("DELETE", &path)?.header("if-match", "\"3\"")).await?;
+        stale.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+        server.get(&path).await?.ok(OK)?;
+        Server::call(server.request("DELETE", &path)?.header("if-match", "\"4\"")).await?.ok(GONE)?;
+        server.get(&path).await?.error(StatusCode::NOT_FOUND, "not_found")?;
+
+        // Authors too.
+        let author_path = format!("/authors/{author}");
+        assert_eq!(server.get(&author_path).await?.header("etag"), Some("\"1\""));
+        let renamed = Server::call(server.request("PATCH", &author_path)?.header("if-match", "\"1\"").json(&json!({ "name": "F. Herbert" }))).await?;
+        assert_eq!(renamed.header("etag"), Some("\"2\""));
+        let stale = Server::call(server.request("DELETE", &author_path)?.header("if-match", "\"1\"")).await?;
+        stale.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+        assert_eq!(server.repo.count_authors()?, 1);
+        server.stop().await
+    }
+}
