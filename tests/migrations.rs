@@ -213,6 +213,50 @@ backend_tests! {
 }
 
 backend_tests! {
+    /// Rows written under migration 2 (as an older build or another tool would, with a
+    /// gap in the ids) keep every value through migration 3, which gives them version
+    /// 1, the time of the migration and a place in the search index; the ids go on above
+    /// the largest, and the down migration keeps every row again.
+    fn the_third_migration_keeps_every_row_and_indexes_it(backend: Backend) -> TestResult {
+        use bookshelf::{BookFilter, Version};
+        let db = TestDb::open_with(backend, small_pool)?;
+        assert_eq!(db.repo.revert_last_migration()?, THIRD);
+        db.execute_raw(
+            "INSERT INTO authors (id, name) VALUES (1, 'Molière'), (5, 'Frank Herbert');
+             INSERT INTO books (id, title, author_id, isbn, published_year) VALUES
+                 (10, 'L''École des femmes', 1, NULL, 1662),
+                 (11, 'Dune', 5, '9780441172719', 1965);",
+        )?;
+        let before = raw_rows(&db)?;
+        assert_eq!(before.len(), 4);
+        let started = chrono::Utc::now() - chrono::TimeDelta::minutes(10);
+        let repo = small_pool(db.config()).open()?;
+        assert_eq!(repo.applied_migrations()?, ALL);
+        let books = repo.list_books(Page::all())?;
+        assert_eq!(books.len(), 2);
+        let dune = &books[1];
+        assert_eq!(
+            (dune.id.0, dune.title.as_str(), dune.author_id.0, dune.isbn.as_deref(), dune.published_year),
+            (11, "Dune", 5, Some("9780441172719"), Some(1965))
+        );
+        for book in &books {
+            assert_eq!(book.version, Version(1));
+            assert!(book.created_at >= started && book.created_at == book.updated_at);
+        }
+        let found = repo.search_books(&BookFilter::new().matching("ecole"))?;
+        assert_eq!(found.iter().map(|b| b.id.0).collect::<Vec<_>>(), [10]);
+        // Ids go on above the largest of the rows kept.
+        let author = repo.create_author(&NewAuthor::new("Octavia E. Butler"))?;
+        assert!(author.id.0 > 5, "{author:?}");
+        repo.delete_author(author.id)?;
+        // And back down: the same rows as before migration 3.
+        assert_eq!(repo.revert_last_migration()?, THIRD);
+        assert_eq!(raw_rows(&db)?, before);
+        Ok(())
+    }
+}
+
+backend_tests! {
     fn the_second_migration_keeps_data_written_under_the_first(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, small_pool)?;
         assert_eq!(db.repo.revert_last_migration()?, THIRD);
@@ -395,6 +439,30 @@ fn a_database_file_from_a_newer_build_is_left_byte_for_byte_unchanged() -> TestR
 }
 
 /// Every row of both tables, as text, in one order.
+/// Every author and book of `db` as a line of text, read with plain SQL (so under any
+/// migration from the second on).
+fn raw_rows(db: &TestDb) -> Result<Vec<String>, BoxError> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    const SQL: &str = "SELECT 'author ' || id || ' ' || name AS line FROM authors \
+        UNION ALL SELECT 'book ' || id || ' ' || title || ' ' || author_id || ' ' \
+        || coalesce(isbn, '-') || ' ' || coalesce(published_year, 0) FROM books \
+        ORDER BY line";
+    let lines: Vec<Line> = match db.backend {
+        Backend::Sqlite => diesel::sql_query(SQL).load(&mut raw(db.url())?)?,
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            diesel::sql_query(SQL).load(&mut diesel::PgConnection::establish(db.url())?)?
+        }
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+    };
+    Ok(lines.into_iter().map(|line| line.line).collect())
+}
+
 fn rows(db: &TestDb) -> Result<Vec<String>, BoxError> {
     Ok(db
         .repo
