@@ -153,8 +153,8 @@ pub(crate) trait Backend:
 }
 
 /// The database's current time in `C`'s SQL: see [`Backend::CLOCK_SQL`].
-pub(crate) fn clock<C: Backend>() -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamp> {
-    diesel::dsl::sql(C::CLOCK_SQL)
+pub(crate) fn clock<C: Backend>() -> crate::sql::DatabaseTime {
+    crate::sql::DatabaseTime::new(C::CLOCK_SQL)
 }
 
 /// Invokes the macro `$stamp` once for each backend's connection type: the operations

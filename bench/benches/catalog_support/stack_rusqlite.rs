@@ -7,8 +7,10 @@
 //!   schema, the practical limit: three book columns, no CHECK constraints, bulk inserts
 //!   through one reused 256-row `INSERT .. VALUES`.
 //! - `rusqlite-bs` ([`Schema::Bookshelf`]): bookshelf's schema (its SQLite migrations:
-//!   CHECK constraints, five book columns, its indexes), sending exactly the statements
-//!   bookshelf sends (its SQL echo lists them) and decoding every column it decodes. The
+//!   CHECK constraints, eight book columns with the version and times, AUTOINCREMENT,
+//!   its indexes, the full-text index and the triggers that keep it and the versions),
+//!   sending exactly the statements bookshelf sends (its SQL echo lists them) and
+//!   decoding every column it decodes, the times parsed as bookshelf parses them. The
 //!   difference between bookshelf and this stack is the library's own cost; between
 //!   this stack and `rusqlite`, the schema's.
 
@@ -42,9 +44,10 @@ const WORKLOAD_SCHEMA: &str = "
 ";
 
 /// bookshelf's SQLite migrations, in order.
-const BOOKSHELF_SCHEMA: [&str; 2] = [
+const BOOKSHELF_SCHEMA: [&str; 3] = [
     include_str!("../../../migrations/sqlite/2026-11-24-000001_create_authors_and_books/up.sql"),
     include_str!("../../../migrations/sqlite/2026-11-24-000002_add_isbn_year_and_indexes/up.sql"),
+    include_str!("../../../migrations/sqlite/2026-12-02-000003_versions_timestamps_search/up.sql"),
 ];
 
 /// Rows per bulk `INSERT .. VALUES` statement.
@@ -52,12 +55,16 @@ const BULK_ROWS: usize = 256;
 /// Names per bulk insert of authors as bookshelf sends them: one JSON array each.
 const JSON_ROWS: usize = 4096;
 const INSERT_AUTHOR: &str = "INSERT INTO authors (name) VALUES (?1)";
-const AUTHOR_BY_ID: &str = "SELECT id, name FROM authors WHERE id = ?1";
 const RENAME_AUTHOR: &str = "UPDATE authors SET name = ?1 WHERE id = ?2";
+/// bookshelf's clock: SQLite's, to the millisecond.
+const CLOCK: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
 const DELETE_AUTHOR: &str = "DELETE FROM authors WHERE id = ?1";
 
 /// The statements that differ between the schemas.
 struct Statements {
+    /// An author by id, and how its rows decode.
+    author_by_id: &'static str,
+    author_row: fn(&Row<'_>) -> rusqlite::Result<AuthorRec>,
     /// The head of a multi-row book insert, and its columns per row.
     insert_books: &'static str,
     book_columns: usize,
@@ -72,6 +79,8 @@ struct Statements {
 }
 
 const WORKLOAD_STATEMENTS: Statements = Statements {
+    author_by_id: "SELECT id, name FROM authors WHERE id = ?1",
+    author_row,
     insert_books: "INSERT INTO books (title, author_id) VALUES ",
     book_columns: 2,
     books_by_author: "SELECT id, title, author_id FROM books WHERE author_id = ?1 ORDER BY title",
@@ -83,15 +92,21 @@ const WORKLOAD_STATEMENTS: Statements = Statements {
 };
 
 const BOOKSHELF_STATEMENTS: Statements = Statements {
-    insert_books: "INSERT INTO books (author_id, title, isbn, published_year) VALUES ",
-    book_columns: 4,
-    books_by_author: "SELECT id, title, author_id, isbn, published_year FROM books \
-                      WHERE author_id = ?1 ORDER BY title",
-    books_by_title: "SELECT id, title, author_id, isbn, published_year FROM books \
-                     WHERE title = ?1 ORDER BY id",
-    all_authors: "SELECT id, name FROM authors WHERE id > 0 ORDER BY id",
-    all_books: "SELECT id, title, author_id, isbn, published_year FROM books",
-    page: "SELECT id, title, author_id, isbn, published_year FROM books WHERE id > ?1 ORDER BY id",
+    author_by_id: "SELECT id, name, version, created_at, updated_at FROM authors WHERE id = ?1",
+    author_row: full_author_row,
+    insert_books: "INSERT INTO books (author_id, title, isbn, published_year, created_at, \
+                   updated_at) VALUES ",
+    book_columns: 6,
+    books_by_author: "SELECT id, title, author_id, isbn, published_year, version, created_at, \
+                      updated_at FROM books WHERE author_id = ?1 ORDER BY title",
+    books_by_title: "SELECT id, title, author_id, isbn, published_year, version, created_at, \
+                     updated_at FROM books WHERE title = ?1 ORDER BY id",
+    all_authors: "SELECT id, name, version, created_at, updated_at FROM authors \
+                  WHERE id > 0 ORDER BY id",
+    all_books: "SELECT id, title, author_id, isbn, published_year, version, created_at, \
+                updated_at FROM books",
+    page: "SELECT id, title, author_id, isbn, published_year, version, created_at, updated_at \
+           FROM books WHERE id > ?1 ORDER BY id",
     book_row: full_book_row,
 };
 
@@ -136,26 +151,51 @@ fn book_row(row: &Row<'_>) -> rusqlite::Result<BookRec> {
     })
 }
 
-/// A row of bookshelf's five book columns, every one decoded as bookshelf decodes it.
+/// A time column, parsed as bookshelf (diesel's chrono support) parses it.
+fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<chrono::NaiveDateTime> {
+    let text: String = row.get(at)?;
+    chrono::NaiveDateTime::parse_from_str(&text, "%F %T%.f").map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, error.into())
+    })
+}
+
+/// A row of bookshelf's five author columns, every one decoded as bookshelf decodes it.
+fn full_author_row(row: &Row<'_>) -> rusqlite::Result<AuthorRec> {
+    let author = author_row(row)?;
+    let version: i64 = row.get(2)?;
+    std::hint::black_box((version, time(row, 3)?, time(row, 4)?));
+    Ok(author)
+}
+
+/// A row of bookshelf's eight book columns, every one decoded as bookshelf decodes it.
 fn full_book_row(row: &Row<'_>) -> rusqlite::Result<BookRec> {
     let book = book_row(row)?;
     let isbn: Option<String> = row.get(3)?;
     let published_year: Option<i32> = row.get(4)?;
-    std::hint::black_box((isbn, published_year));
+    let version: i64 = row.get(5)?;
+    std::hint::black_box((isbn, published_year, version, time(row, 6)?, time(row, 7)?));
     Ok(book)
 }
 
-fn author_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<AuthorRec>> {
-    conn.prepare_cached(AUTHOR_BY_ID)?
-        .query_row([id], author_row)
+fn author_by_id(
+    conn: &Connection,
+    sql: &Statements,
+    id: i64,
+) -> rusqlite::Result<Option<AuthorRec>> {
+    conn.prepare_cached(sql.author_by_id)?
+        .query_row([id], sql.author_row)
         .optional()
 }
 
-/// `SELECT max(id) FROM table`: bookshelf reads it before a bulk insert, to know the
-/// ids the rows will get.
-fn largest_id(conn: &Connection, table: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(&format!("SELECT max(id) FROM {table}"))?
-        .query_row([], |row| row.get(0))
+/// What bookshelf reads before a bulk insert, to know the ids the rows will get (the
+/// largest id in use or ever given, the tables being AUTOINCREMENT) and the time they
+/// are created at: the clock's text, bound again as each row's times.
+fn reserve(conn: &Connection, table: &str) -> rusqlite::Result<(i64, String)> {
+    conn.prepare_cached(&format!(
+        "SELECT max(coalesce((SELECT max(id) FROM {table}), 0), \
+         coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0)), {CLOCK}"
+    ))?
+    .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
 /// Runs the multi-row insert `head` once per `BULK_ROWS` rows (the last statement
@@ -245,14 +285,15 @@ impl Stack for RusqliteStack {
                 )?;
             }
             Schema::Bookshelf => {
-                largest_id(&tx, "authors")?;
+                let (_, now) = reserve(&tx, "authors")?;
                 self.statements += 1;
                 for chunk in names.chunks(JSON_ROWS) {
                     let json = serde_json::to_string(chunk)?;
                     tx.prepare_cached(
-                        "INSERT INTO authors (name) SELECT value FROM json_each(?1)",
+                        "INSERT INTO authors (name, created_at, updated_at) \
+                         SELECT value, ?1, ?2 FROM json_each(?3)",
                     )?
-                    .execute([json])?;
+                    .execute((&now, &now, json))?;
                     self.statements += 1;
                 }
             }
@@ -281,7 +322,7 @@ impl Stack for RusqliteStack {
                 },
             )?,
             Schema::Bookshelf => {
-                largest_id(&tx, "books")?;
+                let (_, now) = reserve(&tx, "books")?;
                 1 + insert_values(
                     &tx,
                     self.sql.insert_books,
@@ -291,7 +332,9 @@ impl Stack for RusqliteStack {
                         stmt.raw_bind_parameter(at + 1, *author_id)?;
                         stmt.raw_bind_parameter(at + 2, title.as_str())?;
                         stmt.raw_bind_parameter(at + 3, rusqlite::types::Null)?;
-                        stmt.raw_bind_parameter(at + 4, rusqlite::types::Null)
+                        stmt.raw_bind_parameter(at + 4, rusqlite::types::Null)?;
+                        stmt.raw_bind_parameter(at + 5, now.as_str())?;
+                        stmt.raw_bind_parameter(at + 6, now.as_str())
                     },
                 )?
             }
@@ -315,10 +358,11 @@ impl Stack for RusqliteStack {
                 Schema::Bookshelf => {
                     // bookshelf returns the stored row, stepping the statement to its end.
                     let mut stmt = self.conn.prepare_cached(
-                        "INSERT INTO authors (name) VALUES (?1) RETURNING id, name",
+                        "INSERT INTO authors (name) VALUES (?1) ON CONFLICT (id) DO NOTHING \
+                         RETURNING id, name, version, created_at, updated_at",
                     )?;
                     let created = stmt
-                        .query_map([name], author_row)?
+                        .query_map([name], full_author_row)?
                         .collect::<Result<Vec<_>, _>>()?;
                     ids.extend(created.iter().map(|author| author.id));
                 }
@@ -332,7 +376,7 @@ impl Stack for RusqliteStack {
         let mut found = Vec::with_capacity(ids.len());
         let start = Instant::now();
         for &id in ids {
-            found.push(author_by_id(&self.conn, id)?);
+            found.push(author_by_id(&self.conn, self.sql, id)?);
         }
         let elapsed = start.elapsed();
         self.statements += ids.len() as u64;
@@ -383,7 +427,7 @@ impl Stack for RusqliteStack {
         let tx = self.conn.transaction()?;
         let mut shelf: Vec<(AuthorRec, Vec<BookRec>)> = tx
             .prepare_cached(self.sql.all_authors)?
-            .query_map([], |row| Ok((author_row(row)?, Vec::new())))?
+            .query_map([], |row| Ok(((self.sql.author_row)(row)?, Vec::new())))?
             .collect::<Result<_, _>>()?;
         {
             // A scan in rowid order, with no index and no sort; each book finds its author
@@ -441,10 +485,24 @@ impl Stack for RusqliteStack {
         let mut renamed = 0;
         let start = Instant::now();
         for (id, name) in renames {
-            renamed += self
-                .conn
-                .prepare_cached(RENAME_AUTHOR)?
-                .execute((name, id))? as u64;
+            renamed += match self.schema {
+                Schema::Workload => self
+                    .conn
+                    .prepare_cached(RENAME_AUTHOR)?
+                    .execute((name, id))? as u64,
+                // bookshelf raises the version (diesel binds the 1), stamps the time, and
+                // returns the row.
+                Schema::Bookshelf => self
+                    .conn
+                    .prepare_cached(&format!(
+                        "UPDATE authors SET name = ?1, version = (version + ?2), \
+                         updated_at = {CLOCK} WHERE (id = ?3) \
+                         RETURNING id, name, version, created_at, updated_at"
+                    ))?
+                    .query_map((name, 1_i64, id), full_author_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+                    .len() as u64,
+            };
         }
         let elapsed = start.elapsed();
         self.statements += renames.len() as u64;
@@ -469,6 +527,7 @@ impl Stack for RusqliteStack {
     ) -> BenchResult<(Duration, [Folded; 2])> {
         let conns = [connect(&self.path)?, connect(&self.path)?];
         let barrier = Barrier::new(2);
+        let sql = self.sql;
         let lookups = |conn: Connection, draws: &[i64]| -> BenchResult<(Duration, Folded)> {
             let mut folded = Folded::default();
             let mut next = draws.iter().cycle();
@@ -476,7 +535,7 @@ impl Stack for RusqliteStack {
             let start = Instant::now();
             while start.elapsed() < run {
                 for &id in next.by_ref().take(16) {
-                    let author = author_by_id(&conn, id)?;
+                    let author = author_by_id(&conn, sql, id)?;
                     folded.add(id, author.as_ref().map(|a| (a.id, a.name.as_str())));
                 }
             }
