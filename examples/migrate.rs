@@ -126,6 +126,10 @@ fn percent_decode(text: &str) -> String {
 fn report_revert(version: &str) {
     println!("reverted {version}");
     let lost = match version {
+        "20261202000003" => {
+            "every row's version and timestamps (and, on SQLite, the record of the largest \
+             id given, so deleted ids may be given again)"
+        }
         "20261124000002" => "every book's ISBN and publication year",
         "20261124000001" => "the authors and books tables, with every row",
         _ => return,

@@ -36,6 +36,14 @@ enum Input {
     Bulk(usize, BadRow),
     /// `create_authors` of `BULK` names with an empty one at `index`.
     BulkAuthors(usize),
+    /// A full-text search (`BookFilter::matching`); what it finds, sorted.
+    Matching(String),
+    /// An expected version, to `update_book_if`, `rename_author_if`, `delete_book_if`
+    /// and `delete_author_if` on the other author and their first book (both at
+    /// version 1).
+    Version(i64),
+    /// An `updated_since` time; what it finds, sorted.
+    Since(chrono::DateTime<chrono::Utc>),
 }
 
 #[derive(Clone, Copy)]
@@ -106,6 +114,8 @@ enum Outcome {
     Nothing,
     /// A search found these titles, in id order.
     Found(Vec<String>),
+    /// A write at a version was refused: the row is at this version.
+    Stale(i64),
     /// Anything else: an unexpected error, a broken round trip, a write on error.
     Other(String),
 }
@@ -126,6 +136,7 @@ impl std::fmt::Display for Outcome {
             Nothing => f.write_str("`Ok`, nothing found"),
             Found(titles) if titles.is_empty() => f.write_str("`Ok`, no book"),
             Found(titles) => write!(f, "`Ok`, only {}", titles.join(", ")),
+            Stale(actual) => write!(f, "`Stale {{ actual: {actual} }}`, nothing written"),
             Other(what) => write!(f, "**{}**", abbreviate(what, 300)),
         }
     }
@@ -260,6 +271,57 @@ fn cases() -> Vec<Case> {
         case("update to a taken title", "`Other book 2`", Input::Update(BookChanges::new().title("Other book 2")), Conflict("title")),
         case("bulk authors, empty name", "1,000 names, #500 `\"\"`", Input::BulkAuthors(500), Row(500, Box::new(Invalid("name")))),
     ];
+    let all_titles = || {
+        let mut titles = vec![
+            "100% Pure", "Existing title", "Other book", "Other book 2", "back\\slash", "snake_case",
+        ];
+        titles.sort_unstable();
+        Found(titles.into_iter().map(str::to_owned).collect())
+    };
+    let none = || Found(Vec::new());
+    let found = |titles: &[&str]| Found(titles.iter().map(|t| (*t).to_owned()).collect());
+    for (label, shown, text, expect) in [
+        ("full-text: a word", "`PURE`", "PURE", found(&["100% Pure"])),
+        ("full-text: two words", "`other BOOK`", "other BOOK", found(&["Other book", "Other book 2"])),
+        ("full-text: quotes", "`\"other\"`", "\"other\"", found(&["Other book", "Other book 2"])),
+        ("full-text: a lone quote", "`\"`", "\"", none()),
+        ("full-text: operators", "`other AND book OR NOT x`", "other AND book OR NOT x", none()),
+        ("full-text: NEAR (a word like any other)", "`NEAR(other book)`", "NEAR(other book)", none()),
+        ("full-text: prefix", "`oth*`", "oth*", none()),
+        ("full-text: column filter", "`title:other`", "title:other", none()),
+        ("full-text: minus, caret", "`-other ^book`", "-other ^book", found(&["Other book", "Other book 2"])),
+        ("full-text: parentheses", "`(((`", "(((", none()),
+        ("full-text: NUL", "`other\\0book`", "other\0book", found(&["Other book", "Other book 2"])),
+        ("full-text: SQL", "`'); DROP TABLE books; --`", "'); DROP TABLE books; --", none()),
+        ("full-text: white space only", "`\\t \\n`", "\t \n", none()),
+        ("full-text: 1,001 words", "`w0 w1 … w1000`", "", none()),
+        ("full-text: a 501-character word", "`x` × 501", "", none()),
+    ] {
+        let text = match label {
+            "full-text: 1,001 words" => (0..=1000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" "),
+            "full-text: a 501-character word" => "x".repeat(501),
+            _ => text.to_owned(),
+        };
+        cases.push(case(label, shown, Input::Matching(text), expect));
+    }
+    for (shown, version, expect) in [
+        ("0", 0, Stale(1)),
+        ("-1", -1, Stale(1)),
+        ("2 (one ahead)", 2, Stale(1)),
+        ("`i64::MAX`", i64::MAX, Stale(1)),
+        ("`i64::MIN`", i64::MIN, Stale(1)),
+    ] {
+        cases.push(case("expected version", shown, Input::Version(version), expect));
+    }
+    for (shown, time, expect) in [
+        ("the earliest time", chrono::DateTime::<chrono::Utc>::MIN_UTC, all_titles()),
+        ("1970-01-01", chrono::DateTime::UNIX_EPOCH, all_titles()),
+        ("year 9999, last millisecond", chrono::DateTime::from_timestamp_millis(253_402_300_799_999).unwrap_or_default(), none()),
+        ("year 10000", chrono::DateTime::from_timestamp(253_402_300_800, 0).unwrap_or_default(), none()),
+        ("the latest time", chrono::DateTime::<chrono::Utc>::MAX_UTC, none()),
+    ] {
+        cases.push(case("updated since", shown, Input::Since(time), expect));
+    }
     for (op, expect) in [
         (IdOp::RenameAuthor, NotFound("author")),
         (IdOp::DeleteAuthor, NotFound("author")),

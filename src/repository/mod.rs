@@ -338,7 +338,10 @@ impl Repository {
     /// version: the downgrade step of the upgrade/downgrade workflow.
     ///
     /// **A revert destroys the data of what it removes**, and applying the migration
-    /// again does not bring it back: reverting `20261124000002`
+    /// again does not bring it back: reverting `20261202000003`
+    /// (`versions_timestamps_search`) drops every row's version and times, the search
+    /// index, and on SQLite the record of the largest id given (a deleted newest id may
+    /// then be given again); reverting `20261124000002`
     /// (`add_isbn_year_and_indexes`) drops every book's ISBN and publication year;
     /// reverting `20261124000001` (`create_authors_and_books`) drops both tables
     /// with every author and book. Back the database up first.

@@ -71,6 +71,7 @@ fn from_error(error: &Error) -> Outcome {
         Error::NotFound(missing) => NotFound(entity_name(missing.entity())),
         Error::Conflict { field, .. } => Conflict(field),
         Error::InvalidRow { index, error } => Row(*index, Box::new(from_error(error))),
+        Error::Stale { actual, .. } => Stale(actual.0),
         other => Other(format!("{other:?}")),
     }
 }
@@ -126,6 +127,17 @@ fn as_text(outcome: Outcome, field: &str) -> Outcome {
 
 /// Searches for `needle` and checks the result against a literal, ASCII-case-blind
 /// substring match over every stored title.
+/// The titles `filter` finds, sorted.
+fn found(repo: &Repository, filter: BookFilter) -> bookshelf::Result<Outcome> {
+    let mut titles: Vec<String> = repo
+        .search_books(&filter)?
+        .into_iter()
+        .map(|book| book.title)
+        .collect();
+    titles.sort_unstable();
+    Ok(Found(titles))
+}
+
 fn search_literally(repo: &Repository, needle: &str) -> bookshelf::Result<Outcome> {
     let found: Vec<String> = repo
         .search_books(&BookFilter::new().title_contains(needle))?
@@ -360,6 +372,40 @@ pub(super) fn run(repo: &Repository, seed: &Seed, input: &Input) -> Result<Outco
             Ok(Other(format!("updated: {book:?}")))
         })?,
         Input::Ids(op) => run_ids(repo, seed, *op)?,
+        Input::Matching(text) => step(repo, || found(repo, BookFilter::new().matching(text)))?,
+        Input::Since(time) => step(repo, || found(repo, BookFilter::new().updated_since(*time)))?,
+        Input::Version(version) => {
+            let version = bookshelf::Version(*version);
+            merge(vec![
+                (
+                    "update_book_if",
+                    step(repo, || {
+                        let changes = BookChanges::new().title("Retitled");
+                        repo.update_book_if(seed.other_book, version, &changes)
+                            .map(|_| Exact)
+                    })?,
+                ),
+                (
+                    "rename_author_if",
+                    step(repo, || {
+                        repo.rename_author_if(seed.other, version, "Renamed")
+                            .map(|_| Exact)
+                    })?,
+                ),
+                (
+                    "delete_book_if",
+                    step(repo, || {
+                        repo.delete_book_if(seed.other_book, version).map(|_| Exact)
+                    })?,
+                ),
+                (
+                    "delete_author_if",
+                    step(repo, || {
+                        repo.delete_author_if(seed.other, version).map(|_| Exact)
+                    })?,
+                ),
+            ])
+        }
         Input::Bulk(index, bad) => step(repo, || {
             let books = repo.create_books(&bulk_books(seed, *index, *bad))?;
             Ok(Other(format!("{} books inserted", books.len())))
