@@ -94,6 +94,66 @@ impl<GB> diesel::expression::ValidGrouping<GB> for DatabaseTime {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
+/// `before ? after`, an SQL expression of type `ST` with one bound text: the full-text
+/// conditions and ranks, whose SQL is the backend's own.
+///
+/// diesel's `sql()` literal with `.bind()` would do, but a statement holding it is never
+/// cached, so every search was prepared anew (a search is a boxed query, which diesel
+/// caches by its SQL text when every part allows it; this part does).
+#[derive(Debug, Clone)]
+pub(crate) struct BoundText<ST> {
+    before: &'static str,
+    text: String,
+    after: &'static str,
+    sql_type: PhantomData<fn() -> ST>,
+}
+
+/// `before ? after` with `text` bound, of SQL type `ST`.
+pub(crate) fn bound_text<ST>(
+    before: &'static str,
+    text: String,
+    after: &'static str,
+) -> BoundText<ST> {
+    BoundText {
+        before,
+        text,
+        after,
+        sql_type: PhantomData,
+    }
+}
+
+impl<ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType> diesel::Expression
+    for BoundText<ST>
+{
+    type SqlType = ST;
+}
+
+impl<ST, DB> QueryFragment<DB> for BoundText<ST>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(self.before);
+        out.push_bind_param::<diesel::sql_types::Text, String>(&self.text)?;
+        out.push_sql(self.after);
+        Ok(())
+    }
+}
+
+impl<ST> QueryId for BoundText<ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST, QS> diesel::AppearsOnTable<QS> for BoundText<ST> where Self: diesel::Expression {}
+
+impl<ST, QS> diesel::SelectableExpression<QS> for BoundText<ST> where Self: diesel::Expression {}
+
+impl<ST, GB> diesel::expression::ValidGrouping<GB> for BoundText<ST> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
 /// `UPDATE table SET set WHERE filter`, cached under the marker type `Id`.
 ///
 /// diesel never caches an `UPDATE` statement, because a changeset with optional fields

@@ -61,12 +61,70 @@ impl From<DbTime> for DateTime<Utc> {
     }
 }
 
+impl DbTime {
+    /// `text` in the form the crate's SQLite columns hold, `YYYY-MM-DD HH:MM:SS.SSS`,
+    /// read by position; `None` for any other form (which diesel's own parser reads).
+    /// Decoding a row holds two times, and chrono's format parser took as long as the
+    /// rest of a book row.
+    pub(crate) fn parse_canonical(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 23
+            || bytes[4] != b'-'
+            || bytes[7] != b'-'
+            || bytes[10] != b' '
+            || bytes[13] != b':'
+            || bytes[16] != b':'
+            || bytes[19] != b'.'
+        {
+            return None;
+        }
+        let number = |from: usize, to: usize| -> Option<u32> {
+            bytes[from..to].iter().try_fold(0_u32, |value, byte| {
+                byte.is_ascii_digit()
+                    .then(|| value * 10 + u32::from(byte - b'0'))
+            })
+        };
+        let year = i32::try_from(number(0, 4)?).ok()?;
+        let date = chrono::NaiveDate::from_ymd_opt(year, number(5, 7)?, number(8, 10)?)?;
+        let time = chrono::NaiveTime::from_hms_milli_opt(
+            number(11, 13)?,
+            number(14, 16)?,
+            number(17, 19)?,
+            number(20, 23)?,
+        )?;
+        Some(Self(NaiveDateTime::new(date, time)))
+    }
+}
+
 impl<DB: Backend> FromSql<Timestamp, DB> for DbTime
 where
     NaiveDateTime: FromSql<Timestamp, DB>,
+    DB: TimeText,
 {
     fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        NaiveDateTime::from_sql(bytes).map(Self)
+        DB::read_time(bytes)
+    }
+}
+
+/// How a backend reads a time column: SQLite's text by [`DbTime::parse_canonical`]
+/// first, every other form (and PostgreSQL's binary) by diesel.
+pub(crate) trait TimeText: Backend + Sized {
+    fn read_time(bytes: Self::RawValue<'_>) -> deserialize::Result<DbTime>;
+}
+
+impl TimeText for diesel::sqlite::Sqlite {
+    fn read_time(mut bytes: Self::RawValue<'_>) -> deserialize::Result<DbTime> {
+        if let Some(time) = DbTime::parse_canonical(bytes.read_text()) {
+            return Ok(time);
+        }
+        <NaiveDateTime as FromSql<Timestamp, Self>>::from_sql(bytes).map(DbTime)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl TimeText for diesel::pg::Pg {
+    fn read_time(bytes: Self::RawValue<'_>) -> deserialize::Result<DbTime> {
+        <NaiveDateTime as FromSql<Timestamp, Self>>::from_sql(bytes).map(DbTime)
     }
 }
 
@@ -82,6 +140,33 @@ mod tests {
                 .and_then(|day| day.and_hms_micro_opt(10, 0, 0, micros))
                 .unwrap_or_default(),
         )
+    }
+
+    #[test]
+    fn the_canonical_text_reads_as_diesel_reads_it_and_other_forms_are_left_to_diesel() {
+        let read = DbTime::parse_canonical("2026-12-02 10:00:00.123");
+        assert_eq!(read, Some(at(123_000)));
+        for text in [
+            "2026-12-02 10:00:00",
+            "2026-12-02T10:00:00.123",
+            "2026-12-02 10:00:00.123456",
+            "2026-13-02 10:00:00.123",
+            "2026-02-30 10:00:00.123",
+            "2026-12-02 24:00:00.123",
+            "+2026-12-02 10:00:00.12",
+            "2026-12-02 10:00:0a.123",
+        ] {
+            assert_eq!(DbTime::parse_canonical(text), None, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_canonical_text_reads_as_chrono_reads_it(millis in 0_i64..253_402_300_799_999) {
+            let time = chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().naive_utc();
+            let text = time.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+            proptest::prop_assert_eq!(DbTime::parse_canonical(&text), Some(DbTime(time)));
+        }
     }
 
     #[test]

@@ -215,5 +215,13 @@ pub fn run(
     }
     let lookups = folded.iter().map(|f| f.lookups).sum::<u64>();
     emit(s.done(stack, op, lookups as usize, elapsed));
+
+    let op = OPS[11];
+    let s = step(stack);
+    let (elapsed, found) = stack
+        .search_books_fulltext(&work.fulltext_words)
+        .map_err(context(op))?;
+    verify::fulltext(&model, &work.fulltext_author_ids, &found).map_err(context(op))?;
+    emit(s.done(stack, op, work.fulltext_words.len(), elapsed));
     Ok(())
 }

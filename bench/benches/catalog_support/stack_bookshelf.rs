@@ -6,7 +6,9 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use bookshelf::{Author, AuthorId, Book, BookId, Config, NewAuthor, NewBook, Page, Repository};
+use bookshelf::{
+    Author, AuthorId, Book, BookFilter, BookId, Config, NewAuthor, NewBook, Page, Repository,
+};
 
 use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAGE_SIZE};
 
@@ -222,5 +224,21 @@ impl Stack for BookshelfStack {
         });
         let (first, second) = (first?, second??);
         Ok((first.0.max(second.0), [first.1, second.1]))
+    }
+
+    fn search_books_fulltext(
+        &mut self,
+        words: &[String],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let mut found = Vec::with_capacity(words.len());
+        let start = Instant::now();
+        for word in words {
+            found.push(
+                self.repo
+                    .search_books(&BookFilter::new().matching(word.as_str()))?,
+            );
+        }
+        let elapsed = start.elapsed();
+        Ok((elapsed, found.into_iter().map(book_recs).collect()))
     }
 }

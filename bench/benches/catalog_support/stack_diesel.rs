@@ -49,6 +49,14 @@ pub trait DieselBackend:
     /// The most authors one `belonging_to` query may name.
     const BELONGING_TO_AUTHORS: usize;
 
+    /// The full-text search of one word, best first, on bookshelf's full-text index,
+    /// written by hand as a plain diesel user would (`sql_query`), with its word bound
+    /// as the query text `fulltext_query` makes.
+    const FULLTEXT_SQL: &'static str;
+
+    /// The bound text for a search of `word`.
+    fn fulltext_query(word: &str) -> String;
+
     /// Settings persistent in the database, set once on a new one.
     fn prepare_database(conn: &mut Self) -> QueryResult<()>;
 
@@ -62,6 +70,15 @@ impl DieselBackend for SqliteConnection {
     const MAX_BINDS: usize = 32_766;
     /// `belonging_to` binds one value per author.
     const BELONGING_TO_AUTHORS: usize = Self::MAX_BINDS;
+    const FULLTEXT_SQL: &'static str =
+        "SELECT books.id, books.title, books.author_id, books.isbn, books.published_year \
+         FROM books JOIN books_fts ON books_fts.rowid = books.id \
+         WHERE books_fts MATCH ?1 ORDER BY books_fts.rank, books.id";
+
+    /// An FTS5 string, so that the word is never syntax.
+    fn fulltext_query(word: &str) -> String {
+        format!("\"{}\"", word.replace('"', "\"\""))
+    }
 
     fn prepare_database(conn: &mut Self) -> QueryResult<()> {
         conn.batch_execute("PRAGMA journal_mode = WAL;")
@@ -81,6 +98,15 @@ impl DieselBackend for diesel::pg::PgConnection {
     const MAX_BINDS: usize = 65_535;
     /// `belonging_to` binds the ids as one array (`= ANY($1)`): no limit.
     const BELONGING_TO_AUTHORS: usize = usize::MAX;
+    const FULLTEXT_SQL: &'static str =
+        "SELECT id, title, author_id, isbn, published_year FROM books \
+         WHERE to_tsvector('bookshelf_search', title) @@ plainto_tsquery('bookshelf_search', $1) \
+         ORDER BY ts_rank(to_tsvector('bookshelf_search', title), \
+                          plainto_tsquery('bookshelf_search', $1)) DESC, id";
+
+    fn fulltext_query(word: &str) -> String {
+        word.to_owned()
+    }
 
     fn prepare_database(_: &mut Self) -> QueryResult<()> {
         Ok(())
@@ -101,7 +127,7 @@ struct Author {
 }
 
 /// A book row, all five columns; inserted whole (id included), read whole.
-#[derive(Debug, Queryable, Selectable, Identifiable, Associations, Insertable)]
+#[derive(Debug, Queryable, QueryableByName, Selectable, Identifiable, Associations, Insertable)]
 #[diesel(table_name = books)]
 #[diesel(belongs_to(Author))]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
@@ -459,6 +485,30 @@ macro_rules! diesel_stack {
                 });
                 let (first, second) = (first?, second??);
                 Ok((first.0.max(second.0), [first.1, second.1]))
+            }
+
+            fn search_books_fulltext(
+                &mut self,
+                words: &[String],
+            ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+                let mut found = Vec::with_capacity(words.len());
+                let start = Instant::now();
+                for word in words {
+                    let mut conn = self.pool.get()?;
+                    found.push(
+                        diesel::sql_query(<$conn as DieselBackend>::FULLTEXT_SQL)
+                            .bind::<diesel::sql_types::Text, _>(
+                                <$conn as DieselBackend>::fulltext_query(word),
+                            )
+                            .load::<Book>(&mut conn)?,
+                    );
+                }
+                let elapsed = start.elapsed();
+                let found = found
+                    .into_iter()
+                    .map(book_recs)
+                    .collect::<BenchResult<_>>()?;
+                Ok((elapsed, found))
             }
         }
     };

@@ -31,7 +31,8 @@ pub enum Schema {
     Bookshelf,
 }
 
-/// The workload's schema, exactly.
+/// The workload's schema, exactly, with the full-text index `search_books_fulltext`
+/// needs: an FTS5 table over the titles, kept in step by triggers (as bookshelf's is).
 const WORKLOAD_SCHEMA: &str = "
     CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
     CREATE TABLE books (
@@ -41,6 +42,20 @@ const WORKLOAD_SCHEMA: &str = "
     );
     CREATE INDEX books_title_idx ON books (title);
     CREATE INDEX books_author_id_idx ON books (author_id);
+    CREATE VIRTUAL TABLE books_fts USING fts5(
+        title, content = 'books', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER books_fts_insert AFTER INSERT ON books BEGIN
+        INSERT INTO books_fts (rowid, title) VALUES (NEW.id, NEW.title);
+    END;
+    CREATE TRIGGER books_fts_delete AFTER DELETE ON books BEGIN
+        INSERT INTO books_fts (books_fts, rowid, title) VALUES ('delete', OLD.id, OLD.title);
+    END;
+    CREATE TRIGGER books_fts_update AFTER UPDATE OF id, title ON books BEGIN
+        INSERT INTO books_fts (books_fts, rowid, title) VALUES ('delete', OLD.id, OLD.title);
+        INSERT INTO books_fts (rowid, title) VALUES (NEW.id, NEW.title);
+    END;
 ";
 
 /// bookshelf's SQLite migrations, in order.
@@ -74,6 +89,8 @@ struct Statements {
     all_books: &'static str,
     /// The keyset page query, without its literal `LIMIT`.
     page: &'static str,
+    /// The full-text search of one FTS5 query, best first.
+    fulltext: &'static str,
     /// Decodes a row of the book queries.
     book_row: fn(&Row<'_>) -> rusqlite::Result<BookRec>,
 }
@@ -88,6 +105,8 @@ const WORKLOAD_STATEMENTS: Statements = Statements {
     all_authors: "SELECT id, name FROM authors ORDER BY id",
     all_books: "SELECT id, title, author_id FROM books",
     page: "SELECT id, title, author_id FROM books WHERE id > ?1 ORDER BY id",
+    fulltext: "SELECT b.id, b.title, b.author_id FROM books_fts f JOIN books b ON b.id = f.rowid \
+               WHERE books_fts MATCH ?1 ORDER BY f.rank, b.id",
     book_row,
 };
 
@@ -107,6 +126,11 @@ const BOOKSHELF_STATEMENTS: Statements = Statements {
                 updated_at FROM books",
     page: "SELECT id, title, author_id, isbn, published_year, version, created_at, updated_at \
            FROM books WHERE id > ?1 ORDER BY id",
+    fulltext: "SELECT `books`.`id`, `books`.`title`, `books`.`author_id`, `books`.`isbn`, \
+               `books`.`published_year`, `books`.`version`, `books`.`created_at`, \
+               `books`.`updated_at` FROM (`books` INNER JOIN `books_fts` \
+               ON (`books_fts`.`rowid` = `books`.`id`)) WHERE (`books_fts` MATCH ?) \
+               ORDER BY `books_fts`.`rank` ASC, `books`.`id` ASC",
     book_row: full_book_row,
 };
 
@@ -151,11 +175,37 @@ fn book_row(row: &Row<'_>) -> rusqlite::Result<BookRec> {
     })
 }
 
-/// A time column, parsed as bookshelf (diesel's chrono support) parses it.
+/// A time column, read as bookshelf reads its own text form
+/// (`YYYY-MM-DD HH:MM:SS.SSS`, by position, into a chrono time).
 fn time(row: &Row<'_>, at: usize) -> rusqlite::Result<chrono::NaiveDateTime> {
-    let text: String = row.get(at)?;
-    chrono::NaiveDateTime::parse_from_str(&text, "%F %T%.f").map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, error.into())
+    let text: &str = row.get_ref(at)?.as_str()?;
+    let bytes = text.as_bytes();
+    let number = |from: usize, to: usize| -> Option<u32> {
+        bytes.get(from..to)?.iter().try_fold(0_u32, |value, byte| {
+            byte.is_ascii_digit()
+                .then(|| value * 10 + u32::from(byte - b'0'))
+        })
+    };
+    let parsed = (|| {
+        let date = chrono::NaiveDate::from_ymd_opt(
+            i32::try_from(number(0, 4)?).ok()?,
+            number(5, 7)?,
+            number(8, 10)?,
+        )?;
+        let time = chrono::NaiveTime::from_hms_milli_opt(
+            number(11, 13)?,
+            number(14, 16)?,
+            number(17, 19)?,
+            number(20, 23)?,
+        )?;
+        (bytes.len() == 23).then(|| chrono::NaiveDateTime::new(date, time))
+    })();
+    parsed.ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at,
+            rusqlite::types::Type::Text,
+            format!("not a time: {text}").into(),
+        )
     })
 }
 
@@ -551,5 +601,26 @@ impl Stack for RusqliteStack {
         let (first, second) = (first?, second??);
         self.statements += first.1.lookups + second.1.lookups;
         Ok((first.0.max(second.0), [first.1, second.1]))
+    }
+
+    fn search_books_fulltext(
+        &mut self,
+        words: &[String],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)> {
+        let mut found = Vec::with_capacity(words.len());
+        let start = Instant::now();
+        for word in words {
+            // An FTS5 string, so that the word is never syntax (bookshelf's form).
+            let query = format!("\"{}\"", word.replace('"', "\"\""));
+            found.push(
+                self.conn
+                    .prepare_cached(self.sql.fulltext)?
+                    .query_map([query], self.sql.book_row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        let elapsed = start.elapsed();
+        self.statements += words.len() as u64;
+        Ok((elapsed, found))
     }
 }

@@ -204,6 +204,20 @@ pub fn titles(model: &Model, book_ids: &[i64], got: &[Vec<BookRec>]) -> BenchRes
     check_same("books by title", got, &expected)
 }
 
+/// Full-text searches for an author's number: each found exactly that author's books
+/// (none for a deleted one), in id order (their titles rank alike, ties go by id).
+pub fn fulltext(model: &Model, author_ids: &[i64], got: &[Vec<BookRec>]) -> BenchResult<()> {
+    let expected: Vec<Vec<BookRec>> = author_ids
+        .iter()
+        .map(|&id| {
+            let mut books = model.books_of(id);
+            books.sort_by_key(|book| book.id);
+            books
+        })
+        .collect();
+    check_same("full-text searches", got, &expected)
+}
+
 /// The eager load: every author once, each with exactly their books. The workload
 /// fixes no order, so both are sorted by id first.
 pub fn eager(model: &Model, mut got: Shelf) -> BenchResult<()> {

@@ -23,6 +23,8 @@ pub const BOOKS_BY_AUTHOR_DRAWS: usize = 5_000;
 pub const TITLE_DRAWS: usize = 20_000;
 /// Renames.
 pub const UPDATE_DRAWS: usize = 5_000;
+/// Full-text searches, each for one author's number (a word of each of their titles).
+pub const FULLTEXT_DRAWS: usize = 5_000;
 /// Distinct authors deleted.
 pub const DELETES: usize = 1_000;
 /// Rows in a keyset page.
@@ -36,7 +38,7 @@ const CONCURRENT_DRAWS: usize = 1 << 20;
 const SEED: u64 = 42;
 
 /// The operations, in the order they run.
-pub const OPS: [&str; 11] = [
+pub const OPS: [&str; 12] = [
     "insert_authors_bulk",
     "insert_books_bulk",
     "insert_author_single",
@@ -48,6 +50,7 @@ pub const OPS: [&str; 11] = [
     "update_author_name",
     "delete_author_cascade",
     "concurrent_get_author",
+    "search_books_fulltext",
 ];
 
 /// An author as every stack reports it.
@@ -174,6 +177,13 @@ pub trait Stack {
         draws: [&[i64]; 2],
         run: Duration,
     ) -> BenchResult<(Duration, [Folded; 2])>;
+
+    /// One full-text search per word (the stack's full-text index, ranked best first,
+    /// ties by id); the books each found.
+    fn search_books_fulltext(
+        &mut self,
+        words: &[String],
+    ) -> BenchResult<(Duration, Vec<Vec<BookRec>>)>;
 }
 
 /// The data and every random draw of one run, made before any stack runs, so that each
@@ -196,6 +206,10 @@ pub struct Workload {
     pub renames: Vec<(i64, String)>,
     pub deletes: Vec<i64>,
     pub concurrent: [Vec<i64>; 2],
+    /// Authors drawn for `search_books_fulltext`, and the word searched for each: the
+    /// author's number as their titles hold it (`000123` of `Title 000123-04`).
+    pub fulltext_author_ids: Vec<i64>,
+    pub fulltext_words: Vec<String>,
 }
 
 impl Workload {
@@ -240,6 +254,12 @@ impl Workload {
                 .collect()
         };
         let concurrent = [thread_draws(), thread_draws()];
+        let fulltext_author_ids: Vec<i64> =
+            (0..FULLTEXT_DRAWS).map(|_| rng.between(1, a)).collect();
+        let fulltext_words = fulltext_author_ids
+            .iter()
+            .map(|id| format!("{id:06}"))
+            .collect();
         Self {
             authors,
             names,
@@ -252,6 +272,8 @@ impl Workload {
             renames,
             deletes,
             concurrent,
+            fulltext_author_ids,
+            fulltext_words,
         }
     }
 

@@ -3,10 +3,11 @@
 //! `unaccent`. The query repeats that expression exactly, so the planner can use the
 //! index.
 
-use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float, Text};
+use diesel::sql_types::{Bool, Float};
+
+use crate::sql::bound_text;
 
 use crate::backend::Backend;
 use crate::models::Book;
@@ -15,33 +16,34 @@ use crate::query::search::Search;
 use crate::query::{BookOrder, Direction};
 use crate::schema::books;
 
-/// The indexed expression: a title's words, as the search configuration reads them.
-const TITLE_VECTOR: &str = "to_tsvector('bookshelf_search', \"books\".\"title\")";
+/// The search condition around its bound words: the indexed expression (a title's words,
+/// as the search configuration reads them) against the words.
+const MATCHES: (&str, &str) = (
+    "(to_tsvector('bookshelf_search', \"books\".\"title\") @@ plainto_tsquery('bookshelf_search', ",
+    "))",
+);
+
+/// The rank around its bound words.
+const RANK: (&str, &str) = (
+    "ts_rank(to_tsvector('bookshelf_search', \"books\".\"title\"), plainto_tsquery('bookshelf_search', ",
+    "))",
+);
 
 /// The books whose titles hold every word of `search`, with the rest of `criteria`:
 /// `@@` against `plainto_tsquery` (plain text, no operators) on the GIN index, best
 /// first by `ts_rank`.
 pub(crate) fn ranked(criteria: &Criteria<'_>, search: &Search) -> FilteredBooks<Pg> {
     let words = search.plain();
-    let mut query = books::table.select(Book::as_select()).into_boxed().filter(
-        dsl::sql::<Bool>(&format!(
-            "({TITLE_VECTOR} @@ plainto_tsquery('bookshelf_search', "
-        ))
-        .bind::<Text, _>(words.clone())
-        .sql("))"),
-    );
+    let mut query = books::table
+        .select(Book::as_select())
+        .into_boxed()
+        .filter(bound_text::<Bool>(MATCHES.0, words.clone(), MATCHES.1));
     book_conditions!(
         query,
         criteria,
         <diesel::PgConnection as Backend>::title_like
     );
-    let rank = || {
-        dsl::sql::<Float>(&format!(
-            "ts_rank({TITLE_VECTOR}, plainto_tsquery('bookshelf_search', "
-        ))
-        .bind::<Text, _>(words.clone())
-        .sql("))")
-    };
+    let rank = || bound_text::<Float>(RANK.0, words.clone(), RANK.1);
     match (criteria.filter.order, criteria.filter.direction) {
         // ts_rank is larger for a better match.
         (BookOrder::Relevance, Direction::Ascending) => {
@@ -59,6 +61,7 @@ pub(crate) fn ranked(criteria: &Criteria<'_>, search: &Search) -> FilteredBooks<
 
 #[cfg(test)]
 mod tests {
+    use diesel::sql_types::Text;
     use diesel::PgConnection;
 
     use super::*;

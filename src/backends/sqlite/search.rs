@@ -3,7 +3,7 @@
 
 use diesel::dsl;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::Bool;
 use diesel::sqlite::Sqlite;
 
 use crate::models::Book;
@@ -42,11 +42,11 @@ pub(crate) fn ranked(criteria: &Criteria<'_>, search: &Search) -> RankedBooks {
         .inner_join(books_fts::table.on(books_fts::rowid.eq(books::id)))
         .select(Book::as_select())
         .into_boxed()
-        .filter(
-            dsl::sql::<Bool>("(`books_fts` MATCH ")
-                .bind::<Text, _>(search.fts5())
-                .sql(")"),
-        );
+        .filter(crate::sql::bound_text::<Bool>(
+            "(`books_fts` MATCH ",
+            search.fts5(),
+            ")",
+        ));
     book_conditions!(query, criteria, |pattern: String| books::title
         .like(pattern)
         .escape('\\'));
@@ -124,6 +124,26 @@ mod tests {
             !plan.iter().any(|step| step.starts_with("SCAN books ")),
             "{plan:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_search_is_prepared_once_for_any_words() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::backend::Backend;
+        use diesel_migrations::MigrationHarness;
+        let mut conn = SqliteConnection::establish(":memory:")?;
+        conn.run_pending_migrations(<SqliteConnection as Backend>::MIGRATIONS)
+            .map_err(|error| error.to_string())?;
+        let cached = crate::sql::tests::CacheCount::default();
+        let count = std::sync::Arc::clone(&cached.0);
+        conn.set_instrumentation(cached);
+        for words in ["dune", "ecole femmes", "x y"] {
+            let filter = BookFilter::new().matching(words).limit(10);
+            let criteria = Criteria::check::<SqliteConnection>(&filter).ok_or("no criteria")?;
+            let search = criteria.search.clone().ok_or("no search")?;
+            conn.ranked_books(&criteria, &search)?;
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
         Ok(())
     }
 
