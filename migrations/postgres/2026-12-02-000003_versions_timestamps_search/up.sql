@@ -76,6 +76,10 @@ $$;
 -- The search index: an expression index rather than a stored tsvector column, so that
 -- both backends' books have the same columns (the crate's queries are compiled once
 -- against one table definition) and no vector is stored twice. Searches use exactly
--- this expression.
+-- this expression. `fastupdate = off`: with GIN's default pending list, every search
+-- scans the rows inserted since the last vacuum one by one (measured: 1.3 ms a search
+-- for a word of 10 titles, right after 20,000 books were loaded, against 0.04 ms with
+-- the list cleaned); off, inserts update the index directly (10,000 books: 233 ms
+-- against 197 ms, plus 12 ms to clean the list).
 CREATE INDEX books_title_search_idx ON books
-    USING gin (to_tsvector('bookshelf_search', title));
+    USING gin (to_tsvector('bookshelf_search', title)) WITH (fastupdate = off);
