@@ -65,6 +65,9 @@ const BOOKSHELF_SCHEMA: [&str; 3] = [
     include_str!("../../../migrations/sqlite/2026-12-02-000003_versions_timestamps_search/up.sql"),
 ];
 
+/// The environment variable that gives the `rusqlite` stack's tables AUTOINCREMENT ids.
+const AUTOINCREMENT_VAR: &str = "BOOKSHELF_BENCH_AUTOINCREMENT";
+
 /// Rows per bulk `INSERT .. VALUES` statement.
 const BULK_ROWS: usize = 256;
 /// Names per bulk insert of authors as bookshelf sends them: one JSON array each.
@@ -290,7 +293,19 @@ impl RusqliteStack {
         }
         let sql = match schema {
             Schema::Workload => {
-                conn.execute_batch(WORKLOAD_SCHEMA)?;
+                // The experiment that measures what AUTOINCREMENT costs on its own (ids
+                // never given twice, as bookshelf's migration 3 makes them): the same
+                // schema with `INTEGER PRIMARY KEY AUTOINCREMENT` ids.
+                let autoincrement = std::env::var_os(AUTOINCREMENT_VAR).is_some_and(|v| v == "1");
+                if autoincrement {
+                    eprintln!("   rusqlite: AUTOINCREMENT ids ({AUTOINCREMENT_VAR}=1)");
+                    conn.execute_batch(&WORKLOAD_SCHEMA.replace(
+                        "id INTEGER PRIMARY KEY,",
+                        "id INTEGER PRIMARY KEY AUTOINCREMENT,",
+                    ))?;
+                } else {
+                    conn.execute_batch(WORKLOAD_SCHEMA)?;
+                }
                 &WORKLOAD_STATEMENTS
             }
             Schema::Bookshelf => {
