@@ -47,7 +47,7 @@ fn parse_schema_rs(text: &str) -> Result<Tables, String> {
             .and_then(|rest| rest.strip_suffix("\"]"))
         {
             sql_name = Some(name.to_owned());
-        } else if line.starts_with("#[") {
+        } else if line.starts_with("#[") || line.starts_with("use ") {
         } else if line == "}" {
             match current.take() {
                 Some(table) => tables.push(table),
@@ -404,6 +404,8 @@ mod postgres {
                 "int4" => "Int4".to_owned(),
                 "text" => "Text".to_owned(),
                 "timestamp" => "Timestamp".to_owned(),
+                // The generated search vector, PostgreSQL's one column of its own.
+                "tsvector" => "Tsvector".to_owned(),
                 other => format!("Unmapped({other})"),
             };
             let ty = if column.is_nullable == "YES" {

@@ -1,5 +1,11 @@
 // @generated automatically by Diesel CLI.
 
+pub mod sql_types {
+    #[derive(diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "tsvector", schema = "pg_catalog"))]
+    pub struct Tsvector;
+}
+
 diesel::table! {
     authors (id) {
         id -> Int8,
@@ -11,6 +17,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Tsvector;
+
     books (id) {
         id -> Int8,
         title -> Text,
@@ -20,6 +29,7 @@ diesel::table! {
         version -> Int8,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        title_search -> Nullable<Tsvector>,
     }
 }
 

@@ -100,9 +100,8 @@ impl DieselBackend for diesel::pg::PgConnection {
     const BELONGING_TO_AUTHORS: usize = usize::MAX;
     const FULLTEXT_SQL: &'static str =
         "SELECT id, title, author_id, isbn, published_year FROM books \
-         WHERE to_tsvector('bookshelf_search', title) @@ plainto_tsquery('bookshelf_search', $1) \
-         ORDER BY ts_rank(to_tsvector('bookshelf_search', title), \
-                          plainto_tsquery('bookshelf_search', $1)) DESC, id";
+         WHERE title_search @@ plainto_tsquery('bookshelf_search', $1) \
+         ORDER BY ts_rank(title_search, plainto_tsquery('bookshelf_search', $1)) DESC, id";
 
     fn fulltext_query(word: &str) -> String {
         word.to_owned()

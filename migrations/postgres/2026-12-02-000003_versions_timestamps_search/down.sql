@@ -2,6 +2,7 @@
 -- timestamps and the search index are dropped). The unaccent extension, if this
 -- migration created it, stays: other schemas of the database may use it.
 DROP INDEX books_title_search_idx;
+ALTER TABLE books DROP COLUMN title_search;
 DROP TEXT SEARCH CONFIGURATION bookshelf_search;
 DROP TRIGGER books_touch ON books;
 DROP TRIGGER authors_touch ON authors;
