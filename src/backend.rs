@@ -9,9 +9,7 @@ use diesel::sql_types::Bool;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{Entity, Error, Result};
-use crate::models::{AuthorRow, Book, BookRow, DbTime};
-use crate::query::filtered::Criteria;
-use crate::query::search::Search;
+use crate::models::{AuthorRow, BookRow, DbTime};
 use crate::raw::RawConnection;
 use crate::schema::books;
 
@@ -113,11 +111,6 @@ pub(crate) trait Backend:
     /// `books.title` contains the `LIKE` pattern `pattern` (escaped with `\`), ignoring
     /// ASCII case.
     fn title_like(pattern: String) -> BooksPredicate<Self>;
-
-    /// The books a full-text search finds with the rest of `criteria`, ranked best
-    /// first (bm25 on SQLite, `ts_rank` on PostgreSQL; ties by id) unless the filter
-    /// orders them otherwise: one query on the backend's full-text index.
-    fn ranked_books(&mut self, criteria: &Criteria<'_>, search: &Search) -> Result<Vec<Book>>;
 
     /// `count` ids for new rows of `table`, in increasing order, that no row holds, no
     /// row ever held, and no concurrent transaction can take; and the database's time.

@@ -8,7 +8,7 @@ use super::validate_all;
 use crate::backend::{clock, Backend, IdTable, CHUNK_ROWS};
 use crate::error::{Entity, Error, Missing, Result};
 use crate::models::{AuthorId, Book, BookChanges, BookId, BookRow, NewBook, Version};
-use crate::query::filtered::{Criteria, FilterQuery};
+use crate::query::filtered::{Criteria, FilterQuery, RankedSearch};
 use crate::query::{self, BookFilter, Page};
 use crate::schema::{authors, books};
 use crate::transaction;

@@ -1,7 +1,7 @@
 //! The queries a [`BookFilter`] builds. Its criteria are checked once
 //! ([`Criteria::check`]); without a full-text search they become one query on `books`
 //! ([`FilterQuery`]); with one, each backend builds the ranked query on its full-text
-//! index ([`Backend::ranked_books`]) and adds the same criteria with the same macros,
+//! index ([`RankedSearch`]) and adds the same criteria with the same macros,
 //! written once here.
 
 use chrono::{Datelike, TimeDelta};
@@ -138,6 +138,19 @@ macro_rules! book_order {
     }};
 }
 pub(crate) use book_order;
+
+/// The full-text search of a backend's connection: each backend builds it on its own
+/// full-text index (in its `search` module).
+pub(crate) trait RankedSearch {
+    /// The books a full-text search finds with the rest of `criteria`, ranked best
+    /// first (bm25 on SQLite, `ts_rank` on PostgreSQL; ties by id) unless the filter
+    /// orders them otherwise: one query on the backend's full-text index.
+    fn ranked_books(
+        &mut self,
+        criteria: &Criteria<'_>,
+        search: &Search,
+    ) -> crate::error::Result<Vec<Book>>;
+}
 
 /// The books a [`BookFilter`] without a full-text search selects, as one query on the
 /// diesel backend `DB`.

@@ -21,10 +21,8 @@ use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved};
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
-use crate::models::{AuthorId, AuthorRow, Book, BookRow, DbTime};
+use crate::models::{AuthorId, AuthorRow, BookRow, DbTime};
 use crate::observe::Counters;
-use crate::query::filtered::Criteria;
-use crate::query::search::Search;
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
 
@@ -87,10 +85,6 @@ impl Backend for PgConnection {
         use diesel::PgTextExpressionMethods;
         // The column's "C" collation makes ILIKE fold ASCII case only, like SQLite.
         Box::new(books::title.ilike(pattern).escape('\\'))
-    }
-
-    fn ranked_books(&mut self, criteria: &Criteria<'_>, search: &Search) -> Result<Vec<Book>> {
-        Ok(search::ranked(criteria, search).load(self)?)
     }
 
     /// Ids from the column's identity sequence: concurrent transactions never get the

@@ -10,7 +10,7 @@ use crate::sql::bound_text;
 
 use crate::backend::Backend;
 use crate::models::Book;
-use crate::query::filtered::{book_conditions, book_order, Criteria, FilteredBooks};
+use crate::query::filtered::{book_conditions, book_order, Criteria, FilteredBooks, RankedSearch};
 use crate::query::search::Search;
 use crate::query::{BookOrder, Direction};
 use crate::schema::books;
@@ -55,6 +55,16 @@ pub(crate) fn ranked(criteria: &Criteria<'_>, search: &Search) -> FilteredBooks<
             book_order!(query, criteria.filter);
             query
         }
+    }
+}
+
+impl RankedSearch for diesel::PgConnection {
+    fn ranked_books(
+        &mut self,
+        criteria: &Criteria<'_>,
+        search: &Search,
+    ) -> crate::error::Result<Vec<Book>> {
+        Ok(ranked(criteria, search).load(self)?)
     }
 }
 

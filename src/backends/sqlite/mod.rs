@@ -21,10 +21,8 @@ use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved, CHUNK_R
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
-use crate::models::{AuthorRow, Book, BookRow, DbTime};
+use crate::models::{AuthorRow, BookRow, DbTime};
 use crate::observe::Counters;
-use crate::query::filtered::Criteria;
-use crate::query::search::Search;
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
 use crate::target::SqliteFile;
@@ -79,10 +77,6 @@ impl Backend for SqliteConnection {
     fn title_like(pattern: String) -> BooksPredicate<Self> {
         // SQLite's LIKE ignores ASCII case already.
         Box::new(books::title.like(pattern).escape('\\'))
-    }
-
-    fn ranked_books(&mut self, criteria: &Criteria<'_>, search: &Search) -> Result<Vec<Book>> {
-        Ok(search::ranked(criteria, search).load(self)?)
     }
 
     /// The ids above the largest in use and the largest SQLite ever gave (the tables

@@ -7,7 +7,7 @@ use diesel::sql_types::Bool;
 use diesel::sqlite::Sqlite;
 
 use crate::models::Book;
-use crate::query::filtered::{book_conditions, book_order, Criteria};
+use crate::query::filtered::{book_conditions, book_order, Criteria, RankedSearch};
 use crate::query::search::Search;
 use crate::query::BookOrder;
 use crate::query::Direction;
@@ -61,6 +61,16 @@ pub(crate) fn ranked(criteria: &Criteria<'_>, search: &Search) -> RankedBooks {
             book_order!(query, criteria.filter);
             query
         }
+    }
+}
+
+impl RankedSearch for diesel::SqliteConnection {
+    fn ranked_books(
+        &mut self,
+        criteria: &Criteria<'_>,
+        search: &Search,
+    ) -> crate::error::Result<Vec<Book>> {
+        Ok(ranked(criteria, search).load(self)?)
     }
 }
 
