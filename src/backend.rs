@@ -138,7 +138,7 @@ pub(crate) trait Backend:
         f: impl Fn(&mut Self) -> Result<T>,
     ) -> Result<T>;
 
-    /// True when the table `name` exists.
+    /// True when the table `name` exists, as the open transaction's snapshot sees it.
     fn has_table(&mut self, name: &str) -> Result<bool>;
 
     /// Makes a transaction that changes migrations the only one doing so until it ends.

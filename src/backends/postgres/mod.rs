@@ -191,11 +191,19 @@ impl Backend for PgConnection {
     }
 
     fn has_table(&mut self, name: &str) -> Result<bool> {
-        // Looked up along the search path, where diesel creates its tables too.
+        // Looked up along the search path, where diesel creates its tables too, and read
+        // from `pg_class` by a query, so in the transaction's snapshot. (`to_regclass`
+        // reads the live catalog: inside a snapshot taken before another session's
+        // migrations committed it would see their tables but not their rows in
+        // `__diesel_schema_migrations`, and take the tables for another application's.)
         Ok(diesel::select(
-            sql::<Bool>("to_regclass(")
-                .bind::<diesel::sql_types::Text, _>(name)
-                .sql(") IS NOT NULL"),
+            sql::<Bool>(
+                "EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = ANY (current_schemas(false)) AND c.relname = ",
+            )
+            .bind::<diesel::sql_types::Text, _>(name)
+            .sql(")"),
         )
         .get_result(self)?)
     }
