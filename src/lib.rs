@@ -120,6 +120,7 @@
 mod backend;
 mod backends;
 mod config;
+mod consistency;
 mod error;
 mod migrations;
 mod models;
@@ -138,11 +139,12 @@ mod validate;
 pub mod schema;
 
 pub use config::Config;
+pub use consistency::{Consistency, Token};
 pub use error::{Entity, Error, MigrationError, Missing, Result};
 pub use models::{
     Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId, NewAuthor, NewBook, Version,
 };
-pub use observe::{Stats, SQL_TARGET};
+pub use observe::{EndpointStats, Role, Stats, SQL_TARGET};
 pub use query::{BookFilter, BookOrder, Direction, Page};
 pub use raw::RawConnection;
 pub use repository::Repository;

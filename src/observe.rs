@@ -142,7 +142,7 @@ impl std::fmt::Display for Sql<'_> {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// Data statements run (SELECT, INSERT, UPDATE, DELETE, and DDL outside migrations).
@@ -158,10 +158,43 @@ pub struct Stats {
     pub pool_connections: u32,
     /// Connections idle in the pool now.
     pub pool_idle_connections: u32,
+    /// With read replicas ([`Config::read_replica`](crate::Config::read_replica)): the
+    /// reads each server served, the primary first. Empty without replicas.
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// The reads one server of a repository served: see [`Stats::endpoints`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// The server's URL, without its password.
+    pub endpoint: String,
+    /// The primary, or a read replica.
+    pub role: Role,
+    /// Reads it served (operations outside a transaction that only read; transactions
+    /// and writes are not counted).
+    pub reads: u64,
+    /// For a replica: reads that tried it and went elsewhere because it was down,
+    /// lagging past the budget, or behind the position the read had to see.
+    pub fallbacks: u64,
+    /// For a replica: false while reads skip it after a failure or a lag past the
+    /// budget.
+    pub available: bool,
+}
+
+/// What a server of a repository is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The primary: every write, transaction and migration, and the reads no replica
+    /// could serve.
+    Primary,
+    /// A read replica.
+    Replica,
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, state: r2d2::State) -> Stats {
+    pub(crate) fn snapshot(&self, state: r2d2::State, endpoints: Vec<EndpointStats>) -> Stats {
         Stats {
             statements: self.statements.load(Ordering::Relaxed),
             transaction_statements: self.transaction_statements.load(Ordering::Relaxed),
@@ -169,6 +202,7 @@ impl Counters {
             connections_opened: self.connections.load(Ordering::Relaxed),
             pool_connections: state.connections,
             pool_idle_connections: state.idle_connections,
+            endpoints,
         }
     }
 }

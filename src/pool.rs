@@ -256,6 +256,15 @@ where
         self.pool.get()
     }
 
+    /// A connection, waiting up to `timeout` for one to be free.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // replicas wait less
+    pub(crate) fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<PooledConnection<Gated<M>>, r2d2::Error> {
+        self.pool.get_timeout(timeout)
+    }
+
     pub(crate) fn state(&self) -> r2d2::State {
         self.pool.state()
     }

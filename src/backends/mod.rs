@@ -27,8 +27,9 @@ use std::sync::Arc;
 #[allow(unused_imports)] // for doc links
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::consistency::{Consistency, Token};
 use crate::error::{Error, Result};
-use crate::observe::Counters;
+use crate::observe::{Counters, EndpointStats};
 use crate::ops::Session;
 use crate::target::Target;
 
@@ -36,7 +37,7 @@ use crate::target::Target;
 pub(crate) enum AnyPool {
     Sqlite(sqlite::Pool),
     #[cfg(feature = "postgres")]
-    Postgres(postgres::PgPool),
+    Postgres(postgres::PgCluster),
 }
 
 impl AnyPool {
@@ -51,7 +52,8 @@ impl AnyPool {
         })
     }
 
-    /// Checks out a connection and runs `f` on it.
+    /// Checks out a connection (to the primary, on a server with replicas) and runs `f`
+    /// on it. With replicas, the repository's later reads then see what `f` wrote.
     ///
     /// # Errors
     ///
@@ -64,7 +66,46 @@ impl AnyPool {
         match self {
             AnyPool::Sqlite(pool) => f(&mut **pool.pool.get().map_err(Error::from)?),
             #[cfg(feature = "postgres")]
-            AnyPool::Postgres(pool) => f(&mut pool.get().map_err(Error::from)?.conn),
+            AnyPool::Postgres(cluster) => cluster.write(f),
+        }
+    }
+
+    /// Runs the read `f` outside any transaction, on a read replica when the
+    /// repository has one that may serve it by `consistency`, else as
+    /// [`with_session`](AnyPool::with_session) does. `f` may run twice: on a replica
+    /// that fails, then on the primary.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_session`](AnyPool::with_session).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+    pub(crate) fn read<T>(
+        &self,
+        consistency: Consistency,
+        f: &dyn Fn(&mut dyn Session) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            AnyPool::Sqlite(pool) => f(&mut **pool.pool.get().map_err(Error::from)?),
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(cluster) => cluster.read(consistency, f),
+        }
+    }
+
+    /// The log position after the repository's latest write, on a server with replicas.
+    pub(crate) fn write_token(&self) -> Option<Token> {
+        match self {
+            AnyPool::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(cluster) => cluster.write_token(),
+        }
+    }
+
+    /// The reads each server served, with replicas.
+    pub(crate) fn endpoints(&self) -> Vec<EndpointStats> {
+        match self {
+            AnyPool::Sqlite(_) => Vec::new(),
+            #[cfg(feature = "postgres")]
+            AnyPool::Postgres(cluster) => cluster.endpoints(),
         }
     }
 

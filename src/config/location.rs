@@ -17,9 +17,19 @@ impl std::fmt::Debug for Location {
     }
 }
 
+/// A server's URL (a read replica's), shown without its password.
+#[derive(Clone)]
+pub(crate) struct ServerUrl(pub(crate) String);
+
+impl std::fmt::Debug for ServerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redacted(&self.0))
+    }
+}
+
 /// `url` with the password of its user information (`scheme://user:PASSWORD@host`) and
 /// the value of a `password` parameter replaced by `***`.
-fn redacted(url: &str) -> String {
+pub(crate) fn redacted(url: &str) -> String {
     let mut text = url.to_owned();
     if let Some(start) = text.find("://").map(|at| at + 3) {
         let authority_end = text[start..]

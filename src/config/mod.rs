@@ -2,7 +2,9 @@
 
 mod location;
 
-pub(crate) use self::location::Location;
+#[cfg(feature = "postgres")]
+pub(crate) use self::location::redacted;
+pub(crate) use self::location::{Location, ServerUrl};
 
 use std::time::Duration;
 
@@ -28,6 +30,14 @@ const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 const MAX_TIMEOUT_MILLIS: u128 = i32::MAX as u128;
 
 const DEFAULT_HEALTH_CHECK_AFTER: Duration = Duration::from_secs(30);
+
+const DEFAULT_REPLICA_MAX_LAG: Duration = Duration::from_secs(5);
+
+const DEFAULT_REPLICA_WAIT: Duration = Duration::from_millis(100);
+
+/// The longest [`Config::replica_wait`]: a read that would wait longer for a replica
+/// should go to the primary.
+const MAX_REPLICA_WAIT: Duration = Duration::from_secs(60);
 
 /// How to open a [`Repository`](crate::Repository): the database URL, the pool, the SQL echo and
 /// migrations. Every setting has a default suited to an embedded SQLite database, so
@@ -73,6 +83,14 @@ pub struct Config {
     pub(crate) statement_timeout: Option<Duration>,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) health_check_after: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) read_replicas: Vec<ServerUrl>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) replica_max_lag: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) replica_wait: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) statement_cache: bool,
 }
 
 impl Config {
@@ -135,6 +153,10 @@ impl Config {
             process_exclusive: false,
             statement_timeout: None,
             health_check_after: DEFAULT_HEALTH_CHECK_AFTER,
+            read_replicas: Vec::new(),
+            replica_max_lag: DEFAULT_REPLICA_MAX_LAG,
+            replica_wait: DEFAULT_REPLICA_WAIT,
+            statement_cache: true,
         }
     }
 
@@ -280,6 +302,78 @@ impl Config {
         self.health_check_after = idle;
         self
     }
+
+    /// PostgreSQL only: a streaming replica (a hot standby of the primary the URL
+    /// names) to serve reads from; call it once per replica. Reads outside a
+    /// transaction go to a replica that is up, within
+    /// [`replica_max_lag`](Config::replica_max_lag), and far enough along for the read's
+    /// [`Consistency`](crate::Consistency) (by default, past this repository's own
+    /// writes); every other read, every write, every transaction and the migrations
+    /// go to the primary. A replica that fails or is down is skipped for a second at a
+    /// time, its reads served by the primary: no caller sees its errors.
+    /// [`Repository::stats`](crate::Repository::stats) counts the reads each served.
+    ///
+    /// Opening checks a replica it can reach: it must be in recovery (a standby), and
+    /// hold no migration this build does not know; a replica that cannot be reached
+    /// is opened as down, and tried again later. Each replica has a pool of its own,
+    /// with this config's pool settings.
+    ///
+    /// ```no_run
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let repo = bookshelf::Config::new("postgres://db-primary/app")
+    ///     .read_replica("postgres://db-replica-1/app")
+    ///     .read_replica("postgres://db-replica-2/app")
+    ///     .replica_max_lag(Duration::from_secs(2))
+    ///     .open()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_replica(mut self, url: impl Into<String>) -> Self {
+        self.read_replicas.push(ServerUrl(url.into()));
+        self
+    }
+
+    /// PostgreSQL with replicas: a replica whose replay lag is above this is skipped
+    /// until it catches up. The lag is the age of the oldest write the replica has
+    /// received and not replayed (zero when it has replayed all it received, as long
+    /// as it streams from the primary; without a stream, the age of its last replayed
+    /// transaction). It is measured on the replica at most once per `max_lag`, and a
+    /// measurement is trusted only while it plus its age stays under `max_lag`, so no
+    /// read lands on a replica further behind than this. Reads with
+    /// [`Consistency::Session`](crate::Consistency::Session) or
+    /// [`Consistency::AtLeast`](crate::Consistency::AtLeast) wait for the positions
+    /// they need anyway; the budget bounds what
+    /// [`Consistency::Any`](crate::Consistency::Any) reads miss. Defaults to 5 s; must
+    /// be more than zero.
+    pub fn replica_max_lag(mut self, max_lag: Duration) -> Self {
+        self.replica_max_lag = max_lag;
+        self
+    }
+
+    /// PostgreSQL with replicas: how long a read waits for a replica, for a
+    /// connection of its pool or for it to replay the position the read must see,
+    /// before it goes to the primary instead. Defaults to 100 ms; at most a minute.
+    /// `Duration::ZERO` never waits: a replica not already there is skipped.
+    pub fn replica_wait(mut self, wait: Duration) -> Self {
+        self.replica_wait = wait;
+        self
+    }
+
+    /// PostgreSQL only: whether each connection keeps its prepared statements for
+    /// reuse (diesel's statement cache; on by default). **Turn it off behind PgBouncer
+    /// older than 1.21 in transaction pool mode** (and behind any pooler that hands a
+    /// session's statements to another server connection): there a statement prepared
+    /// on one server connection is missing, or another's, on the next, and statements
+    /// fail with `prepared statement "__diesel_stmt_0" does not exist`. Off, each
+    /// statement is prepared unnamed and parsed every time it runs (the figures are in
+    /// the repository's `docs/scaling.md`). SQLite's connections are in-process and
+    /// always keep it.
+    pub fn statement_cache(mut self, keep: bool) -> Self {
+        self.statement_cache = keep;
+        self
+    }
 }
 
 impl Config {
@@ -333,6 +427,18 @@ impl Config {
                 ),
             ));
         }
+        if self.replica_max_lag.is_zero() {
+            return Err(invalid(
+                "replica_max_lag",
+                "must be more than zero".to_owned(),
+            ));
+        }
+        if self.replica_wait > MAX_REPLICA_WAIT {
+            return Err(invalid(
+                "replica_wait",
+                format!("must be at most a minute, got {:?}", self.replica_wait),
+            ));
+        }
         if let Some(timeout) = self.statement_timeout {
             if timeout.is_zero() || millis_rounded_up(timeout) > MAX_TIMEOUT_MILLIS {
                 return Err(invalid(
@@ -365,8 +471,15 @@ impl Config {
                 return Err(invalid("process_exclusive", refusal.to_owned()));
             }
         }
+        self.check_replicas(target)?;
         let server_only = [
             ("statement_timeout", self.statement_timeout.is_some()),
+            ("statement_cache", !self.statement_cache),
+            (
+                "replica_max_lag",
+                self.replica_max_lag != DEFAULT_REPLICA_MAX_LAG,
+            ),
+            ("replica_wait", self.replica_wait != DEFAULT_REPLICA_WAIT),
             (
                 "health_check_after",
                 self.health_check_after != DEFAULT_HEALTH_CHECK_AFTER,
@@ -379,6 +492,38 @@ impl Config {
                     setting,
                     "a PostgreSQL setting; SQLite has none like it and ignores it"
                 );
+            }
+        }
+        Ok(())
+    }
+
+    /// Replicas serve a PostgreSQL primary, and are PostgreSQL servers themselves.
+    fn check_replicas(&self, target: &Target) -> Result<()> {
+        if self.read_replicas.is_empty() {
+            return Ok(());
+        }
+        if matches!(target, Target::SqliteFile(_) | Target::SqliteMemory) {
+            return Err(invalid(
+                "read_replica",
+                "applies to PostgreSQL; SQLite reads its own file".to_owned(),
+            ));
+        }
+        for ServerUrl(url) in &self.read_replicas {
+            match Target::parse(url) {
+                #[cfg(feature = "postgres")]
+                Ok(Target::Postgres(_)) => {}
+                Ok(_) => {
+                    return Err(invalid(
+                        "read_replica",
+                        "must be a postgres:// or postgresql:// URL".to_owned(),
+                    ))
+                }
+                Err(error) => {
+                    return Err(invalid(
+                        "read_replica",
+                        format!("is not a PostgreSQL URL: {error}"),
+                    ))
+                }
             }
         }
         Ok(())

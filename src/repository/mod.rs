@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::backends::AnyPool;
 use crate::config::Config;
+use crate::consistency::{Consistency, Token};
 use crate::error::{Error, Result};
 use crate::observe::{Counters, Stats};
 use crate::transaction::{Faults, Finish, OpenHere};
@@ -38,6 +39,8 @@ use crate::tx::{self, Tx};
 #[derive(Clone)]
 pub struct Repository {
     inner: Arc<Inner>,
+    /// What this handle's reads must see.
+    reads: Consistency,
 }
 
 struct Inner {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for Repository {
             .field("backend", &self.inner.pool.backend())
             .field("in_memory", &self.inner.pool.in_memory())
             .field("pool", &self.inner.pool.state())
+            .field("reads", &self.reads)
             .finish()
     }
 }
@@ -157,7 +161,10 @@ impl Repository {
                 drop(inner);
                 Ok(())
             }
-            Err(inner) => Err(Repository { inner }),
+            Err(inner) => Err(Repository {
+                inner,
+                reads: self.reads,
+            }),
         }
     }
 
@@ -168,6 +175,65 @@ impl Repository {
         self.inner
             .pool
             .with_session(|conn| f(&mut Tx::autocommit(conn, &faults)))
+    }
+
+    /// Checks out a connection for a read and runs `f` on it, in autocommit: on a read
+    /// replica when this handle's [`Consistency`] lets one serve it, else on the
+    /// primary. `f` may run twice (a replica that fails, then the primary).
+    pub(crate) fn read_tx<T>(&self, f: impl Fn(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        self.check_checkout()?;
+        self.inner.pool.read(self.reads, &|conn| {
+            let faults = Faults::default();
+            f(&mut Tx::autocommit(conn, &faults))
+        })
+    }
+
+    /// This repository, with its reads made as `consistency` says; the handle it is
+    /// called on keeps its own. Clones of the result keep the new one. It matters on
+    /// PostgreSQL with read replicas ([`Config::read_replica`]), where a read outside a
+    /// transaction may be served by a replica:
+    ///
+    /// - [`Consistency::Session`], the default: the read sees every write of this
+    ///   repository (any clone) that finished before it;
+    /// - [`Consistency::AtLeast`]: and also everything before a [`Token`], such as one
+    ///   another request or process took with
+    ///   [`write_token`](Repository::write_token) after its write;
+    /// - [`Consistency::Any`]: any replica within
+    ///   [`replica_max_lag`](Config::replica_max_lag) will do;
+    /// - [`Consistency::Primary`]: the primary, always.
+    ///
+    /// Writes, transactions (reads inside them too), migrations,
+    /// [`for_each_book`](Repository::for_each_book) and
+    /// [`with_connection`](Repository::with_connection) always run on the primary.
+    ///
+    /// ```
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use bookshelf::{Consistency, Repository};
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let dashboard = repo.reading(Consistency::Any); // a few seconds stale is fine
+    /// assert_eq!(dashboard.count_books()?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reading(&self, consistency: Consistency) -> Repository {
+        Repository {
+            inner: Arc::clone(&self.inner),
+            reads: consistency,
+        }
+    }
+
+    /// What this handle's reads must see: see [`reading`](Repository::reading).
+    pub fn consistency(&self) -> Consistency {
+        self.reads
+    }
+
+    /// The primary's log position after this repository's latest write (any clone's),
+    /// as a [`Token`] another request can read at
+    /// ([`Consistency::AtLeast`]). `None` until the repository has written, and always
+    /// without read replicas: there every read sees every committed write.
+    pub fn write_token(&self) -> Option<Token> {
+        self.inner.pool.write_token()
     }
 
     /// Runs `f` in one transaction: it commits when `f` returns `Ok`, and rolls back
@@ -298,7 +364,9 @@ impl Repository {
     /// Statement counts (data statements apart from transaction control and setup) and
     /// the pool's state. Counting costs one atomic increment per statement.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot(self.inner.pool.state())
+        self.inner
+            .counters
+            .snapshot(self.inner.pool.state(), self.inner.pool.endpoints())
     }
 
     /// The versions of the applied migrations, oldest first.
@@ -381,6 +449,7 @@ impl Config {
         let pool = AnyPool::open(&target, &self, &counters)?;
         Ok(Repository {
             inner: Arc::new(Inner { pool, counters }),
+            reads: Consistency::default(),
         })
     }
 }

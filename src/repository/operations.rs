@@ -41,7 +41,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn author(&self, id: AuthorId) -> Result<Option<Author>> {
-        self.with_tx(|tx| tx.author(id))
+        self.read_tx(|tx| tx.author(id))
     }
 
     /// The authors named exactly `name`, by id. `name` is normalised as
@@ -55,7 +55,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn authors_by_name(&self, name: &str) -> Result<Vec<Author>> {
-        self.with_tx(|tx| tx.authors_by_name(name))
+        self.read_tx(|tx| tx.authors_by_name(name))
     }
 
     /// A keyset [`Page`] of authors, by id.
@@ -64,7 +64,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn list_authors(&self, page: Page<AuthorId>) -> Result<Vec<Author>> {
-        self.with_tx(|tx| tx.list_authors(page))
+        self.read_tx(|tx| tx.list_authors(page))
     }
 
     /// Renames an author and returns it as stored, at its next version.
@@ -116,7 +116,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn count_authors(&self) -> Result<i64> {
-        self.with_tx(|tx| tx.count_authors())
+        self.read_tx(|tx| tx.count_authors())
     }
 
     /// Creates a book. The title is trimmed like a name; the ISBN may be ISBN-10 or
@@ -169,7 +169,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn book(&self, id: BookId) -> Result<Option<Book>> {
-        self.with_tx(|tx| tx.book(id))
+        self.read_tx(|tx| tx.book(id))
     }
 
     /// Lazy loading: the books of an author, by title (empty for an unknown author), in
@@ -181,7 +181,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn books_by_author(&self, author_id: AuthorId) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.books_by_author(author_id))
+        self.read_tx(|tx| tx.books_by_author(author_id))
     }
 
     /// The books titled exactly `title`, by id, normalised as
@@ -192,7 +192,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn books_by_title(&self, title: &str) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.books_by_title(title))
+        self.read_tx(|tx| tx.books_by_title(title))
     }
 
     /// The books matching a [`BookFilter`]. Every value reaches the database as a bound
@@ -202,7 +202,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn search_books(&self, filter: &BookFilter) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.search_books(filter))
+        self.read_tx(|tx| tx.search_books(filter))
     }
 
     /// A keyset [`Page`] of books, by id.
@@ -211,7 +211,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn list_books(&self, page: Page<BookId>) -> Result<Vec<Book>> {
-        self.with_tx(|tx| tx.list_books(page))
+        self.read_tx(|tx| tx.list_books(page))
     }
 
     /// Streams every book, by id, to `f`, and returns how many there were. The books
@@ -329,7 +329,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn count_books(&self) -> Result<i64> {
-        self.with_tx(|tx| tx.count_books())
+        self.read_tx(|tx| tx.count_books())
     }
 
     /// Eager loading: a keyset [`Page`] of authors, each with all of their books by
@@ -360,7 +360,7 @@ impl Repository {
     ///
     /// [`Error::Pool`]; [`Error::Database`].
     pub fn authors_with_books(&self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>> {
-        self.with_tx(|tx| tx.authors_with_books(page))
+        self.read_tx(|tx| tx.authors_with_books(page))
     }
 
     /// Runs `f` on a pooled diesel connection, in autocommit: see

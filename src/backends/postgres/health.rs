@@ -42,13 +42,19 @@ impl FailureWatch for Health {
     }
 }
 
-/// True for an error that leaves the connection unusable.
+/// True for an error that leaves the connection unusable: closed, or (a write meeting
+/// a read-only transaction outside any the crate began) connected to a server that is
+/// now a standby, as a demoted primary is after a failover. Discarding it lets the
+/// next connection find the new primary (a multi-host URL with
+/// `target_session_attrs=read-write`).
 fn is_connection_loss(error: &diesel::result::Error) -> bool {
     use diesel::result::DatabaseErrorKind;
     matches!(
         error,
         diesel::result::Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::ReadOnlyTransaction,
             _
         )
     )

@@ -1,12 +1,14 @@
 //! PostgreSQL, the road past one machine (the `postgres` feature): its connection
-//! set-up and pool ([`pool`]), its migrations, and how it differs ([`Backend`]).
+//! set-up and pool ([`pool`]), its read replicas ([`cluster`], [`replicas`]), its
+//! migrations, and how it differs ([`Backend`]).
 
+mod cluster;
 mod health;
 mod pool;
+mod replicas;
 mod search;
 mod settings;
 
-use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
@@ -15,39 +17,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-pub(crate) use self::pool::PgPool;
-use self::pool::{pg_pool, PgSetup};
+pub(crate) use self::cluster::{open, PgCluster};
 use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved};
-use crate::config::Config;
 use crate::error::Result;
-use crate::migrations;
 use crate::models::{AuthorId, AuthorRow, BookRow, DbTime};
-use crate::observe::Counters;
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
-
-/// Opens a PostgreSQL database: one connection (without a statement timeout) checks the
-/// migrations, the pool opens its connections, and only then does that connection apply
-/// the migrations, in one transaction.
-pub(crate) fn open(url: &str, config: &Config, counters: &Arc<Counters>) -> Result<PgPool> {
-    let setup = PgSetup {
-        connect_timeout: config.connection_timeout,
-        lock_timeout: config.busy_timeout,
-        statement_timeout: config.statement_timeout,
-        echo: config.echo(),
-        counters: Arc::clone(counters),
-    };
-    let mut conn = setup.connect(url)?;
-    let pending = migrations::pending_on_open(&mut conn)?;
-    let pool = pg_pool(
-        url,
-        setup,
-        config.pool_settings(),
-        config.health_check_after,
-    )?;
-    migrations::apply_on_open(&mut conn, config.run_migrations, &pending)?;
-    Ok(pool)
-}
 
 impl Backend for PgConnection {
     const NAME: &'static str = "postgres";

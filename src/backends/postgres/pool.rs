@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
@@ -31,6 +31,9 @@ pub(crate) struct PgSetup {
     pub(crate) lock_timeout: Duration,
     /// `statement_timeout` of pooled connections (not of the one that migrates).
     pub(crate) statement_timeout: Option<Duration>,
+    /// Whether connections keep their prepared statements (off behind a pooler that
+    /// moves sessions between server connections).
+    pub(crate) statement_cache: bool,
     pub(crate) echo: EchoSettings,
     pub(crate) counters: Arc<Counters>,
 }
@@ -45,6 +48,9 @@ impl PgSetup {
     /// Opens a connection with the lock timeout and `statement_timeout` set.
     fn open(&self, url: &str, statement_timeout: Option<Duration>) -> Result<PgConnection> {
         let mut conn = PgConnection::establish(&with_connect_timeout(url, self.connect_timeout))?;
+        if !self.statement_cache {
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        }
         self.session(&mut conn, statement_timeout)?;
         Ok(conn)
     }
