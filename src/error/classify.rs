@@ -38,6 +38,7 @@ impl Error {
             Error::NestedCall => Error::NestedCall,
             Error::UnsupportedUrl(message) => Error::UnsupportedUrl(message.clone()),
             Error::Database(error) => Error::Database(replicate_database(error)),
+            Error::CommitUnknown(error) => Error::CommitUnknown(replicate_database(error)),
             other => Error::Database(E::QueryBuilderError(other.to_string().into())),
         }
     }

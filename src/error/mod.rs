@@ -120,6 +120,16 @@ pub enum Error {
     #[error("an earlier error ended the transaction; this operation did not run")]
     TransactionAborted,
 
+    /// The connection to the server was lost while the transaction committed: it may
+    /// have committed, or not, and only reading what it wrote tells which. It is not
+    /// [`retryable`](Error::is_retryable): running a transaction that did commit again
+    /// would apply it twice.
+    #[error(
+        "the connection was lost while the transaction committed: it may or may not \
+         have committed"
+    )]
+    CommitUnknown(#[source] diesel::result::Error),
+
     /// A call on a [`Repository`](crate::Repository) from inside a transaction closure
     /// of the same repository, on the same thread, while every pooled connection is in
     /// use: it could only wait for a connection that this thread itself holds, so it
@@ -293,6 +303,43 @@ impl Error {
             .iter()
             .any(|busy| message.contains(busy))
         })
+    }
+
+    /// True when running the whole transaction again may succeed, and running it again
+    /// is safe because nothing of it was committed: [`is_busy`](Error::is_busy) (a lock
+    /// timeout, a deadlock, a serialization failure), a connection lost before the
+    /// commit, a write that met a read-only server (a primary demoted by a failover:
+    /// the pool discards that connection), or no connection free in time (a server
+    /// restarting or failing over). [`Repository::retry_transaction`] retries on
+    /// these. An [`Error::CommitUnknown`] is not one of them.
+    ///
+    /// [`Repository::retry_transaction`]: crate::Repository::retry_transaction
+    pub fn is_retryable(&self) -> bool {
+        self.is_busy()
+            || matches!(
+                self,
+                Error::Pool(_)
+                    | Error::Database(diesel::result::Error::DatabaseError(
+                        DatabaseErrorKind::ClosedConnection
+                            | DatabaseErrorKind::UnableToSendCommand
+                            | DatabaseErrorKind::ReadOnlyTransaction,
+                        _
+                    ))
+            )
+    }
+
+    /// The error of a `COMMIT` that failed: a lost connection leaves the outcome
+    /// unknown ([`Error::CommitUnknown`]); anything else is as it came.
+    pub(crate) fn at_commit(self) -> Error {
+        match self {
+            Error::Database(
+                error @ diesel::result::Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                ),
+            ) => Error::CommitUnknown(error),
+            other => other,
+        }
     }
 
     /// A write clashed with a row's id (the primary key).

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::consistency::{Consistency, Token};
 use crate::error::{Error, Result};
 use crate::observe::{Counters, Stats};
+use crate::retry::{Retry, Retryable};
 use crate::transaction::{Faults, Finish, OpenHere};
 use crate::tx::{self, Tx};
 
@@ -328,6 +329,52 @@ impl Repository {
         E: From<Error>,
     {
         self.run_transaction(Finish::Commit, f)
+    }
+
+    /// Runs `f` in a transaction as [`transaction`](Repository::transaction) does, and
+    /// runs it again, in a new transaction, when it fails with a
+    /// [retryable](Error::is_retryable) error: a lock timeout, a deadlock or a
+    /// serialization failure, a connection lost before the commit, a write that met a
+    /// primary demoted by a failover, no connection free in time. `retry` says how
+    /// often and after what pauses. The closure must be safe to run more than once:
+    /// whatever it did outside the database in a failed run stays done.
+    ///
+    /// It is the loop that PostgreSQL's `SERIALIZABLE` transactions, and distributed
+    /// engines speaking its protocol (CockroachDB, YugabyteDB), ask of every client.
+    ///
+    /// ```
+    /// # fn main() -> bookshelf::Result<()> {
+    /// use bookshelf::{NewAuthor, Repository, Retry};
+    ///
+    /// let repo = Repository::in_memory()?;
+    /// let author = repo.retry_transaction(Retry::default(), |tx| {
+    ///     tx.create_author(&NewAuthor::new("Iain M. Banks"))
+    /// })?;
+    /// assert_eq!(repo.author(author.id)?, Some(author));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The last run's error, when it is not retryable or the attempts are used up;
+    /// [`Error::CommitUnknown`] when the connection was lost during the commit (not
+    /// retried: the transaction may have committed).
+    pub fn retry_transaction<T, E, F>(&self, retry: Retry, mut f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut Tx<'_>) -> Result<T, E>,
+        E: From<Error> + Retryable,
+    {
+        let mut run = 1;
+        loop {
+            match self.transaction(&mut f) {
+                Err(error) if run < retry.max_attempts() && error.is_retryable() => {
+                    std::thread::sleep(retry.pause_after(run));
+                    run += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs `f` in a transaction that is always rolled back, and returns what `f`

@@ -246,7 +246,7 @@ fn run_in_span<T, E: From<Error>>(
         }
         (Ok(Ok(value)), None) => {
             match finish {
-                Finish::Commit => conn.commit()?,
+                Finish::Commit => conn.commit().map_err(Error::at_commit)?,
                 Finish::RollBack => conn.roll_back()?,
             }
             Ok(value)

@@ -115,9 +115,10 @@ fn open_replica(url: &ServerUrl, setup: &PgSetup, config: &Config) -> Result<Rep
 
 fn check_replica(conn: &mut diesel::PgConnection, endpoint: &str) -> Result<()> {
     use diesel::prelude::*;
-    let in_recovery: bool =
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>("pg_is_in_recovery()"))
-            .get_result(conn)?;
+    let in_recovery: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "pg_is_in_recovery()",
+    ))
+    .get_result(conn)?;
     if !in_recovery {
         return Err(Error::Config {
             setting: "read_replica",

@@ -9,7 +9,6 @@ mod replicas;
 mod search;
 mod settings;
 
-
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::pg::PgConnection;

@@ -172,7 +172,9 @@ impl Replica {
             if replayed >= need {
                 return true;
             }
-            let Some(left) = deadline.checked_duration_since(now).filter(|left| !left.is_zero())
+            let Some(left) = deadline
+                .checked_duration_since(now)
+                .filter(|left| !left.is_zero())
             else {
                 return false;
             };
