@@ -403,3 +403,39 @@ fn after_a_failover_writes_go_on_and_no_acknowledged_write_is_lost() -> TestResu
     assert!(repo.count_authors()? >= i64::try_from(acknowledged.len())?);
     Ok(())
 }
+
+#[test]
+fn a_replica_that_is_not_a_standby_is_refused_when_opening() -> TestResult {
+    let Some(pair) = pair()? else {
+        return Ok(());
+    };
+    let result = Config::new(pair.primary.url(TEST_DB))
+        .read_replica(pair.primary.url(TEST_DB))
+        .open();
+    assert!(
+        matches!(&result, Err(bookshelf::Error::Config { setting: "read_replica", message })
+            if message.contains("not a standby")),
+        "{result:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_replica_down_when_opening_is_tried_later() -> TestResult {
+    let Some(pair) = pair()? else {
+        return Ok(());
+    };
+    harness(pair.standby.stop())?;
+    let repo = config(&pair).open()?;
+    let author = repo.create_author(&NewAuthor::new("Opened without the standby"))?;
+    assert!(repo.author(author.id)?.is_some());
+    assert!(!endpoint(&repo, Role::Replica).available);
+    harness(pair.standby.start())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while endpoint(&repo, Role::Replica).reads == 0 {
+        assert!(Instant::now() < deadline, "the standby was never used");
+        assert!(repo.author(author.id)?.is_some());
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}

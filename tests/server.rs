@@ -32,9 +32,17 @@ fn tagged(db: &TestDb, name: &str) -> Config {
     Config::new(format!("{}&application_name={name}", db.url()))
 }
 
-/// Ends every server session tagged `name`, as a server restart or a proxy would, and
-/// returns how many there were.
-fn terminate(db: &TestDb, name: &str) -> Result<i64, BoxError> {
+/// Ends every server session tagged `name`, as a server restart or a proxy would, once
+/// there are no more than `pool` of them, and returns how many it ended. (The session
+/// that migrated while the repository opened closed before the open returned, but its
+/// server process may take a moment to leave `pg_stat_activity`: up to 5 s is waited.)
+fn terminate(db: &TestDb, name: &str, pool: i64) -> Result<i64, BoxError> {
+    let sessions =
+        format!("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = '{name}'");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while db.query_i64(&sessions)? > pool && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
     db.query_i64(&format!(
         "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
          WHERE application_name = '{name}'"
@@ -72,7 +80,7 @@ fn an_idle_connection_the_server_dropped_is_replaced_before_use() -> TestResult 
         .open()?;
     repo.create_author(&NewAuthor::new("Before"))?;
     let opened = repo.stats().connections_opened;
-    assert_eq!(terminate(&db, name)?, 1);
+    assert_eq!(terminate(&db, name, 1)?, 1);
     // Idle for longer than `health_check_after`: the checkout tests the connection,
     // finds it gone and opens another, so the caller never sees the failure.
     thread::sleep(Duration::from_millis(300));
@@ -184,5 +192,36 @@ fn repositories_opening_one_new_database_at_once_migrate_it_once() -> TestResult
             3
         );
     }
+    Ok(())
+}
+
+/// A server that turned read-only under the pool (a primary demoted by a failover; here
+/// the one pooled session made read-only): the connection that met it is discarded, so
+/// the next one can find the new primary, and the write is retryable.
+#[test]
+fn a_connection_that_meets_a_read_only_server_is_discarded() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let repo = db.config().max_size(1).open()?;
+    repo.with_connection(|raw| match raw {
+        bookshelf::RawConnection::Postgres(conn) => {
+            conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        }
+        _ => Err(diesel::result::Error::NotFound),
+    })?;
+    let opened = repo.stats().connections_opened;
+    let refused = repo.create_author(&NewAuthor::new("Refused"));
+    assert!(
+        matches!(&refused, Err(error) if error.is_read_only() && error.is_retryable()),
+        "{refused:?}"
+    );
+    let author = repo.create_author(&NewAuthor::new("Accepted"))?;
+    assert_eq!(
+        repo.stats().connections_opened,
+        opened + 1,
+        "a new connection"
+    );
+    assert_eq!(repo.author(author.id)?, Some(author));
     Ok(())
 }
