@@ -122,3 +122,48 @@ pub enum Consistency {
     /// The primary, always.
     Primary,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_print_as_postgresql_prints_a_log_position_and_parse_back() {
+        for (position, text) in [
+            (0, "0/0"),
+            (0x16B_3748, "0/16B3748"),
+            (0x1_0000_0000, "1/0"),
+            (u64::MAX, "FFFFFFFF/FFFFFFFF"),
+        ] {
+            assert_eq!(Token(position).to_string(), text);
+            assert_eq!(text.parse::<Token>().ok(), Some(Token(position)));
+        }
+        assert_eq!("a/b".parse::<Token>().ok(), Some(Token(0xA_0000_000B)));
+    }
+
+    #[test]
+    fn anything_else_is_a_validation_error() {
+        for text in [
+            "",
+            "/",
+            "0/",
+            "/0",
+            "0",
+            "0/0/0",
+            "g/0",
+            "0/x",
+            "+1/0",
+            "0/-1",
+            " 0/0",
+            "100000000/0",
+            "0/123456789",
+            "0/0 ",
+        ] {
+            let parsed = text.parse::<Token>();
+            assert!(
+                matches!(parsed, Err(Error::Validation { field: "token", .. })),
+                "{text:?}: {parsed:?}"
+            );
+        }
+    }
+}

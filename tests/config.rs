@@ -48,7 +48,7 @@ type Setting = (&'static str, &'static str, fn(Config) -> Config);
 
 /// Each setting's out-of-range values; the first five are the ones that used to panic
 /// in r2d2's assertions or in `Instant` arithmetic.
-const OUT_OF_RANGE: [Setting; 11] = [
+const OUT_OF_RANGE: [Setting; 13] = [
     ("max_size", "between 1 and 1024", |c| c.max_size(0)),
     ("min_idle", "at most max_size (10)", |c| {
         c.min_idle(Some(11))
@@ -76,6 +76,12 @@ const OUT_OF_RANGE: [Setting; 11] = [
     }),
     ("statement_timeout", "more than zero", |c| {
         c.statement_timeout(Some(Duration::ZERO))
+    }),
+    ("replica_max_lag", "more than zero", |c| {
+        c.replica_max_lag(Duration::ZERO)
+    }),
+    ("replica_wait", "at most a minute", |c| {
+        c.replica_wait(Duration::from_secs(61))
     }),
 ];
 
@@ -161,4 +167,41 @@ fn process_exclusive_is_refused_where_it_cannot_apply() -> TestResult {
         .process_exclusive(false)
         .open()?;
     Ok(())
+}
+
+#[test]
+fn read_replicas_are_refused_for_sqlite_and_must_be_postgres_urls() -> TestResult {
+    let (dir, url) = new_file()?;
+    for primary in [url.as_str(), ":memory:"] {
+        refused(
+            Config::new(primary).read_replica("postgres://replica/app"),
+            "read_replica",
+            "applies to PostgreSQL",
+        )?;
+    }
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing created");
+    #[cfg(feature = "postgres")]
+    for replica in ["replica.db", ":memory:", "mysql://replica/app", ""] {
+        // Refused before anything connects: the primary's host does not exist.
+        refused(
+            Config::new("postgres://primary.invalid/app").read_replica(replica),
+            "read_replica",
+            "PostgreSQL URL",
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_config_shows_no_replica_password() {
+    let config = Config::new("postgres://ann:s3cret@primary/app")
+        .read_replica("postgres://ann:hunter2@replica/app?password=hunter3");
+    let shown = format!("{config:?}");
+    for secret in ["s3cret", "hunter2", "hunter3"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(
+        shown.contains("postgres://ann:***@replica/app?password=***"),
+        "{shown}"
+    );
 }

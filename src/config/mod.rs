@@ -515,7 +515,7 @@ impl Config {
                 Ok(_) => {
                     return Err(invalid(
                         "read_replica",
-                        "must be a postgres:// or postgresql:// URL".to_owned(),
+                        "must be a PostgreSQL URL (postgres:// or postgresql://)".to_owned(),
                     ))
                 }
                 Err(error) => {
