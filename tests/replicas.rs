@@ -51,19 +51,22 @@ fn harness<T>(result: pg_pair::Result<T>) -> Result<T, common::BoxError> {
     result.map_err(|error| error.to_string().into())
 }
 
-fn endpoint(repo: &Repository, role: Role) -> EndpointStats {
-    repo.stats()
-        .endpoints
-        .into_iter()
+/// The stats of the repository's server with `role`.
+fn endpoint(repo: &Repository, role: Role) -> Result<EndpointStats, String> {
+    let endpoints = repo.stats().endpoints;
+    endpoints
+        .iter()
         .find(|endpoint| endpoint.role == role)
-        .unwrap_or_else(|| panic!("no {role:?} in the stats"))
+        .cloned()
+        .ok_or_else(|| format!("no {role:?} in {endpoints:?}"))
 }
 
-fn reads(repo: &Repository) -> (u64, u64) {
-    (
-        endpoint(repo, Role::Primary).reads,
-        endpoint(repo, Role::Replica).reads,
-    )
+/// Reads served by the primary and by the replica so far.
+fn reads(repo: &Repository) -> Result<(u64, u64), String> {
+    Ok((
+        endpoint(repo, Role::Primary)?.reads,
+        endpoint(repo, Role::Replica)?.reads,
+    ))
 }
 
 #[test]
@@ -82,11 +85,11 @@ fn plain_reads_are_served_by_the_standby_and_writes_by_the_primary() -> TestResu
     let other = Repository::open(&pair.primary.url(TEST_DB))?;
     let unseen = other.create_author(&NewAuthor::new("After the pause"))?;
 
-    let before = reads(&repo);
+    let before = reads(&repo)?;
     for _ in 0..1000 {
         assert_eq!(repo.author(unseen.id)?, None, "served by the primary");
     }
-    let after = reads(&repo);
+    let after = reads(&repo)?;
     assert_eq!(after.0 - before.0, 0, "no plain read went to the primary");
     assert_eq!(after.1 - before.1, 1000);
     assert_eq!(
@@ -140,12 +143,12 @@ fn reads_that_must_see_a_write_wait_for_the_standby_or_go_to_the_primary() -> Te
     // Catch-up: once the standby has replayed, reads with the token go back to it.
     harness(pair.standby.resume_replay())?;
     harness(pair.wait_replayed())?;
-    let before = reads(&repo);
+    let before = reads(&repo)?;
     for _ in 0..100 {
         let seen = repo.reading(Consistency::AtLeast(token)).author(fresh.id)?;
         assert!(seen.is_some());
     }
-    let after = reads(&repo);
+    let after = reads(&repo)?;
     assert_eq!(
         after.0 - before.0,
         0,
@@ -162,7 +165,7 @@ fn a_thousand_writes_each_read_back_by_token_are_never_stale() -> TestResult {
     };
     let writer = config(&pair).open()?;
     let reader = config(&pair).open()?;
-    let before = reads(&reader);
+    let before = reads(&reader)?;
     for i in 0..1000 {
         let author = writer.create_author(&NewAuthor::new(format!("Pair {i}")))?;
         let id = author.id;
@@ -173,7 +176,7 @@ fn a_thousand_writes_each_read_back_by_token_are_never_stale() -> TestResult {
         let renamed = writer.rename_author(id, &format!("Renamed {i}"))?;
         assert_eq!(writer.author(id)?, Some(renamed));
     }
-    let after = reads(&reader);
+    let after = reads(&reader)?;
     eprintln!(
         "token reads: {} by the standby, {} by the primary",
         after.1 - before.1,
@@ -189,14 +192,18 @@ fn reads_inside_a_transaction_see_its_writes() -> TestResult {
     };
     let repo = config(&pair).open()?;
     harness(pair.standby.pause_replay())?;
-    let before = reads(&repo);
+    let before = reads(&repo)?;
     repo.transaction(|tx| -> bookshelf::Result<()> {
         let author = tx.create_author(&NewAuthor::new("Inside"))?;
         assert_eq!(tx.author(author.id)?, Some(author));
         assert_eq!(tx.count_authors()?, 1);
         Ok(())
     })?;
-    assert_eq!(reads(&repo), before, "a transaction's reads are not routed");
+    assert_eq!(
+        reads(&repo)?,
+        before,
+        "a transaction's reads are not routed"
+    );
     assert_eq!(
         repo.count_authors()?,
         1,
@@ -234,7 +241,7 @@ fn a_standby_lagging_past_the_budget_serves_no_read() -> TestResult {
     // Past the budget, any measurement taken before the delay is too old to trust.
     thread::sleep(budget * 3);
     let any = repo.reading(Consistency::Any);
-    let before = reads(&repo);
+    let before = reads(&repo)?;
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut count = 0;
     while Instant::now() < deadline {
@@ -242,7 +249,7 @@ fn a_standby_lagging_past_the_budget_serves_no_read() -> TestResult {
         count += 1;
         thread::sleep(Duration::from_millis(5));
     }
-    let lagging = reads(&repo);
+    let lagging = reads(&repo)?;
     assert_eq!(
         lagging.1 - before.1,
         0,
@@ -256,7 +263,7 @@ fn a_standby_lagging_past_the_budget_serves_no_read() -> TestResult {
     harness(pair.standby.set_apply_delay(Duration::ZERO))?;
     // Caught up again, it serves reads again.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while reads(&repo).1 == lagging.1 {
+    while reads(&repo)?.1 == lagging.1 {
         assert!(Instant::now() < deadline, "the standby never came back");
         any.author(seed.id)?;
         thread::sleep(Duration::from_millis(20));
@@ -295,8 +302,8 @@ fn a_standby_going_down_mid_run_fails_no_read_and_is_used_again_once_back() -> T
     harness(pair.standby.start())?;
     // Back within the retry interval (a second) and a little.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let replica_reads_while_down = endpoint(&repo, Role::Replica).reads;
-    while endpoint(&repo, Role::Replica).reads == replica_reads_while_down {
+    let replica_reads_while_down = endpoint(&repo, Role::Replica)?.reads;
+    while endpoint(&repo, Role::Replica)?.reads == replica_reads_while_down {
         assert!(
             Instant::now() < deadline,
             "reads never returned to the standby"
@@ -429,10 +436,10 @@ fn a_replica_down_when_opening_is_tried_later() -> TestResult {
     let repo = config(&pair).open()?;
     let author = repo.create_author(&NewAuthor::new("Opened without the standby"))?;
     assert!(repo.author(author.id)?.is_some());
-    assert!(!endpoint(&repo, Role::Replica).available);
+    assert!(!endpoint(&repo, Role::Replica)?.available);
     harness(pair.standby.start())?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while endpoint(&repo, Role::Replica).reads == 0 {
+    while endpoint(&repo, Role::Replica)?.reads == 0 {
         assert!(Instant::now() < deadline, "the standby was never used");
         assert!(repo.author(author.id)?.is_some());
         thread::sleep(Duration::from_millis(50));
