@@ -13,6 +13,8 @@ pub struct Settings {
     pub database_url: String,
     /// `API_TOKEN` (never an argument: arguments are visible to every local user).
     pub api_token: Option<String>,
+    /// PostgreSQL read replicas: `READ_REPLICA_URLS`, URLs separated by spaces.
+    pub read_replicas: Vec<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -21,6 +23,7 @@ impl std::fmt::Debug for Settings {
             .field("bind_addr", &self.bind_addr)
             .field("database_url", &self.database_url)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("read_replicas", &self.read_replicas.len())
             .finish()
     }
 }
@@ -57,10 +60,14 @@ impl Settings {
         if api_token.as_deref().is_some_and(str::is_empty) {
             return Err("API_TOKEN is set but empty; unset it or give it a value".to_owned());
         }
+        let read_replicas = env("READ_REPLICA_URLS")
+            .map(|urls| urls.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
         Ok(Self {
             bind_addr,
             database_url,
             api_token,
+            read_replicas,
         })
     }
 }

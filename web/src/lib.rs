@@ -4,6 +4,7 @@
 
 mod conditional;
 mod config;
+mod consistency;
 mod error;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tracing::Level;
 
 use conditional::{none_match, not_modified, tagged, IfMatch};
 pub use config::{AppConfig, Settings};
+pub use consistency::TOKEN_HEADER;
 pub use error::{ApiError, Json, Path, Query};
 
 /// Request bodies larger than this are refused with 413.
@@ -55,13 +57,19 @@ impl AppState {
         }
     }
 
+    /// The repository served.
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
     /// Repository calls running or about to run on a blocking thread now.
     pub fn db_calls_in_flight(&self) -> usize {
         self.config.max_db_calls - self.db_slots.available_permits()
     }
 
     /// Runs `f` on the repository on a blocking thread: diesel is synchronous, and a
-    /// tokio worker must never wait on SQLite. Every handler goes through here.
+    /// tokio worker must never wait on SQLite. Every handler goes through here. Its
+    /// reads see at least what the request's `Consistency-Token` saw.
     async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&Repository) -> bookshelf::Result<T> + Send + 'static,
@@ -73,7 +81,7 @@ impl AppState {
             Ok(Err(_closed)) => return Err(ApiError::internal()),
             Err(_elapsed) => return Err(ApiError::unavailable()),
         };
-        let repo = self.repo.clone();
+        let repo = consistency::for_this_request(&self.repo);
         // The permit moves into the task: a request dropped by its client still holds
         // its slot until the call it started is over.
         let joined = tokio::task::spawn_blocking(move || {
@@ -111,6 +119,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            consistency::carry_token,
+        ))
         .layer(
             // Spans carry the method, URI and HTTP version; headers (the token) are not logged.
             TraceLayer::new_for_http()

@@ -7,6 +7,8 @@
 //! BIND_ADDR=127.0.0.1:8080 DATABASE_URL=books.db API_TOKEN=s3cret \
 //!     RUST_LOG=info,bookshelf::sql=debug cargo run --bin web_api
 //! DATABASE_URL=postgres://127.0.0.1/test cargo run --features postgres --bin web_api
+//! DATABASE_URL=postgres://db-primary/app READ_REPLICA_URLS="postgres://db-replica/app" \
+//!     cargo run --features postgres --bin web_api
 //! ```
 //!
 //! Arguments win over `BIND_ADDR` and `DATABASE_URL`. `RUST_LOG` filters the log (default
@@ -40,6 +42,16 @@
 //! `unauthorized`, 503 `unavailable` (no database connection in time; with
 //! `Retry-After`), and 500 `internal`, whose message never carries SQL or file paths
 //! (those go to the log).
+//!
+//! # Read replicas and `Consistency-Token`
+//!
+//! With `READ_REPLICA_URLS` (PostgreSQL; URLs separated by spaces), reads outside a
+//! transaction may be served by a replica. Every response to a write carries
+//! `Consistency-Token: <log position>`, every response to a read the token it came with;
+//! a client that sends the last token it got back on its next requests sees its own
+//! writes on every read, on whichever instance of the server the request lands, while
+//! other clients' reads keep going to the replicas. A token that is not one is 400
+//! `invalid_token`. Without replicas no token is sent, and one sent has no effect.
 //!
 //! # Safe defaults
 //!
@@ -109,16 +121,15 @@ async fn serve() -> Result<(), Box<dyn Error + Send + Sync>> {
         .init();
 
     let settings = Settings::parse(std::env::args().skip(1), |key| std::env::var(key).ok())?;
-    let url = settings.database_url.clone();
+    let mut config = Config::new(settings.database_url.clone())
+        .max_size(DB_CONNECTIONS)
+        .connection_timeout(WAIT_FOR_DATABASE)
+        .log_queries(true);
+    for replica in &settings.read_replicas {
+        config = config.read_replica(replica);
+    }
     // Opening runs the migrations: blocking work, kept off the async workers too.
-    let repo = tokio::task::spawn_blocking(move || {
-        Config::new(url)
-            .max_size(DB_CONNECTIONS)
-            .connection_timeout(WAIT_FOR_DATABASE)
-            .log_queries(true)
-            .open()
-    })
-    .await??;
+    let repo = tokio::task::spawn_blocking(move || config.open()).await??;
 
     let listener = tokio::net::TcpListener::bind(settings.bind_addr).await?;
     let address = listener.local_addr()?;

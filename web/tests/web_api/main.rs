@@ -10,5 +10,10 @@ mod common;
 
 mod concurrency;
 mod errors;
+#[cfg(feature = "postgres")]
+#[path = "../../../tests/common/pg_pair.rs"]
+mod pg_pair;
+#[cfg(feature = "postgres")]
+mod replicas;
 mod routes;
 mod support;

@@ -259,6 +259,7 @@ fn settings_come_from_arguments_then_environment() -> TestResult {
         "BIND_ADDR" => Some("127.0.0.1:8080".to_owned()),
         "DATABASE_URL" => Some("env.db".to_owned()),
         "API_TOKEN" => Some("t0ken".to_owned()),
+        "READ_REPLICA_URLS" => Some(" postgres://r1/app  postgres://r2/app ".to_owned()),
         _ => None,
     };
     let none = |_: &str| None;
@@ -275,6 +276,11 @@ fn settings_come_from_arguments_then_environment() -> TestResult {
         (8080, "env.db")
     );
     assert_eq!(from_env.api_token.as_deref(), Some("t0ken"));
+    assert_eq!(
+        from_env.read_replicas,
+        ["postgres://r1/app", "postgres://r2/app"]
+    );
+    assert!(defaults.read_replicas.is_empty());
     assert!(
         !format!("{from_env:?}").contains("t0ken"),
         "Debug hides the token"
@@ -362,6 +368,27 @@ web_tests! {
         let stale = Server::call(server.request("DELETE", &author_path)?.header("if-match", "\"1\"")).await?;
         stale.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
         assert_eq!(server.repo.count_authors()?, 1);
+        server.stop().await
+    }
+}
+
+web_tests! {
+    /// Without read replicas there is no token to send: every read sees every write. A
+    /// token a client sends is still checked (400 for one that is not a token) and then
+    /// changes nothing.
+    async fn consistency_tokens_without_replicas(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let created = server.json("POST", "/authors", json!({"name": "Tokenless"})).await?;
+        assert!(created.headers.get(crate::app::TOKEN_HEADER).is_none());
+        let id = created.ok(CREATED)?["id"].as_i64().ok_or("no id")?;
+        let path = format!("/authors/{id}");
+        let read = Server::call(server.request("GET", &path)?.header(crate::app::TOKEN_HEADER, "0/16B3748")).await?;
+        assert_eq!(read.ok(OK)?["name"], "Tokenless");
+        for bad in ["16B3748", "0/16B3748/1", "0/xyz", ""] {
+            let reply = Server::call(server.request("GET", &path)?.header(crate::app::TOKEN_HEADER, bad)).await?;
+            assert_eq!(reply.status, 400, "{bad:?}");
+            assert_eq!(reply.body["error"]["kind"], "invalid_token");
+        }
         server.stop().await
     }
 }

@@ -99,9 +99,9 @@ pub(crate) struct Server {
     pub(crate) state: AppState,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) task: Option<JoinHandle<std::io::Result<()>>>,
-    /// The database file or schema; removed on drop, after the fields above (held for
-    /// that alone).
-    _db: TestDb,
+    /// The database file or schema, if the server made it; removed on drop, after the
+    /// fields above (held for that alone).
+    _db: Option<TestDb>,
 }
 
 /// A response, read whole.
@@ -136,6 +136,20 @@ impl Server {
         let open = move || TestDb::open_with(backend, configure).map_err(|e| e.to_string());
         let db = tokio::task::spawn_blocking(open).await??;
         let repo = db.repo.clone();
+        Self::serve(repo, app_config, Some(db)).await
+    }
+
+    /// The app with `app_config` over `repo`, a repository the test opened.
+    #[allow(dead_code)]
+    pub(crate) async fn serving(repo: Repository, app_config: AppConfig) -> TestResult<Self> {
+        Self::serve(repo, app_config, None).await
+    }
+
+    async fn serve(
+        repo: Repository,
+        app_config: AppConfig,
+        db: Option<TestDb>,
+    ) -> TestResult<Self> {
         let state = AppState::new(repo.clone(), app_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
