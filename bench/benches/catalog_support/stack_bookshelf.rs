@@ -15,6 +15,11 @@ use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAG
 /// The environment variable that opens SQLite files `process_exclusive`.
 const PROCESS_EXCLUSIVE_VAR: &str = "BOOKSHELF_BENCH_PROCESS_EXCLUSIVE";
 
+/// The environment variable naming a streaming standby of the PostgreSQL server (its
+/// base URL, as `BOOKSHELF_TEST_POSTGRES_URL` names the primary): `bookshelf-pg` then
+/// opens it as a read replica.
+const READ_REPLICA_VAR: &str = "BOOKSHELF_BENCH_READ_REPLICA";
+
 pub struct BookshelfStack {
     repo: Repository,
 }
@@ -31,10 +36,32 @@ impl BookshelfStack {
         if exclusive {
             eprintln!("   bookshelf: Config::process_exclusive(true) ({PROCESS_EXCLUSIVE_VAR}=1)");
         }
+        let mut config = Config::new(url).process_exclusive(exclusive);
+        if let Some(replica) = replica_url(url)? {
+            eprintln!("   bookshelf: read replica {replica} ({READ_REPLICA_VAR})");
+            config = config.read_replica(replica);
+        }
         Ok(Self {
-            repo: Config::new(url).process_exclusive(exclusive).open()?,
+            repo: config.open()?,
         })
     }
+}
+
+/// The replica's URL for the run's database at `url` (the same schema, on the standby
+/// that [`READ_REPLICA_VAR`] names), when the variable is set and `url` is the
+/// primary's.
+fn replica_url(url: &str) -> BenchResult<Option<String>> {
+    let Ok(replica) = std::env::var(READ_REPLICA_VAR) else {
+        return Ok(None);
+    };
+    if !url.starts_with("postgres") {
+        return Ok(None);
+    }
+    let primary = crate::database::postgres_base_url()?;
+    let schema_part = url
+        .strip_prefix(primary.as_str())
+        .ok_or_else(|| format!("{url} is not on {primary}"))?;
+    Ok(Some(format!("{replica}{schema_part}")))
 }
 
 fn author_rec(author: Author) -> AuthorRec {
