@@ -1,7 +1,7 @@
 //! Read replicas on real servers: a primary and a streaming standby of the test's own
 //! (never the shared server), started in temporary directories and stopped by their
 //! data directories. They run when PostgreSQL's server programs are installed; with
-//! `BOOKSHELF_TEST_CLUSTERS=1` (CI sets it) missing programs fail the tests instead of
+//! `BOOKSHELF_TEST_CLUSTERS=1` or `CI` set, missing programs fail the tests instead of
 //! skipping them.
 #![cfg(feature = "postgres")]
 
@@ -18,25 +18,13 @@ use bookshelf::{Config, Consistency, EndpointStats, NewAuthor, Repository, Retry
 use common::TestResult;
 use pg_pair::{Pair, TEST_DB};
 
-/// Set to make missing server programs an error.
-const REQUIRED_VAR: &str = "BOOKSHELF_TEST_CLUSTERS";
-
 /// A primary and a standby, or `None` (said on stderr) when the server programs are
 /// missing and not required.
 fn pair() -> Result<Option<Pair>, common::BoxError> {
-    if pg_pair::binaries()
-        .map_err(|error| error.to_string())?
-        .is_none()
-    {
-        if std::env::var_os(REQUIRED_VAR).is_some() {
-            return Err(format!("{REQUIRED_VAR} is set, but initdb and pg_ctl are missing").into());
-        }
-        common::say_skipped(format_args!(
-            "no PostgreSQL server programs (initdb, pg_ctl): the replica tests are skipped"
-        ));
+    if !harness(pg_pair::programs_present("the replica suite"))? {
         return Ok(None);
     }
-    Ok(Some(Pair::start().map_err(|error| error.to_string())?))
+    Ok(Some(harness(Pair::start())?))
 }
 
 fn config(pair: &Pair) -> Config {

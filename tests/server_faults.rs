@@ -6,9 +6,9 @@
 //! (`BOOKSHELF_TEST_POSTGRES_URL`); the restart test runs a throwaway cluster of its own.
 #![cfg(feature = "postgres")]
 
-#[path = "server_faults/cluster.rs"]
-mod cluster;
 mod common;
+#[path = "common/pg_pair.rs"]
+mod pg_pair;
 #[path = "server_faults/proxy.rs"]
 mod proxy;
 
@@ -17,7 +17,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bookshelf::{Config, Error, NewAuthor, Repository};
-use cluster::Cluster;
 use common::{Backend, BoxError, TestDb, TestResult};
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
@@ -281,20 +280,21 @@ fn after_connections_die_without_a_word_at_most_one_call_fails() -> TestResult {
 
 #[test]
 fn after_a_server_restart_no_call_fails() -> TestResult {
-    let Some(cluster) = Cluster::start()? else {
+    if !pg_pair::programs_present("the server restart test").map_err(|e| e.to_string())? {
         return Ok(());
-    };
+    }
+    let cluster = pg_pair::Server::primary().map_err(|e| e.to_string())?;
     let repos = POOL_SIZES
         .iter()
         .map(|&size| {
-            let repo = sized(Config::new(cluster.url()), size)
+            let repo = sized(Config::new(cluster.url("postgres")), size)
                 .health_check_after(Duration::from_secs(3600))
                 .open()?;
             use_every_connection(&repo)?;
             Ok((size, repo))
         })
         .collect::<Result<Vec<_>, BoxError>>()?;
-    cluster.restart()?;
+    cluster.restart().map_err(|e| e.to_string())?;
     let mut failures = Vec::new();
     for (size, repo) in &repos {
         let failed = failures_in_calls(repo)?;

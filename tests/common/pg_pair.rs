@@ -54,6 +54,34 @@ const POSTGRES: &str = "postgres";
 /// The database [`Pair::start`] creates on the primary.
 pub const TEST_DB: &str = "test";
 
+/// Set (CI sets it, and `CI` counts too) to make missing server programs a failure of
+/// the tests that need them, instead of a skip.
+pub const REQUIRED_VAR: &str = "BOOKSHELF_TEST_CLUSTERS";
+
+/// True when the server programs are installed. When they are not, says on stderr that
+/// `what` is skipped, or fails when [`REQUIRED_VAR`] or `CI` is set.
+///
+/// # Errors
+///
+/// Missing programs where they are required; as [`binaries`].
+pub fn programs_present(what: &str) -> Result<bool> {
+    if binaries()?.is_some() {
+        return Ok(true);
+    }
+    if std::env::var_os(REQUIRED_VAR).is_some() || std::env::var_os("CI").is_some() {
+        return Err(format!(
+            "no PostgreSQL server programs (initdb, pg_ctl, pg_basebackup), \
+             and {REQUIRED_VAR} or CI is set: {what} cannot run"
+        )
+        .into());
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED: no PostgreSQL server programs (initdb, pg_ctl): {what} is skipped"
+    );
+    Ok(false)
+}
+
 /// How long a wait for the servers (streaming, replay, pause, reload) may take.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -80,7 +108,7 @@ const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
 /// fast and unsafe on a crash, which a throwaway cluster does not survive anyway. The
 /// settings of one server alone are in [`SERVER_CONF`], included last.
 const SHARED_SETTINGS: &str = "
-# Throwaway test cluster (see the harness's cluster.rs).
+# Throwaway test cluster (tests/common/pg_pair.rs).
 listen_addresses = '127.0.0.1'
 max_connections = 100
 shared_buffers = 32MB
@@ -290,6 +318,28 @@ impl Server {
             port: 0,
             dir,
         })
+    }
+
+    /// A lone server of the test's own (a new cluster with the settings of a primary,
+    /// started), with its `postgres` database.
+    ///
+    /// # Errors
+    ///
+    /// When the server programs are missing or any step fails.
+    pub fn primary() -> Result<Server> {
+        let bindir = binaries()?.ok_or("no PostgreSQL server programs (initdb, pg_ctl)")?;
+        Server::init_primary(&bindir)
+    }
+
+    /// Restarts the server as an administrator would: `fast` ends every session, and
+    /// the call returns once it accepts connections again, on the same port.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::stop`] and [`Server::start`].
+    pub fn restart(&self) -> Result<()> {
+        self.stop()?;
+        self.start()
     }
 
     /// A new cluster (`initdb`) with the settings of a primary, started.
