@@ -225,3 +225,49 @@ fn a_connection_that_meets_a_read_only_server_is_discarded() -> TestResult {
     assert_eq!(repo.author(author.id)?, Some(author));
     Ok(())
 }
+
+/// The statements a connection has prepared by name and keeps (diesel's cache).
+fn prepared_statements(repo: &Repository) -> bookshelf::Result<i64> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    repo.with_connection(|raw| match raw {
+        bookshelf::RawConnection::Postgres(conn) => {
+            diesel::sql_query("SELECT count(*) AS n FROM pg_prepared_statements")
+                .get_result::<Count>(conn)
+                .map(|count| count.n)
+        }
+        _ => Err(diesel::result::Error::NotFound),
+    })
+}
+
+/// Behind PgBouncer before 1.21 in transaction mode, a statement prepared by name on one
+/// server connection is missing (or its name taken) on the next: with the statement
+/// cache off, a connection prepares nothing by name.
+#[test]
+fn without_the_statement_cache_no_statement_is_prepared_by_name() -> TestResult {
+    let Some(db) = server_db()? else {
+        return Ok(());
+    };
+    let exercise = |repo: &Repository| -> bookshelf::Result<()> {
+        let author = repo.create_author(&NewAuthor::new("Cached or not"))?;
+        for _ in 0..3 {
+            repo.author(author.id)?;
+            repo.books_by_author(author.id)?;
+        }
+        Ok(())
+    };
+    let cached = db.config().max_size(1).open()?;
+    exercise(&cached)?;
+    assert!(
+        prepared_statements(&cached)? > 0,
+        "the control: the cache keeps them"
+    );
+    let uncached = db.config().max_size(1).statement_cache(false).open()?;
+    exercise(&uncached)?;
+    assert_eq!(prepared_statements(&uncached)?, 0);
+    Ok(())
+}
