@@ -434,3 +434,59 @@ fn a_replica_down_when_opening_is_tried_later() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_replica_whose_connections_are_all_busy_is_not_taken_for_down() -> TestResult {
+    let Some(pair) = pair()? else {
+        return Ok(());
+    };
+    // One connection per pool, and no wait for it: a second reader finds the replica's
+    // one connection in use, and reads on the primary instead.
+    let repo = config(&pair)
+        .max_size(1)
+        .replica_wait(Duration::ZERO)
+        .open()?;
+    let author = repo.create_author(&NewAuthor::new("Busy replica"))?;
+    harness(pair.wait_replayed())?;
+    let any = repo.reading(Consistency::Any);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while endpoint(&repo, Role::Replica)?.reads == 0 {
+        assert!(Instant::now() < deadline, "the standby was never used");
+        any.author(author.id)?;
+        thread::sleep(Duration::from_millis(20));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (any, stop) = (any.clone(), Arc::clone(&stop));
+            thread::spawn(move || -> bookshelf::Result<()> {
+                while !stop.load(Ordering::Relaxed) {
+                    assert!(any.author(author.id)?.is_some());
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let mut marked_down = 0;
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if !endpoint(&repo, Role::Replica)?.available {
+            marked_down += 1;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.join().map_err(|_| "a reader panicked")??;
+    }
+    let replica = endpoint(&repo, Role::Replica)?;
+    assert_eq!(
+        marked_down, 0,
+        "a busy replica was taken for down: {replica:?}"
+    );
+    assert!(
+        replica.fallbacks > 0,
+        "the second reader fell back: {replica:?}"
+    );
+    Ok(())
+}

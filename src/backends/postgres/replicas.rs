@@ -114,6 +114,8 @@ impl Replica {
         };
         let mut pooled = match self.pool.get_timeout(settings.wait) {
             Ok(pooled) => pooled,
+            // Every connection it has is in use: busy, not down.
+            Err(_) if self.pool.state().connections > 0 => return None,
             Err(error) => {
                 self.failed(&Error::Pool(error));
                 return None;
