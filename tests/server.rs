@@ -209,7 +209,11 @@ fn a_connection_that_meets_a_read_only_server_is_discarded() -> TestResult {
     let Some(db) = server_db()? else {
         return Ok(());
     };
-    let repo = db.config().max_size(1).open()?;
+    // Straight to the server: the session setting that plays the demoted primary would,
+    // through a pooler, stay on a server connection that the replacement gets too.
+    let repo = Config::new(common::postgres::direct_url(db.url())?)
+        .max_size(1)
+        .open()?;
     repo.with_connection(|raw| match raw {
         bookshelf::RawConnection::Postgres(conn) => {
             conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
