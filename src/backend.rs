@@ -3,6 +3,8 @@
 //! connection types. Everything else (the operations, transactions, migrations) is
 //! written once, over these. The backends themselves are in [`backends`](crate::backends).
 
+use std::borrow::Cow;
+
 use diesel::connection::{AnsiTransactionManager, Connection};
 use diesel::expression::BoxableExpression;
 use diesel::sql_types::Bool;
@@ -100,8 +102,17 @@ pub(crate) trait Backend:
     /// This connection as the application sees it in the escape hatch.
     fn raw(&mut self) -> RawConnection<'_>;
 
-    /// The statement that begins a top-level transaction for `access`.
-    fn begin_sql(access: Access) -> &'static str;
+    /// The statement that begins a top-level transaction for `access` on this
+    /// connection (with the settings its session cannot keep, on PostgreSQL behind a
+    /// transaction pooler).
+    fn begin_sql(&mut self, access: Access) -> Cow<'static, str>;
+
+    /// True when this connection's settings hold only inside a transaction (PostgreSQL
+    /// behind a transaction pooler): then an operation outside a transaction runs in
+    /// one of its own.
+    fn operations_need_a_transaction(&mut self) -> bool {
+        false
+    }
 
     /// After a statement inside a transaction failed: true when the transaction (at the
     /// depth diesel counts) can still run statements. When the database ended it, diesel's

@@ -95,7 +95,9 @@
 //! case-insensitive `LIKE`, how bulk inserts reserve ids) live in one private trait.
 //! Server connections get `lock_timeout` (from [`Config::busy_timeout`]) and optionally
 //! [`Config::statement_timeout`], and opening one gives up after
-//! [`Config::connection_timeout`]. The pool replaces a connection the server closed
+//! [`Config::connection_timeout`]; behind PgBouncer in transaction pool mode,
+//! [`Config::transaction_pooler`] (or `pooler=transaction` in the URL) sets them in
+//! every transaction instead. The pool replaces a connection the server closed
 //! before handing it out, without a round trip, so a server restart fails no call; it
 //! spends a round trip testing only connections idle for [`Config::health_check_after`]
 //! or opened before another was found lost. Without the feature a PostgreSQL URL is

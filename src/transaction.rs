@@ -55,7 +55,8 @@ pub(crate) fn begin<C: Backend>(conn: &mut C, access: Access) -> Result<NonZeroU
     if in_transaction(conn) {
         AnsiTransactionManager::begin_transaction(conn)?;
     } else {
-        AnsiTransactionManager::begin_transaction_sql(conn, C::begin_sql(access))?;
+        let begin = conn.begin_sql(access);
+        AnsiTransactionManager::begin_transaction_sql(conn, &begin)?;
     }
     depth(conn).ok_or(Error::TransactionAborted)
 }

@@ -104,8 +104,10 @@ fn schema_dump(db: &TestDb) -> Result<Vec<SchemaObject>, BoxError> {
     match db.backend {
         Backend::Sqlite => Ok(diesel::sql_query(SQLITE_SCHEMA).load(&mut raw(db.url())?)?),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => Ok(diesel::sql_query(POSTGRES_SCHEMA)
-            .load(&mut diesel::PgConnection::establish(db.url())?)?),
+        Backend::Postgres => {
+            Ok(diesel::sql_query(POSTGRES_SCHEMA)
+                .load(&mut common::postgres::connect(db.url())?)?)
+        }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => Err("PostgreSQL tests need the `postgres` feature".into()),
     }
@@ -131,7 +133,7 @@ fn recorded_versions(db: &TestDb) -> Result<Vec<String>, BoxError> {
         Backend::Sqlite => diesel::sql_query(SQL).load(&mut raw(db.url())?)?,
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            diesel::sql_query(SQL).load(&mut diesel::PgConnection::establish(db.url())?)?
+            diesel::sql_query(SQL).load(&mut common::postgres::connect(db.url())?)?
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
@@ -360,7 +362,7 @@ fn next_migration(db: &TestDb) -> Result<String, BoxError> {
             .map(|version| version.to_string())
             .map_err(|error| error.to_string())?,
         #[cfg(feature = "postgres")]
-        Backend::Postgres => diesel::PgConnection::establish(db.url())?
+        Backend::Postgres => common::postgres::connect(db.url())?
             .run_next_migration(migrations)
             .map(|version| version.to_string())
             .map_err(|error| error.to_string())?,
@@ -455,7 +457,7 @@ fn raw_rows(db: &TestDb) -> Result<Vec<String>, BoxError> {
         Backend::Sqlite => diesel::sql_query(SQL).load(&mut raw(db.url())?)?,
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            diesel::sql_query(SQL).load(&mut diesel::PgConnection::establish(db.url())?)?
+            diesel::sql_query(SQL).load(&mut common::postgres::connect(db.url())?)?
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
@@ -500,7 +502,7 @@ backend_tests! {
         #[cfg(feature = "postgres")]
         let lock_holder = match backend {
             Backend::Postgres => {
-                let mut conn = diesel::PgConnection::establish(db.url())?;
+                let mut conn = common::postgres::connect(db.url())?;
                 conn.batch_execute(
                     "BEGIN; LOCK TABLE authors, books, __diesel_schema_migrations \
                      IN EXCLUSIVE MODE",

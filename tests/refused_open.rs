@@ -128,7 +128,7 @@ fn tables(db: &TestDb) -> Result<Vec<String>, BoxError> {
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            diesel::sql_query(sql).load(&mut diesel::PgConnection::establish(db.url())?)?
+            diesel::sql_query(sql).load(&mut common::postgres::connect(db.url())?)?
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),

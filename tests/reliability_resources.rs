@@ -103,7 +103,7 @@ fn dump(db: &TestDb) -> Result<Vec<String>, BoxError> {
                  FROM pg_constraint WHERE connamespace = current_schema()::regnamespace \
              ORDER BY 1",
         )
-        .load(&mut diesel::PgConnection::establish(db.url())?)?,
+        .load(&mut common::postgres::connect(db.url())?)?,
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
     };

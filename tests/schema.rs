@@ -388,7 +388,7 @@ mod postgres {
     /// The tables of the test's schema (apart from diesel's own), with the diesel type
     /// `diesel print-schema` gives each column.
     fn database_tables(db: &TestDb) -> TestResult<Tables> {
-        let mut conn = diesel::PgConnection::establish(db.url())?;
+        let mut conn = common::postgres::connect(db.url())?;
         let columns: Vec<PgColumn> = diesel::sql_query(
             "SELECT table_name::text, column_name::text, udt_name::text, is_nullable::text \
              FROM information_schema.columns \

@@ -12,7 +12,6 @@ use std::time::Duration;
 use bookshelf::{Config, Error, NewAuthor, Repository};
 use common::{Backend, BoxError, TestDb, TestResult};
 use diesel::connection::SimpleConnection;
-use diesel::Connection;
 
 /// A migrated schema of its own, or `None` (and a note) when no server is configured.
 fn server_db() -> Result<Option<TestDb>, BoxError> {
@@ -27,9 +26,16 @@ fn server_db() -> Result<Option<TestDb>, BoxError> {
 }
 
 /// Settings for the database of `db`, its connections tagged with `application_name`
-/// so that the test can find (and end) them on the server.
-fn tagged(db: &TestDb, name: &str) -> Config {
-    Config::new(format!("{}&application_name={name}", db.url()))
+/// so that the test can find (and end) them on the server. They go to the server
+/// itself (the address it reports), past any pooler in the tests' URL: a pooler would
+/// hide a server session's end from its clients, and the session that last carried a
+/// client's `application_name` may serve any client of the pool.
+fn tagged(db: &TestDb, name: &str) -> Result<Config, BoxError> {
+    let url = common::postgres::direct_url(db.url())?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(Config::new(format!(
+        "{url}{separator}application_name={name}"
+    )))
 }
 
 /// Ends every server session tagged `name`, as a server restart or a proxy would, once
@@ -74,7 +80,7 @@ fn an_idle_connection_the_server_dropped_is_replaced_before_use() -> TestResult 
         return Ok(());
     };
     let name = "bookshelf_idle_check";
-    let repo = tagged(&db, name)
+    let repo = tagged(&db, name)?
         .max_size(1)
         .health_check_after(Duration::from_millis(200))
         .open()?;
@@ -139,7 +145,7 @@ fn the_statement_timeout_cancels_a_statement_that_runs_too_long() -> TestResult 
         .open()?;
     // Another session holds the table; reading it waits, and the statement timeout
     // (not the far longer lock timeout) ends the wait.
-    let mut blocker = diesel::PgConnection::establish(db.url())?;
+    let mut blocker = common::postgres::connect(db.url())?;
     blocker.batch_execute("BEGIN; LOCK TABLE authors IN ACCESS EXCLUSIVE MODE")?;
     let result = repo.count_authors();
     blocker.batch_execute("ROLLBACK")?;
@@ -203,7 +209,11 @@ fn a_connection_that_meets_a_read_only_server_is_discarded() -> TestResult {
     let Some(db) = server_db()? else {
         return Ok(());
     };
-    let repo = db.config().max_size(1).open()?;
+    // Straight to the server: the session setting that plays the demoted primary would,
+    // through a pooler, stay on a server connection that the replacement gets too.
+    let repo = Config::new(common::postgres::direct_url(db.url())?)
+        .max_size(1)
+        .open()?;
     repo.with_connection(|raw| match raw {
         bookshelf::RawConnection::Postgres(conn) => {
             conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
@@ -260,13 +270,18 @@ fn without_the_statement_cache_no_statement_is_prepared_by_name() -> TestResult 
         }
         Ok(())
     };
-    let cached = db.config().max_size(1).open()?;
+    // Straight to the server: behind a pooler the cached control could not work.
+    let direct = common::postgres::direct_url(db.url())?;
+    let cached = Config::new(&direct).max_size(1).open()?;
     exercise(&cached)?;
     assert!(
         prepared_statements(&cached)? > 0,
         "the control: the cache keeps them"
     );
-    let uncached = db.config().max_size(1).statement_cache(false).open()?;
+    let uncached = Config::new(&direct)
+        .max_size(1)
+        .statement_cache(false)
+        .open()?;
     exercise(&uncached)?;
     assert_eq!(prepared_statements(&uncached)?, 0);
     Ok(())

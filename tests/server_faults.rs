@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use bookshelf::{Config, Error, NewAuthor, Repository};
 use common::{Backend, BoxError, TestDb, TestResult};
 use diesel::connection::SimpleConnection;
-use diesel::Connection;
 use proxy::Proxy;
 
 /// A bound that only catches a hang: every wait below is meant to end within seconds.
@@ -70,7 +69,7 @@ fn server_addr(db: &TestDb) -> Result<std::net::SocketAddr, BoxError> {
         #[diesel(sql_type = Nullable<Integer>)]
         port: Option<i32>,
     }
-    let mut conn = diesel::PgConnection::establish(db.url())?;
+    let mut conn = common::postgres::connect(db.url())?;
     let addr: Addr =
         diesel::sql_query("SELECT host(inet_server_addr()) AS host, inet_server_port() AS port")
             .get_result(&mut conn)?;
@@ -83,10 +82,11 @@ fn server_addr(db: &TestDb) -> Result<std::net::SocketAddr, BoxError> {
 /// Settings for the database of `db`, reached through `proxy` (libpq takes `host` and
 /// `port` from the query over those of the URL).
 fn through(db: &TestDb, proxy: &Proxy) -> Config {
-    let separator = if db.url().contains('?') { '&' } else { '?' };
+    // The proxy relays to the server itself, past any pooler of the tests' URL.
+    let url = common::postgres::libpq_url(db.url());
+    let separator = if url.contains('?') { '&' } else { '?' };
     Config::new(format!(
-        "{}{separator}host=127.0.0.1&port={}",
-        db.url(),
+        "{url}{separator}host=127.0.0.1&port={}",
         proxy.port()
     ))
 }
@@ -315,7 +315,7 @@ fn while_authors_are_locked<T: Send + 'static>(
     repo: &Repository,
     call: fn(&Repository) -> bookshelf::Result<T>,
 ) -> Result<bookshelf::Result<T>, BoxError> {
-    let mut holder = diesel::PgConnection::establish(db.url())?;
+    let mut holder = common::postgres::connect(db.url())?;
     holder.batch_execute("BEGIN; LOCK TABLE authors IN ACCESS EXCLUSIVE MODE")?;
     let repo = repo.clone();
     let outcome = within(HANG, move || call(&repo));

@@ -96,7 +96,6 @@ backend_tests! {
 mod postgres {
     use super::*;
     use common::TestResult;
-    use diesel::Connection;
     use std::time::Duration;
 
     /// A migrated schema of its own, or `None` (and a notice) without a server.
@@ -141,7 +140,7 @@ mod postgres {
             return Ok(());
         };
         let locked = db.repo.create_author(&NewAuthor::new("Locked"))?;
-        let mut holder = diesel::PgConnection::establish(db.url())?;
+        let mut holder = common::postgres::connect(db.url())?;
         holder.batch_execute(&format!(
             "BEGIN; UPDATE authors SET name = 'Held' WHERE id = {}",
             locked.id.0

@@ -48,7 +48,9 @@ impl AnyPool {
             Target::SqliteFile(file) => AnyPool::Sqlite(sqlite::open_file(file, config, counters)?),
             Target::SqliteMemory => AnyPool::Sqlite(sqlite::open_memory(config, counters)?),
             #[cfg(feature = "postgres")]
-            Target::Postgres(url) => AnyPool::Postgres(postgres::open(url, config, counters)?),
+            Target::Postgres(server) => {
+                AnyPool::Postgres(postgres::open(server, config, counters)?)
+            }
         })
     }
 

@@ -91,6 +91,8 @@ pub struct Config {
     pub(crate) replica_wait: Duration,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) statement_cache: bool,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) transaction_pooler: bool,
 }
 
 impl Config {
@@ -157,6 +159,7 @@ impl Config {
             replica_max_lag: DEFAULT_REPLICA_MAX_LAG,
             replica_wait: DEFAULT_REPLICA_WAIT,
             statement_cache: true,
+            transaction_pooler: false,
         }
     }
 
@@ -374,6 +377,29 @@ impl Config {
         self.statement_cache = keep;
         self
     }
+
+    /// PostgreSQL only: the URL reaches the server through a pooler in transaction
+    /// mode, which hands each transaction whichever server connection is free: needed
+    /// behind PgBouncer in transaction pool mode; with PgBouncer < 1.21 prepared
+    /// statements cannot cross transactions. The URL parameter `pooler=transaction`
+    /// (which the crate removes before libpq reads the URL) turns it on too, so that a
+    /// deployment can say it in the URL alone.
+    ///
+    /// In this mode the statement cache is off (as with
+    /// [`statement_cache(false)`](Config::statement_cache)), no setting is `SET` for
+    /// the session (it would land on one server connection and stay there for its next
+    /// client), and every transaction the crate begins sets the lock timeout
+    /// ([`busy_timeout`](Config::busy_timeout)) and
+    /// [`statement_timeout`](Config::statement_timeout) with `SET LOCAL`, in the round
+    /// trip of its `BEGIN`. So that the timeouts hold for every statement, an operation
+    /// outside a [`transaction`](crate::Repository::transaction) runs in a transaction
+    /// of its own: two more round trips for a single-statement call. Read replicas'
+    /// connections and the connection that migrates get the same mode. Defaults to
+    /// `false`; never detected.
+    pub fn transaction_pooler(mut self, on: bool) -> Self {
+        self.transaction_pooler = on;
+        self
+    }
 }
 
 impl Config {
@@ -475,6 +501,7 @@ impl Config {
         let server_only = [
             ("statement_timeout", self.statement_timeout.is_some()),
             ("statement_cache", !self.statement_cache),
+            ("transaction_pooler", self.transaction_pooler),
             (
                 "replica_max_lag",
                 self.replica_max_lag != DEFAULT_REPLICA_MAX_LAG,
@@ -518,6 +545,7 @@ impl Config {
                         "must be a PostgreSQL URL (postgres:// or postgresql://)".to_owned(),
                     ))
                 }
+                Err(error @ Error::Config { .. }) => return Err(error),
                 Err(error) => {
                     return Err(invalid(
                         "read_replica",

@@ -34,6 +34,8 @@ pub(crate) trait Control {
     fn db_system(&self) -> &'static str;
     /// See [`transaction::depth`].
     fn depth(&mut self) -> Option<NonZeroU32>;
+    /// See [`Backend::operations_need_a_transaction`].
+    fn operations_need_a_transaction(&mut self) -> bool;
     /// See [`transaction::begin`].
     fn begin(&mut self, access: Access) -> Result<NonZeroU32>;
     /// Commits the transaction or releases the savepoint of the innermost level.
@@ -59,6 +61,10 @@ impl<C: Backend> Control for C {
 
     fn depth(&mut self) -> Option<NonZeroU32> {
         transaction::depth(self)
+    }
+
+    fn operations_need_a_transaction(&mut self) -> bool {
+        Backend::operations_need_a_transaction(self)
     }
 
     fn begin(&mut self, access: Access) -> Result<NonZeroU32> {

@@ -6,11 +6,15 @@
 //! file open that file whatever the other settings are.
 
 mod path;
+#[cfg(feature = "postgres")]
+mod server;
 mod uri;
 
 use std::path::PathBuf;
 
 use crate::error::Result;
+#[cfg(feature = "postgres")]
+pub(crate) use server::ServerTarget;
 use uri::{refused, Uri};
 
 /// The database a URL names.
@@ -20,9 +24,10 @@ pub(crate) enum Target {
     SqliteFile(SqliteFile),
     /// The repository's private in-memory database.
     SqliteMemory,
-    /// A PostgreSQL server (a `postgres://` or `postgresql://` URL, as libpq takes it).
+    /// A PostgreSQL server (a `postgres://` or `postgresql://` URL, as libpq takes it,
+    /// and the crate's own `pooler` parameter).
     #[cfg(feature = "postgres")]
-    Postgres(String),
+    Postgres(ServerTarget),
 }
 
 /// An SQLite database file, and how the URL asks SQLite to open it.
@@ -60,7 +65,8 @@ impl Target {
     /// every form that would not name exactly one database: no file name at all (SQLite
     /// would give each connection a temporary database), `mode=memory` or `vfs=memdb` (a
     /// private database per connection), and URI forms SQLite reads otherwise than they
-    /// look.
+    /// look; [`Error::Config`](crate::Error::Config) for a PostgreSQL URL whose `pooler`
+    /// parameter is not `transaction`.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let url = url.trim();
         if url.contains('\0') {
@@ -77,7 +83,7 @@ impl Target {
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
-            return Ok(Target::Postgres(url.to_owned()));
+            return Ok(Target::Postgres(ServerTarget::parse(url)?));
             #[cfg(not(feature = "postgres"))]
             return Err(crate::error::Error::UnsupportedUrl(
                 "a PostgreSQL URL needs bookshelf's `postgres` cargo feature \

@@ -146,7 +146,10 @@ fn postgres_urls_need_the_feature() -> std::result::Result<(), String> {
     #[cfg(feature = "postgres")]
     assert_eq!(
         Target::parse("postgresql://localhost/db").ok(),
-        Some(Target::Postgres("postgresql://localhost/db".into()))
+        Some(Target::Postgres(ServerTarget {
+            url: "postgresql://localhost/db".into(),
+            transaction_pooler: false
+        }))
     );
     Ok(())
 }

@@ -27,7 +27,7 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row; [`Error::Database`] if the insert
     /// fails.
     pub fn create_authors(&mut self, new: &[NewAuthor]) -> Result<Vec<Author>> {
-        self.operation(trace::span!("create_authors"), |tx| {
+        self.batch_operation(trace::span!("create_authors"), new.is_empty(), |tx| {
             tx.conn.create_authors(new)
         })
     }
@@ -39,7 +39,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn author(&mut self, id: AuthorId) -> Result<Option<Author>> {
-        self.operation(trace::span!("author"), |tx| tx.conn.author(id))
+        self.read_operation(trace::span!("author"), |tx| tx.conn.author(id))
     }
 
     /// Authors named exactly `name` (after trimming it), by id. See
@@ -49,7 +49,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn authors_by_name(&mut self, name: &str) -> Result<Vec<Author>> {
-        self.operation(trace::span!("authors_by_name"), |tx| {
+        self.read_operation(trace::span!("authors_by_name"), |tx| {
             tx.conn.authors_by_name(name)
         })
     }
@@ -61,7 +61,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_authors(&mut self, page: Page<AuthorId>) -> Result<Vec<Author>> {
-        self.operation(trace::span!("list_authors"), |tx| {
+        self.read_operation(trace::span!("list_authors"), |tx| {
             tx.conn.list_authors(page)
         })
     }
@@ -127,7 +127,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_authors(&mut self) -> Result<i64> {
-        self.operation(trace::span!("count_authors"), |tx| tx.conn.count_authors())
+        self.read_operation(trace::span!("count_authors"), |tx| tx.conn.count_authors())
     }
 
     /// A page of authors, each with all of their books: two queries whatever the page
@@ -137,7 +137,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if a query fails.
     pub fn authors_with_books(&mut self, page: Page<AuthorId>) -> Result<Vec<AuthorWithBooks>> {
-        self.operation(trace::span!("authors_with_books"), |tx| {
+        self.read_operation(trace::span!("authors_with_books"), |tx| {
             tx.conn.authors_with_books(page)
         })
     }

@@ -26,7 +26,9 @@ impl Tx<'_> {
     /// [`Error::InvalidRow`] naming the first bad row (invalid, or by a missing author),
     /// [`Error::Conflict`] for a duplicate ISBN or title.
     pub fn create_books(&mut self, new: &[NewBook]) -> Result<Vec<Book>> {
-        self.operation(trace::span!("create_books"), |tx| tx.conn.create_books(new))
+        self.batch_operation(trace::span!("create_books"), new.is_empty(), |tx| {
+            tx.conn.create_books(new)
+        })
     }
 
     /// The book with `id`, if there is one. See [`Repository::book`](crate::Repository::book).
@@ -35,7 +37,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn book(&mut self, id: BookId) -> Result<Option<Book>> {
-        self.operation(trace::span!("book"), |tx| tx.conn.book(id))
+        self.read_operation(trace::span!("book"), |tx| tx.conn.book(id))
     }
 
     /// The books of an author, by title. See
@@ -45,7 +47,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_author(&mut self, author_id: AuthorId) -> Result<Vec<Book>> {
-        self.operation(trace::span!("books_by_author"), |tx| {
+        self.read_operation(trace::span!("books_by_author"), |tx| {
             tx.conn.books_by_author(author_id)
         })
     }
@@ -57,7 +59,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>> {
-        self.operation(trace::span!("books_by_title"), |tx| {
+        self.read_operation(trace::span!("books_by_title"), |tx| {
             tx.conn.books_by_title(title)
         })
     }
@@ -69,7 +71,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>> {
-        self.operation(trace::span!("search_books"), |tx| {
+        self.read_operation(trace::span!("search_books"), |tx| {
             tx.conn.search_books(filter)
         })
     }
@@ -81,7 +83,7 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn list_books(&mut self, page: Page<BookId>) -> Result<Vec<Book>> {
-        self.operation(trace::span!("list_books"), |tx| tx.conn.list_books(page))
+        self.read_operation(trace::span!("list_books"), |tx| tx.conn.list_books(page))
     }
 
     /// Calls `f` with every book, by id, in constant memory. See
@@ -94,7 +96,7 @@ impl Tx<'_> {
     where
         F: FnMut(Book),
     {
-        self.operation(trace::span!("for_each_book"), |tx| {
+        self.read_operation(trace::span!("for_each_book"), |tx| {
             tx.conn.for_each_book(&mut f)
         })
     }
@@ -157,6 +159,6 @@ impl Tx<'_> {
     ///
     /// [`Error::Database`] if the query fails.
     pub fn count_books(&mut self) -> Result<i64> {
-        self.operation(trace::span!("count_books"), |tx| tx.conn.count_books())
+        self.read_operation(trace::span!("count_books"), |tx| tx.conn.count_books())
     }
 }

@@ -153,18 +153,58 @@ impl<'c> Tx<'c> {
     where
         F: FnOnce(RawConnection<'_>) -> diesel::QueryResult<T>,
     {
-        self.traced(trace::span!("with_connection"), None, |tx| {
-            Ok(f(tx.conn.as_raw())?)
-        })
+        self.traced(
+            trace::span!("with_connection"),
+            None,
+            Some(Access::Write),
+            |tx| Ok(f(tx.conn.as_raw())?),
+        )
+    }
+
+    /// Runs `op`, an operation outside a transaction, in a transaction of its own for
+    /// `access`: behind a pooler in transaction mode only a transaction carries the
+    /// connection's settings (its `BEGIN` sets them with `SET LOCAL`). Inside, `op`
+    /// runs as in any transaction (its writes that may fail in savepoints).
+    fn in_own_transaction<T>(
+        &mut self,
+        access: Access,
+        op: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let level = self.conn.begin(access)?;
+        match op(self) {
+            Ok(value) => {
+                // A read's lost `COMMIT` wrote nothing; a write's may have committed.
+                self.conn.commit().map_err(|error| match access {
+                    Access::Write => error.at_commit(),
+                    Access::Read => error,
+                })?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.conn.roll_back_after_error(level);
+                Err(error)
+            }
+        }
     }
 
     /// Runs the operation `op` on this handle. Inside a transaction that an earlier
     /// error ended, `op` does not run (it would run in autocommit on SQLite). After an
     /// error, the handle checks that its transaction survived it, and remembers the
-    /// error when it did not.
-    fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    /// error when it did not. Outside a transaction, on a connection whose settings
+    /// hold only in one, `op` runs in a transaction of its own for `access` (`None`:
+    /// `op` sends nothing).
+    fn guarded<T>(
+        &mut self,
+        access: Option<Access>,
+        op: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         let Some(level) = self.level else {
-            return op(self);
+            return match access {
+                Some(access) if self.conn.operations_need_a_transaction() => {
+                    self.in_own_transaction(access, op)
+                }
+                _ => op(self),
+            };
         };
         if self.faults.has_ended(level) || self.conn.depth() < Some(level) {
             return Err(Error::TransactionAborted);

@@ -15,6 +15,7 @@ use tracing::Span;
 use super::Tx;
 use crate::error::Result;
 use crate::models::{Author, Book};
+use crate::transaction::Access;
 
 /// The span of the operation `$name`, with the fields [`Tx::traced`] fills in.
 macro_rules! span {
@@ -84,28 +85,52 @@ impl Returned for u64 {
 }
 
 impl Tx<'_> {
-    /// Runs the operation `op` in `span`, recording the rows it returned.
+    /// Runs the operation `op`, which writes, in `span`, recording the rows it
+    /// returned.
     pub(super) fn operation<T: Returned>(
         &mut self,
         span: Span,
         op: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
-        self.traced(span, Some(T::rows), op)
+        self.traced(span, Some(T::rows), Some(Access::Write), op)
     }
 
-    /// Runs `op` in `span` (see [`Tx::guarded`]): the span gets the backend, and the
-    /// outcome (the rows by `rows`, or the error) once `op` has returned.
+    /// [`Tx::operation`] for an operation that only reads: where it needs a transaction
+    /// of its own (behind a transaction pooler), that is a read transaction.
+    pub(super) fn read_operation<T: Returned>(
+        &mut self,
+        span: Span,
+        op: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        self.traced(span, Some(T::rows), Some(Access::Read), op)
+    }
+
+    /// [`Tx::operation`] for a batch write, which sends nothing at all when `empty`
+    /// (not even the transaction it would need behind a transaction pooler).
+    pub(super) fn batch_operation<T: Returned>(
+        &mut self,
+        span: Span,
+        empty: bool,
+        op: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        self.traced(span, Some(T::rows), (!empty).then_some(Access::Write), op)
+    }
+
+    /// Runs `op` in `span` (see [`Tx::guarded`]; `access` is what a transaction of its
+    /// own would be for, `None` when `op` sends nothing): the span gets the backend,
+    /// and the outcome (the rows by `rows`, or the error) once `op` has returned.
     pub(super) fn traced<T>(
         &mut self,
         span: Span,
         rows: Option<fn(&T) -> u64>,
+        access: Option<Access>,
         op: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
         if span.is_disabled() {
-            return self.guarded(op);
+            return self.guarded(access, op);
         }
         span.record("db.system", self.conn.db_system());
-        let result = span.in_scope(|| self.guarded(op));
+        let result = span.in_scope(|| self.guarded(access, op));
         record_outcome(&span, &result, rows);
         result
     }

@@ -1,5 +1,5 @@
 //! Shared fixture: a repository on a database of its own (a temporary SQLite file, or a
-//! temporary schema on the PostgreSQL test server), tests defined once for every
+//! temporary database on the PostgreSQL test server), tests defined once for every
 //! backend ([`backend_tests!`]), and seed data in the workload's naming
 //! (`Author 000001`, `Title 000001-01`).
 
@@ -36,7 +36,7 @@ pub fn say_skipped(message: std::fmt::Arguments<'_>) {
 pub enum Backend {
     /// A fresh SQLite file in a temporary directory.
     Sqlite,
-    /// A fresh schema on the server named by [`POSTGRES_URL_VAR`].
+    /// A fresh database on the server named by [`POSTGRES_URL_VAR`].
     Postgres,
 }
 
@@ -46,11 +46,11 @@ pub enum Backend {
 enum Place {
     Dir(TempDir),
     #[cfg(feature = "postgres")]
-    Schema(postgres::Schema),
+    Database(postgres::Database),
 }
 
 /// A [`Repository`] on a database of its own: a fresh SQLite file in a temporary
-/// directory, or a fresh schema on the PostgreSQL server. Either is removed when the
+/// directory, or a fresh database on the PostgreSQL server. Either is removed when the
 /// `TestDb` is dropped, so tests run in parallel and leave nothing behind.
 #[allow(dead_code)]
 #[derive(Debug)]
@@ -91,6 +91,21 @@ impl TestDb {
         })
     }
 
+    /// Opens (and migrates) a new PostgreSQL database whose sessions start with
+    /// `settings` (`("TimeZone", "Asia/Tokyo")`), set on the database.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres_with_settings(settings: &[(&str, &str)]) -> Result<Self, BoxError> {
+        let database = postgres::Database::create_with(settings)?;
+        let url = database.url().to_owned();
+        let repo = Config::new(&url).open()?;
+        Ok(Self {
+            repo,
+            backend: Backend::Postgres,
+            url,
+            place: Place::Database(database),
+        })
+    }
+
     /// A new, empty database on `backend` (nothing opened on it yet) and its URL.
     fn place(backend: Backend) -> Result<(String, Place), BoxError> {
         match backend {
@@ -105,8 +120,8 @@ impl TestDb {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                let schema = postgres::Schema::create()?;
-                Ok((schema.url().to_owned(), Place::Schema(schema)))
+                let database = postgres::Database::create()?;
+                Ok((database.url().to_owned(), Place::Database(database)))
             }
             #[cfg(not(feature = "postgres"))]
             Backend::Postgres => Err("PostgreSQL tests need the `postgres` feature".into()),
@@ -128,7 +143,7 @@ impl TestDb {
         match &self.place {
             Place::Dir(dir) => dir.path().join(DB_FILE),
             #[cfg(feature = "postgres")]
-            Place::Schema(_) => std::path::PathBuf::new(),
+            Place::Database(_) => std::path::PathBuf::new(),
         }
     }
 
@@ -143,8 +158,7 @@ impl TestDb {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                use diesel::Connection;
-                let mut conn = diesel::PgConnection::establish(&self.url)?;
+                let mut conn = postgres::connect(&self.url)?;
                 conn.batch_execute(sql)?;
             }
             #[cfg(not(feature = "postgres"))]
@@ -166,8 +180,7 @@ impl TestDb {
             Backend::Sqlite => diesel::sql_query(sql).get_result(&mut self.raw_sqlite()?)?,
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                use diesel::Connection;
-                let mut conn = diesel::PgConnection::establish(&self.url)?;
+                let mut conn = postgres::connect(&self.url)?;
                 diesel::sql_query(sql).get_result(&mut conn)?
             }
             #[cfg(not(feature = "postgres"))]
@@ -185,7 +198,7 @@ impl TestDb {
     }
 }
 
-/// The PostgreSQL server of the tests: one schema per test.
+/// The PostgreSQL server of the tests: one database per test.
 #[cfg(feature = "postgres")]
 pub mod postgres {
     use super::{BoxError, POSTGRES_URL_VAR};
@@ -203,17 +216,111 @@ pub mod postgres {
         }
     }
 
-    /// A schema of its own on the server, dropped (with everything in it) on drop.
+    /// The variable naming a PgBouncer in transaction pool mode in front of the test
+    /// server, for the tests of the crate's transaction-pooler mode.
+    pub const PGBOUNCER_URL_VAR: &str = "BOOKSHELF_TEST_PGBOUNCER_URL";
+
+    /// The PgBouncer's URL, when the tests are to use one (an empty one is an error).
+    #[allow(dead_code)]
+    pub fn pgbouncer_url() -> Result<Option<String>, BoxError> {
+        match std::env::var(PGBOUNCER_URL_VAR) {
+            Ok(url) if url.trim().is_empty() => Err(format!("{PGBOUNCER_URL_VAR} is empty").into()),
+            Ok(url) => Ok(Some(libpq_url(&url))),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// True when the server URL says it reaches PostgreSQL through a pooler in
+    /// transaction mode (`pooler=transaction`, read by the crate).
+    #[allow(dead_code)]
+    pub fn pooled() -> bool {
+        server_url()
+            .ok()
+            .flatten()
+            .is_some_and(|url| url.contains("pooler=transaction"))
+    }
+
+    /// `url` without the crate's own `pooler` parameter, which libpq would refuse.
+    pub fn libpq_url(url: &str) -> String {
+        let Some((base, query)) = url.split_once('?') else {
+            return url.to_owned();
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.starts_with("pooler="))
+            .collect();
+        if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    }
+
+    /// `url` (libpq's part of it) to the PostgreSQL server itself, at the address the
+    /// server reports, past any pooler in between: for tests that end server sessions
+    /// or look at one session's state, which a pooler hides or shares out.
+    #[allow(dead_code)]
+    pub fn direct_url(url: &str) -> Result<String, BoxError> {
+        use diesel::sql_types::{Integer, Nullable, Text};
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Addr {
+            #[diesel(sql_type = Nullable<Text>)]
+            host: Option<String>,
+            #[diesel(sql_type = Nullable<Integer>)]
+            port: Option<i32>,
+        }
+        let addr: Addr = diesel::sql_query(
+            "SELECT host(inet_server_addr()) AS host, inet_server_port() AS port",
+        )
+        .get_result(&mut connect(url)?)?;
+        let url = libpq_url(url);
+        Ok(match (addr.host, addr.port) {
+            (Some(host), Some(port)) => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}host={host}&port={port}")
+            }
+            _ => url, // a Unix socket: no pooler in between
+        })
+    }
+
+    /// A raw diesel connection to `url`, outside the crate: libpq's part of the URL,
+    /// and no prepared statement cache (a pooler in transaction mode hands each
+    /// transaction any server session, where a statement prepared by name on another
+    /// is missing, or its name taken).
+    pub fn connect(url: &str) -> Result<diesel::PgConnection, BoxError> {
+        let mut conn = diesel::PgConnection::establish(&libpq_url(url))?;
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+        Ok(conn)
+    }
+
+    /// A database of its own on the server, dropped (with everything in it) on drop.
+    ///
+    /// A database rather than a schema reached through `options=-csearch_path=..`:
+    /// a pooler in transaction mode (PgBouncer) refuses or ignores the `options`
+    /// startup parameter and hands each transaction any server session of the pool,
+    /// so a search path set per connection does not hold, while the database name is
+    /// part of what the pooler pools by. Created from `template0` (empty, and never
+    /// connected to, so `CREATE DATABASE` never meets "source database is being
+    /// accessed by other users"); migration 3 creates `unaccent` in its `public`.
     #[derive(Debug)]
-    pub struct Schema {
+    pub struct Database {
         server: String,
         name: String,
         url: String,
     }
 
-    impl Schema {
-        /// Creates a new schema, and a URL whose connections use it (and only it).
+    impl Database {
+        /// Creates a new database, and a URL whose connections use it.
         pub fn create() -> Result<Self, BoxError> {
+            Self::create_with(&[])
+        }
+
+        /// Creates a new database whose sessions start with `settings` (`ALTER DATABASE
+        /// .. SET`, before anything connects to it: the settings a client cannot send
+        /// through a pooler, which takes the pool's parameters from its first session).
+        pub fn create_with(settings: &[(&str, &str)]) -> Result<Self, BoxError> {
             use std::sync::atomic::{AtomicU64, Ordering};
             static NEXT: AtomicU64 = AtomicU64::new(0);
             let server = server_url()?.ok_or_else(|| format!("{POSTGRES_URL_VAR} is not set"))?;
@@ -225,37 +332,61 @@ pub mod postgres {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
-            let mut conn = diesel::PgConnection::establish(&server)?;
-            // The search configuration of migration 3 uses `unaccent` from whichever
-            // schema holds it; installed in `public` once, it outlives every test schema
-            // (created inside one, it would be dropped with it, and with it the search
-            // configurations of the other tests' schemas). One session at a time.
-            conn.batch_execute(
-                "BEGIN; SELECT pg_advisory_xact_lock(7373620537437602); \
-                 CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public; COMMIT;",
-            )?;
-            conn.batch_execute(&format!("CREATE SCHEMA {name}"))?;
-            let separator = if server.contains('?') { '&' } else { '?' };
-            let url = format!("{server}{separator}options=-csearch_path%3D{name}");
-            Ok(Self { server, name, url })
+            let url = with_database(&server, &name)?;
+            let mut conn = connect(&server)?;
+            conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))?;
+            let database = Self { server, name, url };
+            for (setting, value) in settings {
+                conn.batch_execute(&format!(
+                    "ALTER DATABASE {} SET {setting} = '{value}'",
+                    database.name
+                ))?;
+            }
+            Ok(database)
         }
 
-        /// The URL of a connection to this schema.
+        /// The database's name.
+        #[allow(dead_code)]
+        pub fn name(&self) -> &str {
+            &self.name
+        }
+
+        /// The URL of a connection to this database.
         pub fn url(&self) -> &str {
             &self.url
         }
     }
 
-    impl Drop for Schema {
+    /// `url` with its database (the path) replaced by `name`; the query is kept.
+    pub fn with_database(url: &str, name: &str) -> Result<String, BoxError> {
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (url, None),
+        };
+        if query.is_some_and(|query| query.split('&').any(|pair| pair.starts_with("dbname="))) {
+            return Err(format!("{POSTGRES_URL_VAR} names its database with dbname=").into());
+        }
+        let authority_at = base.find("://").ok_or("not a postgres:// URL")? + 3;
+        let authority = match base[authority_at..].find('/') {
+            Some(slash) => &base[..authority_at + slash],
+            None => base,
+        };
+        Ok(match query {
+            Some(query) => format!("{authority}/{name}?{query}"),
+            None => format!("{authority}/{name}"),
+        })
+    }
+
+    impl Drop for Database {
         fn drop(&mut self) {
-            let dropped = diesel::PgConnection::establish(&self.server)
-                .map_err(BoxError::from)
-                .and_then(|mut conn| {
-                    conn.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
-                        .map_err(BoxError::from)
-                });
+            // FORCE ends the sessions still on it: a pooler keeps idle server
+            // connections to the database after every client has gone.
+            let dropped = connect(&self.server).and_then(|mut conn| {
+                conn.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+                    .map_err(BoxError::from)
+            });
             if let Err(error) = dropped {
-                eprintln!("could not drop test schema {}: {error}", self.name);
+                eprintln!("could not drop test database {}: {error}", self.name);
             }
         }
     }

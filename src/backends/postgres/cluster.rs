@@ -13,6 +13,7 @@ use crate::migrations;
 use crate::observe::{Counters, EndpointStats, Role};
 use crate::ops::Session;
 use crate::pool::PoolSettings;
+use crate::target::ServerTarget;
 
 /// The servers of a PostgreSQL repository.
 pub(crate) struct PgCluster {
@@ -39,12 +40,29 @@ struct Written {
 /// migrations, the pool opens its connections, and only then does that connection apply
 /// the migrations, in one transaction. Then each replica's pool, checked as
 /// [`Config::read_replica`] says.
-pub(crate) fn open(url: &str, config: &Config, counters: &Arc<Counters>) -> Result<PgCluster> {
+pub(crate) fn open(
+    target: &ServerTarget,
+    config: &Config,
+    counters: &Arc<Counters>,
+) -> Result<PgCluster> {
+    let replica_targets = config
+        .read_replicas
+        .iter()
+        .map(|ServerUrl(url)| ServerTarget::parse(url))
+        .collect::<Result<Vec<_>>>()?;
+    let url = target.url.as_str();
     let setup = PgSetup {
         connect_timeout: config.connection_timeout,
         lock_timeout: config.busy_timeout,
         statement_timeout: config.statement_timeout,
         statement_cache: config.statement_cache,
+        // One mode for every server of the repository, whichever URL (or the Config)
+        // says it.
+        transaction_pooler: config.transaction_pooler
+            || target.transaction_pooler
+            || replica_targets
+                .iter()
+                .any(|replica| replica.transaction_pooler),
         echo: config.echo(),
         counters: Arc::clone(counters),
     };
@@ -61,10 +79,9 @@ pub(crate) fn open(url: &str, config: &Config, counters: &Arc<Counters>) -> Resu
         Replicas::new(Vec::new(), replica_settings(config), 0)
     } else {
         let floor = write_position(&mut conn)?;
-        let replicas = config
-            .read_replicas
+        let replicas = replica_targets
             .iter()
-            .map(|url| open_replica(url, &setup, config))
+            .map(|replica| open_replica(&replica.url, &setup, config))
             .collect::<Result<Vec<_>>>()?;
         Replicas::new(replicas, replica_settings(config), floor)
     };
@@ -87,8 +104,7 @@ fn replica_settings(config: &Config) -> ReplicaSettings {
 /// A replica's pool, which opens connections as reads need them (so a replica that is
 /// down does not hold up the opening), after checking the replica if it can be
 /// reached: it must be a standby, with no migration this build does not know.
-fn open_replica(url: &ServerUrl, setup: &PgSetup, config: &Config) -> Result<Replica> {
-    let ServerUrl(url) = url;
+fn open_replica(url: &str, setup: &PgSetup, config: &Config) -> Result<Replica> {
     let endpoint = redacted(url);
     let down = match setup.connect(url) {
         Ok(mut conn) => {

@@ -7,7 +7,10 @@ mod health;
 mod pool;
 mod replicas;
 mod search;
+mod session;
 mod settings;
+
+use std::borrow::Cow;
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
@@ -40,13 +43,12 @@ impl Backend for PgConnection {
         RawConnection::Postgres(self)
     }
 
-    fn begin_sql(access: Access) -> &'static str {
-        match access {
-            // READ COMMITTED, PostgreSQL's default: writers run side by side, with row
-            // locks.
-            Access::Write => "BEGIN",
-            Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        }
+    fn begin_sql(&mut self, access: Access) -> Cow<'static, str> {
+        session::begin_sql(self, access)
+    }
+
+    fn operations_need_a_transaction(&mut self) -> bool {
+        session::settings_need_a_transaction(self)
     }
 
     /// A transaction that met an error refuses every statement until it is rolled back

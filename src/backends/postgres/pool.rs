@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 
 use super::health::{Health, LossEpoch};
+use super::session::PgSession;
 use super::settings::{server_millis, with_connect_timeout};
 use crate::error::Result;
 use crate::observe::{Counters, EchoSettings, FailureWatch, Observer};
@@ -34,6 +35,10 @@ pub(crate) struct PgSetup {
     /// Whether connections keep their prepared statements (off behind a pooler that
     /// moves sessions between server connections).
     pub(crate) statement_cache: bool,
+    /// The server is reached through a pooler in transaction mode
+    /// ([`Config::transaction_pooler`](crate::Config::transaction_pooler)): no
+    /// prepared statement by name, no session `SET`, the timeouts with every `BEGIN`.
+    pub(crate) transaction_pooler: bool,
     pub(crate) echo: EchoSettings,
     pub(crate) counters: Arc<Counters>,
 }
@@ -42,27 +47,47 @@ impl PgSetup {
     /// Opens a connection with the lock timeout set (and no statement timeout: this is
     /// the connection that runs migrations, which may take long on a large table).
     pub(crate) fn connect(&self, url: &str) -> Result<PgConnection> {
-        self.open(url, None)
+        self.open(url, None, None)
     }
 
-    /// Opens a connection with the lock timeout and `statement_timeout` set.
-    fn open(&self, url: &str, statement_timeout: Option<Duration>) -> Result<PgConnection> {
+    /// Opens a connection with the lock timeout and `statement_timeout` set, its
+    /// statements observed by `observer`.
+    fn open(
+        &self,
+        url: &str,
+        statement_timeout: Option<Duration>,
+        observer: Option<Observer>,
+    ) -> Result<PgConnection> {
         let mut conn = PgConnection::establish(&with_connect_timeout(url, self.connect_timeout))?;
-        if !self.statement_cache {
+        if !self.statement_cache || self.transaction_pooler {
             conn.set_prepared_statement_cache_size(CacheSize::Disabled);
         }
-        self.session(&mut conn, statement_timeout)?;
+        let local_settings = if self.transaction_pooler {
+            // A session `SET` would land on one server connection of the pooler, and
+            // hold there for whichever client gets it next.
+            Some(self.timeouts("SET LOCAL", statement_timeout))
+        } else {
+            self.session(&mut conn, statement_timeout)?;
+            None
+        };
+        // After the session's `SET`, which the observer does not count as a statement.
+        conn.set_instrumentation(PgSession::new(observer, local_settings));
         Ok(conn)
+    }
+
+    /// The timeouts as `set` statements (`SET`, or `SET LOCAL`), in one text.
+    fn timeouts(&self, set: &str, statement_timeout: Option<Duration>) -> String {
+        format!(
+            "{set} lock_timeout = {}; {set} statement_timeout = {}",
+            server_millis(self.lock_timeout),
+            // 0 is the server's "no limit".
+            statement_timeout.map_or(0, server_millis),
+        )
     }
 
     /// One round trip: `SET` runs outside any transaction and lasts for the session.
     fn session(&self, conn: &mut PgConnection, statement_timeout: Option<Duration>) -> Result<()> {
-        conn.batch_execute(&format!(
-            "SET lock_timeout = {}; SET statement_timeout = {}",
-            server_millis(self.lock_timeout),
-            // 0 is the server's "no limit".
-            statement_timeout.map_or(0, server_millis),
-        ))?;
+        conn.batch_execute(&self.timeouts("SET", statement_timeout))?;
         self.counters
             .setup_statements
             .fetch_add(1, Ordering::Relaxed);
@@ -105,14 +130,12 @@ impl r2d2::ManageConnection for PgManager {
 
     fn connect(&self) -> std::result::Result<PgPooled, Self::Error> {
         let health = Arc::new(Health::new(Arc::clone(&self.epoch)));
-        let mut conn = self
+        let observer = Observer::new(Arc::clone(&self.setup.counters), self.setup.echo)
+            .watching(Arc::clone(&health) as Arc<dyn FailureWatch>);
+        let conn = self
             .setup
-            .open(&self.url, self.setup.statement_timeout)
+            .open(&self.url, self.setup.statement_timeout, Some(observer))
             .map_err(into_r2d2)?;
-        conn.set_instrumentation(
-            Observer::new(Arc::clone(&self.setup.counters), self.setup.echo)
-                .watching(Arc::clone(&health) as Arc<dyn FailureWatch>),
-        );
         self.setup
             .counters
             .connections

@@ -100,9 +100,11 @@ mod tests {
         );
     }
 
-    /// Runs `f` on a freshly migrated repository in a schema of its own on the server
-    /// that `BOOKSHELF_TEST_POSTGRES_URL` names (and drops the schema after); without
-    /// the variable, says that the test is skipped.
+    /// Runs `f` on a freshly migrated repository in a database of its own on the server
+    /// that `BOOKSHELF_TEST_POSTGRES_URL` names (and drops the database after); without
+    /// the variable, says that the test is skipped. A database, not a schema named by
+    /// `options=-csearch_path=..`, so that it also runs through a pooler in transaction
+    /// mode (see `tests/common`).
     fn on_server(
         test: &str,
         f: impl FnOnce(&crate::Repository) -> crate::Result<()>,
@@ -117,16 +119,22 @@ mod tests {
             )?;
             return Ok(());
         };
-        let schema = format!("bookshelf_unit_{}_{test}", std::process::id());
-        let mut admin = PgConnection::establish(&server)?;
-        admin.batch_execute(&format!(
-            "CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public; \
-             DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))?;
-        let separator = if server.contains('?') { '&' } else { '?' };
-        let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
+        let database = format!("bookshelf_unit_{}_{test}", std::process::id());
+        let (base, query) = match server.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (server.as_str(), String::new()),
+        };
+        let authority_at = base.find("://").ok_or("not a postgres:// URL")? + 3;
+        let authority = base[authority_at..]
+            .find('/')
+            .map_or(base, |slash| &base[..authority_at + slash]);
+        let url = format!("{authority}/{database}{query}");
+        let libpq_server = crate::target::ServerTarget::parse(&server)?.url;
+        let mut admin = PgConnection::establish(&libpq_server)?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {database} TEMPLATE template0"))?;
         let result = crate::Repository::open(&url).and_then(|repo| f(&repo));
-        admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
+        admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))?;
         Ok(result?)
     }
 

@@ -48,11 +48,11 @@ impl Backend for SqliteConnection {
         RawConnection::Sqlite(self)
     }
 
-    fn begin_sql(access: Access) -> &'static str {
-        match access {
+    fn begin_sql(&mut self, access: Access) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(match access {
             Access::Write => "BEGIN IMMEDIATE",
             Access::Read => "BEGIN",
-        }
+        })
     }
 
     /// SQLite tells whether a transaction is open only through the C API
