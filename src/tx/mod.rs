@@ -112,9 +112,12 @@ impl<'c> Tx<'c> {
     /// this handle is one, else in autocommit. It is the way to run a query the crate
     /// does not offer with the models and [`schema`](crate::schema) of this crate. `f`
     /// must not begin, commit or roll back a transaction of its own (use
-    /// [`Tx::transaction`] for a savepoint). An error of `f` counts as an error of the
-    /// transaction like any other: if it ended the transaction, the transaction
-    /// returns it.
+    /// [`Tx::transaction`] for a savepoint), nor replace the connection's
+    /// instrumentation (`set_instrumentation`): the crate keeps its statement counts and
+    /// echo there, and on PostgreSQL how the connection's transactions begin (behind a
+    /// transaction pooler, with the session's settings). An error of `f` counts as an
+    /// error of the transaction like any other: if it ended the transaction, the
+    /// transaction returns it.
     ///
     /// ```
     /// # fn main() -> bookshelf::Result<()> {
