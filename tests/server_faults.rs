@@ -60,22 +60,9 @@ fn server_db() -> Result<Option<TestDb>, BoxError> {
 
 /// The address the shared server answers on, as the server itself reports it.
 fn server_addr(db: &TestDb) -> Result<std::net::SocketAddr, BoxError> {
-    use diesel::sql_types::{Integer, Nullable, Text};
-    use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Addr {
-        #[diesel(sql_type = Nullable<Text>)]
-        host: Option<String>,
-        #[diesel(sql_type = Nullable<Integer>)]
-        port: Option<i32>,
-    }
-    let mut conn = common::postgres::connect(db.url())?;
-    let addr: Addr =
-        diesel::sql_query("SELECT host(inet_server_addr()) AS host, inet_server_port() AS port")
-            .get_result(&mut conn)?;
-    match (addr.host, addr.port) {
-        (Some(host), Some(port)) => Ok(format!("{host}:{port}").parse()?),
-        _ => Err(format!("the proxy tests need {} over TCP", common::POSTGRES_URL_VAR).into()),
+    match common::postgres::server_addr(db.url())? {
+        Some((host, port)) => Ok(format!("{host}:{port}").parse()?),
+        None => Err(format!("the proxy tests need {} over TCP", common::POSTGRES_URL_VAR).into()),
     }
 }
 

@@ -257,11 +257,10 @@ pub mod postgres {
         }
     }
 
-    /// `url` (libpq's part of it) to the PostgreSQL server itself, at the address the
-    /// server reports, past any pooler in between: for tests that end server sessions
-    /// or look at one session's state, which a pooler hides or shares out.
+    /// The host and port the PostgreSQL server behind `url` answers on, as the server
+    /// itself reports them (past any pooler in between); `None` over a Unix socket.
     #[allow(dead_code)]
-    pub fn direct_url(url: &str) -> Result<String, BoxError> {
+    pub fn server_addr(url: &str) -> Result<Option<(String, u16)>, BoxError> {
         use diesel::sql_types::{Integer, Nullable, Text};
         use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
@@ -275,13 +274,25 @@ pub mod postgres {
             "SELECT host(inet_server_addr()) AS host, inet_server_port() AS port",
         )
         .get_result(&mut connect(url)?)?;
-        let url = libpq_url(url);
         Ok(match (addr.host, addr.port) {
-            (Some(host), Some(port)) => {
+            (Some(host), Some(port)) => Some((host, u16::try_from(port)?)),
+            _ => None,
+        })
+    }
+
+    /// `url` (libpq's part of it) to the PostgreSQL server itself, at the address the
+    /// server reports, past any pooler in between: for tests that end server sessions
+    /// or look at one session's state, which a pooler hides or shares out.
+    #[allow(dead_code)]
+    pub fn direct_url(url: &str) -> Result<String, BoxError> {
+        let address = server_addr(url)?;
+        let url = libpq_url(url);
+        Ok(match address {
+            Some((host, port)) => {
                 let separator = if url.contains('?') { '&' } else { '?' };
                 format!("{url}{separator}host={host}&port={port}")
             }
-            _ => url, // a Unix socket: no pooler in between
+            None => url, // a Unix socket: no pooler in between
         })
     }
 
