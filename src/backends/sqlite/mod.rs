@@ -252,7 +252,7 @@ impl diesel::serialize::ToSql<Timestamp, diesel::sqlite::Sqlite> for DbTime {
         &'b self,
         out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
     ) -> diesel::serialize::Result {
-        out.set_value(self.0.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+        out.set_value(self.canonical_text());
         Ok(diesel::serialize::IsNull::No)
     }
 }
