@@ -154,6 +154,50 @@ impl<ST, GB> diesel::expression::ValidGrouping<GB> for BoundText<ST> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
+/// `query` itself, given the static query id `Id`, for a query diesel gives none
+/// although its SQL never changes (an `INSERT .. ON CONFLICT .. DO NOTHING RETURNING ..`
+/// of one row: diesel marks every `ON CONFLICT` clause as having no static id).
+///
+/// Without a static id, diesel writes the statement's SQL again on every call to look
+/// it up in the connection's statement cache: 6,300 of the 63,000 instructions of a
+/// single author insert on SQLite (callgrind). With one, the lookup is by type. Use a
+/// distinct `Id` for each statement, and only for a query whose SQL is the same for
+/// every value of its type (no optional fields, no variable-length lists).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cached<Q, Id> {
+    query: Q,
+    id: PhantomData<fn() -> Id>,
+}
+
+/// `query`, cached under the marker type `Id`.
+pub(crate) fn cached<Id, Q>(query: Q) -> Cached<Q, Id> {
+    Cached {
+        query,
+        id: PhantomData,
+    }
+}
+
+impl<Q: Query, Id> Query for Cached<Q, Id> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Id: 'static> QueryId for Cached<Q, Id> {
+    type QueryId = Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Q, Id, DB> QueryFragment<DB> for Cached<Q, Id>
+where
+    Q: QueryFragment<DB>,
+    DB: Backend,
+{
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.query.walk_ast(out)
+    }
+}
+
+impl<Q, Id, Conn> RunQueryDsl<Conn> for Cached<Q, Id> {}
+
 /// `UPDATE table SET set WHERE filter`, cached under the marker type `Id`.
 ///
 /// diesel never caches an `UPDATE` statement, because a changeset with optional fields
@@ -281,6 +325,29 @@ pub(crate) mod tests {
         let unlimited = limit(books::table.order(books::id), None);
         let sql = diesel::debug_query::<Sqlite, _>(&unlimited).to_string();
         assert!(!sql.contains("LIMIT"), "{sql}");
+    }
+
+    #[test]
+    fn a_cached_query_is_diesels_own_with_a_static_id() {
+        use crate::schema::authors;
+        struct Insert;
+        let insert = || {
+            diesel::insert_into(authors::table)
+                .values(authors::name.eq("Ann"))
+                .on_conflict(authors::id)
+                .do_nothing()
+                .returning(authors::id)
+        };
+        fn id_of<Q: QueryId>(_: &Q) -> Option<std::any::TypeId> {
+            Q::query_id()
+        }
+        assert_eq!(id_of(&insert()), None, "diesel gives none");
+        let ours = cached::<Insert, _>(insert());
+        assert_eq!(id_of(&ours), Some(std::any::TypeId::of::<Insert>()));
+        assert_eq!(
+            diesel::debug_query::<Sqlite, _>(&ours).to_string(),
+            diesel::debug_query::<Sqlite, _>(&insert()).to_string()
+        );
     }
 
     #[test]

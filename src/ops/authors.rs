@@ -46,19 +46,23 @@ macro_rules! author_ops {
                 // `ON CONFLICT (id) DO NOTHING`: an id the generator handed out that a row
                 // already holds (after an import) inserts nothing instead of failing, so the
                 // retry needs no savepoint around the insert.
+                // The statement's SQL never changes: cached by type (`sql::cached`).
+                struct CreateAuthor;
                 self.with_fresh_ids(IdTable::Authors, |conn| {
-                    diesel::insert_into(authors::table)
-                        .values(&row)
-                        .on_conflict(authors::id)
-                        .do_nothing()
-                        .returning(Author::as_returning())
-                        .get_results(conn)?
-                        .pop()
-                        .ok_or(Error::Conflict {
-                            entity: Entity::Author,
-                            field: "id",
-                            source: None,
-                        })
+                    sql::cached::<CreateAuthor, _>(
+                        diesel::insert_into(authors::table)
+                            .values(&row)
+                            .on_conflict(authors::id)
+                            .do_nothing()
+                            .returning(Author::as_returning()),
+                    )
+                    .get_results(conn)?
+                    .pop()
+                    .ok_or(Error::Conflict {
+                        entity: Entity::Author,
+                        field: "id",
+                        source: None,
+                    })
                 })
             }
 
