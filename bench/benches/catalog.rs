@@ -1,6 +1,6 @@
 //! The catalog benchmark: the workload of `WORKLOAD.md` (A authors, ten books each,
-//! eleven operations in a fixed order) run on four SQLite stacks (and two PostgreSQL
-//! stacks, see below) one after another, each on a fresh database file in its own
+//! twelve operations in a fixed order) run on four SQLite stacks (and up to four
+//! PostgreSQL stacks, see below) one after another, each on a fresh database file in its own
 //! temporary directory:
 //!
 //! - `bookshelf`: this crate's public API, as an application calls it;
@@ -23,10 +23,16 @@
 //!
 //! - `bookshelf-pg`: the `bookshelf` stack's code, opened on the server URL;
 //! - `diesel-pg`: the `diesel` stack's code on an r2d2 pool of `PgConnection`, on
-//!   bookshelf's PostgreSQL schema (`migrations/postgres`).
+//!   bookshelf's PostgreSQL schema (`migrations/postgres`);
+//! - with the bench's `pg-peers` feature, `postgres-raw` (the sync `postgres` client
+//!   written for speed, sending bookshelf's statements: the library's cost, as
+//!   `rusqlite-bs` on SQLite) and `sqlx-pg` (sqlx 0.8 on its own tokio runtime and a
+//!   `PgPool`), both on bookshelf's schema.
 //!
 //! Otherwise they are skipped, with a note on stderr. On PostgreSQL the run also fails
-//! unless the eager load takes 2 queries and the bulk inserts are multi-row.
+//! unless the eager load takes 2 queries and the bulk inserts are multi-row, and each
+//! stack prints whether its connections use TLS (libpq's default `sslmode=prefer` takes
+//! it whenever the server offers it).
 //!
 //! Every stack gets the same random draws (SplitMix64, seed 42). Each operation's
 //! results are checked outside the timed region (the whole database after each write,
