@@ -44,7 +44,7 @@ pub(crate) enum Access {
     Read,
 }
 
-/// A table whose ids [`Backend::reserve_ids`] hands out.
+/// A table whose new rows get ids from the table's id generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdTable {
     Authors,
@@ -61,10 +61,10 @@ impl IdTable {
     }
 }
 
-/// The ids [`Backend::reserve_ids`] handed out, and the database's clock when it did.
+/// The ids a bulk insert gave its rows, and the database's clock when it did.
 #[derive(Debug)]
-pub(crate) struct Reserved {
-    /// The ids, in increasing order.
+pub(crate) struct Inserted {
+    /// The ids, one a row in the rows' order, increasing.
     pub(crate) ids: Vec<i64>,
     /// The database's time: every row of the insert is created (and updated) at it.
     pub(crate) now: DbTime,
@@ -123,18 +123,16 @@ pub(crate) trait Backend:
     /// ASCII case.
     fn title_like(pattern: String) -> BooksPredicate<Self>;
 
-    /// `count` ids for new rows of `table`, in increasing order, that no row holds, no
-    /// row ever held, and no concurrent transaction can take; and the database's time.
-    /// Runs inside a write transaction.
-    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Reserved>;
+    /// Inserts `rows` (at least one) as new authors, all or none, in multi-row
+    /// statements: each gets an id that no row holds, no row ever held and no concurrent
+    /// transaction can take, and the database's time. Returns the ids, in the rows'
+    /// order, and that time. A failure leaves an open transaction usable (the insert
+    /// runs in a transaction or savepoint of its own where the backend needs one), as
+    /// [`Self::with_fresh_ids`] requires.
+    fn insert_new_authors(&mut self, rows: &[AuthorRow]) -> Result<Inserted>;
 
-    /// Inserts `rows` as authors with the ids and time `reserved` (from
-    /// [`Self::reserve_ids`], one id a row, in order), in multi-row statements.
-    fn insert_authors(&mut self, reserved: &Reserved, rows: &[AuthorRow]) -> Result<()>;
-
-    /// Inserts `rows` as books with the ids and time `reserved` (from
-    /// [`Self::reserve_ids`], one id a row, in order), in multi-row statements.
-    fn insert_books(&mut self, reserved: &Reserved, rows: &[BookRow]) -> Result<()>;
+    /// Inserts `rows` (at least one) as new books: as [`Self::insert_new_authors`].
+    fn insert_new_books(&mut self, rows: &[BookRow]) -> Result<Inserted>;
 
     /// Runs `f`, an insert of rows that take new ids from the table's id generator, and
     /// once more if it failed because an id it was given is taken. Rows inserted with

@@ -219,3 +219,99 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// Batches each thread creates in [`concurrent_bulk_inserts_keep_each_batch_its_ids`].
+const BULK_BATCHES: usize = 12;
+/// Authors per batch (each with two books, created in bulk too).
+const BULK_ROWS: usize = 250;
+
+backend_tests! {
+    /// Bulk inserts from several threads at once on one database: each batch's returned
+    /// rows are exactly what is stored under their ids, name for name in input order,
+    /// although (on PostgreSQL) concurrent batches draw their ids from one sequence and
+    /// may interleave. Read back and compared row for row.
+    fn concurrent_bulk_inserts_keep_each_batch_its_ids(backend: Backend) -> TestResult {
+        let db = shared_db(backend)?;
+        let repo = &db.repo;
+        let start = std::sync::Barrier::new(THREADS);
+        let (authors, books) = thread::scope(|scope| {
+            let threads: Vec<_> = (0..THREADS)
+                .map(|thread| {
+                    let start = &start;
+                    scope.spawn(move || -> bookshelf::Result<_> {
+                        let mut authors = Vec::new();
+                        let mut books = Vec::new();
+                        start.wait();
+                        for batch in 0..BULK_BATCHES {
+                            // Not in any sorted order, so a mapping by sorting cannot pass.
+                            let input: Vec<NewAuthor> = (0..BULK_ROWS)
+                                .map(|n| (n * 7919) % BULK_ROWS)
+                                .map(|n| NewAuthor::new(format!("Author {thread}-{batch}-{n:04}")))
+                                .collect();
+                            let created = repo.create_authors(&input)?;
+                            let names: Vec<&str> = created.iter().map(|a| a.name.as_str()).collect();
+                            let expected: Vec<&str> = input.iter().map(|a| a.name.as_str()).collect();
+                            assert_eq!(names, expected, "thread {thread} batch {batch}");
+                            assert!(created.windows(2).all(|pair| pair[0].id < pair[1].id));
+                            let new_books: Vec<NewBook> = created
+                                .iter()
+                                .rev()
+                                .flat_map(|author| {
+                                    let suffix = author.name.trim_start_matches("Author ");
+                                    [1, 2].map(|j| NewBook::new(author.id, format!("Title {suffix}-{j}")))
+                                })
+                                .collect();
+                            let stored = repo.create_books(&new_books)?;
+                            assert_eq!(stored.len(), new_books.len());
+                            for (new, book) in new_books.iter().zip(&stored) {
+                                assert_eq!((book.author_id, &book.title), (new.author_id, &new.title));
+                            }
+                            assert!(stored.windows(2).all(|pair| pair[0].id < pair[1].id));
+                            authors.extend(created);
+                            books.extend(stored);
+                        }
+                        Ok((authors, books))
+                    })
+                })
+                .collect();
+            let mut authors = Vec::new();
+            let mut books = Vec::new();
+            for thread in threads {
+                let (a, b) = thread.join().map_err(|_| "worker thread panicked")??;
+                authors.extend(a);
+                books.extend(b);
+            }
+            Ok::<_, common::BoxError>((authors, books))
+        })?;
+        let mut authors = authors;
+        let mut books = books;
+        authors.sort_by_key(|author| author.id);
+        books.sort_by_key(|book| book.id);
+        assert_eq!(authors.len(), THREADS * BULK_BATCHES * BULK_ROWS);
+        // Every returned row, id, name and times, is the stored row of that id.
+        same_rows("authors", &repo.list_authors(Page::all())?, &authors)?;
+        same_rows("books", &repo.list_books(Page::all())?, &books)?;
+        Ok(())
+    }
+}
+
+/// Fails naming the first row where `stored` and `returned` differ (not printing
+/// thousands of rows).
+fn same_rows<T: PartialEq + Debug>(what: &str, stored: &[T], returned: &[T]) -> TestResult {
+    if let Some(at) = (0..stored.len().min(returned.len())).find(|&i| stored[i] != returned[i]) {
+        return Err(format!(
+            "{what}: stored row {at} is {:?}, the bulk insert returned {:?}",
+            stored[at], returned[at]
+        )
+        .into());
+    }
+    if stored.len() != returned.len() {
+        return Err(format!(
+            "{what}: {} stored, {} returned",
+            stored.len(),
+            returned.len()
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -120,6 +120,38 @@ backend_tests! {
 }
 
 backend_tests! {
+    /// The bulk creates' retry inside a transaction: the failed insert (on PostgreSQL,
+    /// in a savepoint of its own) leaves the transaction usable for the retry and for
+    /// what follows.
+    fn a_bulk_create_after_an_import_works_inside_a_transaction(backend: Backend) -> TestResult {
+        let db = TestDb::open(backend)?;
+        let (authors, books) = imported();
+        import(&db, &authors, &books)?;
+        let (created, books) = db.repo.transaction(|tx| -> bookshelf::Result<_> {
+            let created = tx.create_authors(&[NewAuthor::new("One"), NewAuthor::new("Two")])?;
+            let books = tx.create_books(&[
+                NewBook::new(created[1].id, "Second"),
+                NewBook::new(created[0].id, "First"),
+            ])?;
+            Ok((created, books))
+        })?;
+        assert_eq!(
+            created.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            ["One", "Two"]
+        );
+        assert!(created.iter().all(|author| author.id > AuthorId(3)), "{created:?}");
+        assert!(books.iter().all(|book| book.id > BookId(3)), "{books:?}");
+        for author in &created {
+            assert_eq!(db.repo.author(author.id)?.as_ref(), Some(author));
+        }
+        for book in &books {
+            assert_eq!(db.repo.book(book.id)?.as_ref(), Some(book));
+        }
+        Ok(())
+    }
+}
+
+backend_tests! {
     /// A clash on an id the application chose itself is a conflict on `id`, not on
     /// a field called "row".
     fn an_explicit_id_that_is_taken_is_a_conflict_on_id(backend: Backend) -> TestResult {

@@ -1,6 +1,6 @@
 //! The catalog benchmark: the workload of `WORKLOAD.md` (A authors, ten books each,
-//! eleven operations in a fixed order) run on four SQLite stacks (and two PostgreSQL
-//! stacks, see below) one after another, each on a fresh database file in its own
+//! twelve operations in a fixed order) run on four SQLite stacks (and up to four
+//! PostgreSQL stacks, see below) one after another, each on a fresh database file in its own
 //! temporary directory:
 //!
 //! - `bookshelf`: this crate's public API, as an application calls it;
@@ -23,10 +23,16 @@
 //!
 //! - `bookshelf-pg`: the `bookshelf` stack's code, opened on the server URL;
 //! - `diesel-pg`: the `diesel` stack's code on an r2d2 pool of `PgConnection`, on
-//!   bookshelf's PostgreSQL schema (`migrations/postgres`).
+//!   bookshelf's PostgreSQL schema (`migrations/postgres`);
+//! - with the bench's `pg-peers` feature, `postgres-raw` (the sync `postgres` client
+//!   written for speed, sending bookshelf's statements: the library's cost, as
+//!   `rusqlite-bs` on SQLite) and `sqlx-pg` (sqlx 0.8 on its own tokio runtime and a
+//!   `PgPool`), both on bookshelf's schema.
 //!
 //! Otherwise they are skipped, with a note on stderr. On PostgreSQL the run also fails
-//! unless the eager load takes 2 queries and the bulk inserts are multi-row.
+//! unless the eager load takes 2 queries and the bulk inserts are multi-row, and each
+//! stack prints whether its connections use TLS (libpq's default `sslmode=prefer` takes
+//! it whenever the server offers it).
 //!
 //! Every stack gets the same random draws (SplitMix64, seed 42). Each operation's
 //! results are checked outside the timed region (the whole database after each write,
@@ -52,6 +58,9 @@
 mod chart;
 #[path = "catalog_support/database.rs"]
 mod database;
+#[cfg(feature = "postgres")]
+#[path = "catalog_support/pg_statements.rs"]
+mod pg_statements;
 #[path = "catalog_support/report.rs"]
 mod report;
 #[path = "catalog_support/rng.rs"]
@@ -62,8 +71,14 @@ mod runner;
 mod stack_bookshelf;
 #[path = "catalog_support/stack_diesel.rs"]
 mod stack_diesel;
+#[cfg(feature = "pg-peers")]
+#[path = "catalog_support/stack_postgres_raw.rs"]
+mod stack_postgres_raw;
 #[path = "catalog_support/stack_rusqlite.rs"]
 mod stack_rusqlite;
+#[cfg(feature = "pg-peers")]
+#[path = "catalog_support/stack_sqlx.rs"]
+mod stack_sqlx;
 #[path = "catalog_support/verify.rs"]
 mod verify;
 #[path = "catalog_support/workload.rs"]
@@ -74,7 +89,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use database::{is_postgres_stack, postgres_base_url, Database};
+use database::{is_postgres_stack, peer_unavailable, postgres_base_url, Database};
 use report::{Measurement, Summary, STACKS};
 use workload::{BenchResult, Stack, Workload};
 
@@ -83,10 +98,12 @@ usage: cargo bench --bench catalog -- [options]
 
   --authors N        scale A (authors; 10 books each). Default 2000.
   --stack NAME       bookshelf, diesel, rusqlite, rusqlite-bs, bookshelf-pg, diesel-pg,
-                     all, or a comma-separated list. Default: all. The -pg stacks run on the
-                     PostgreSQL server named by BOOKSHELF_TEST_POSTGRES_URL and need
-                     `--features postgres`; without either, `all` leaves them out and
-                     naming one is an error.
+                     postgres-raw, sqlx-pg, all, or a comma-separated list. Default: all.
+                     The PostgreSQL stacks (bookshelf-pg, diesel-pg, postgres-raw, sqlx-pg)
+                     run on the server named by BOOKSHELF_TEST_POSTGRES_URL and need
+                     `--features postgres` (postgres-raw and sqlx-pg `--features
+                     pg-peers`); without them, `all` leaves them out and naming one is an
+                     error. Each prints on stderr whether its connections use TLS.
   --runs N           run the whole workload N times, stacks interleaved; the table shows
                      medians. Default 1.
   --chart PATH       write an SVG bar chart (log scale) of the results to PATH.
@@ -139,6 +156,9 @@ fn parse_args() -> BenchResult<Option<Args>> {
                                 postgres_base_url()
                                     .map_err(|why| format!("stack {stack} cannot run: {why}"))?;
                             }
+                            if let Some(why) = peer_unavailable(stack) {
+                                return Err(why.into());
+                            }
                             stacks.push(stack);
                         }
                         None if name == "all" => stacks.extend(available_stacks()),
@@ -162,13 +182,15 @@ fn parse_args() -> BenchResult<Option<Args>> {
 }
 
 /// The stacks this build and environment can run: the SQLite ones, and the PostgreSQL
-/// ones when the feature is on and the server URL is set.
+/// ones when the feature is on and the server URL is set (the peer stacks with
+/// `pg-peers`).
 fn available_stacks() -> Vec<&'static str> {
     let postgres = postgres_base_url().is_ok();
     STACKS
         .iter()
         .copied()
         .filter(|stack| postgres || !is_postgres_stack(stack))
+        .filter(|stack| peer_unavailable(stack).is_none())
         .collect()
 }
 
@@ -181,17 +203,33 @@ fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
         "diesel" => Box::new(DieselStack::<SqliteConnection>::open(db.url())?),
         #[cfg(feature = "postgres")]
         "diesel-pg" => Box::new(DieselStack::<diesel::pg::PgConnection>::open(db.url())?),
+        #[cfg(feature = "pg-peers")]
+        "postgres-raw" => Box::new(stack_postgres_raw::PostgresRawStack::open(db.url())?),
+        #[cfg(feature = "pg-peers")]
+        "sqlx-pg" => Box::new(stack_sqlx::SqlxStack::open(db.url())?),
         "rusqlite" => Box::new(RusqliteStack::open(db.path()?, Schema::Workload)?),
         "rusqlite-bs" => Box::new(RusqliteStack::open(db.path()?, Schema::Bookshelf)?),
         other => return Err(format!("stack {other} is not in this build").into()),
     })
 }
 
-/// Runs one stack on a fresh database; `Err` for a failed check or any error.
-fn run_stack(name: &str, work: &Workload, emit: &mut dyn FnMut(Measurement)) -> BenchResult<()> {
+/// Runs one stack on a fresh database; `Err` for a failed check or any error. With
+/// `say_tls`, first prints whether the stack's connections are encrypted (PostgreSQL).
+fn run_stack(
+    name: &str,
+    work: &Workload,
+    say_tls: bool,
+    emit: &mut dyn FnMut(Measurement),
+) -> BenchResult<()> {
     let db = Database::create(name)?;
-    let outcome = open_stack(name, &db)
-        .and_then(|mut stack| runner::run(name, stack.as_mut(), &db, work, emit));
+    let outcome = open_stack(name, &db).and_then(|mut stack| {
+        if say_tls {
+            if let Some(security) = stack.connection_security()? {
+                eprintln!("   {name}: connections {security}");
+            }
+        }
+        runner::run(name, stack.as_mut(), &db, work, emit)
+    });
     // Every connection of the stack is closed (the stack dropped) before the database
     // goes; it goes whether the run passed or not.
     let closed = db.close();
@@ -225,7 +263,7 @@ fn warm_up(stacks: &[&str], authors: usize) -> BenchResult<()> {
     let started = Instant::now();
     let work = Workload::new(authors.min(WARM_UP_AUTHORS));
     for &name in stacks {
-        run_stack(name, &work, &mut |_| {}).map_err(|error| format!("warm-up: {error}"))?;
+        run_stack(name, &work, false, &mut |_| {}).map_err(|error| format!("warm-up: {error}"))?;
     }
     eprintln!(
         "catalog: warm-up (every stack once at A = {}) took {:.1?}",
@@ -246,9 +284,10 @@ fn bench(args: &Args) -> BenchResult<bool> {
             Ok(_) if !stacks.iter().any(|stack| is_postgres_stack(stack)) => {}
             #[cfg(feature = "postgres")]
             Ok(url) => eprintln!(
-                "catalog: {} (from {}), a fresh schema per run",
+                "catalog: {} (from {}, sslmode {}), a fresh schema per run",
                 database::pg::server_version(&url)?,
-                database::POSTGRES_URL_VAR
+                database::POSTGRES_URL_VAR,
+                database::pg::sslmode(&url)
             ),
             #[cfg(not(feature = "postgres"))]
             Ok(_) => {}
@@ -276,7 +315,7 @@ fn bench(args: &Args) -> BenchResult<bool> {
                     let _ = out.flush();
                     measurements.push(m);
                 };
-                if let Err(error) = run_stack(name, &work, &mut emit) {
+                if let Err(error) = run_stack(name, &work, true, &mut emit) {
                     eprintln!("FAILED: {error}");
                     passed = false;
                 }

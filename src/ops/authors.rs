@@ -71,17 +71,12 @@ macro_rules! author_ops {
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
-                let reserved = self.with_fresh_ids(IdTable::Authors, |conn| {
-                    transaction::write(conn, |conn| {
-                        let reserved = conn.reserve_ids(IdTable::Authors, rows.len())?;
-                        conn.insert_authors(&reserved, &rows)?;
-                        Ok(reserved)
-                    })
-                })?;
+                let inserted =
+                    self.with_fresh_ids(IdTable::Authors, |conn| conn.insert_new_authors(&rows))?;
                 Ok(rows
                     .into_iter()
-                    .zip(reserved.ids)
-                    .map(|(row, id)| row.stored(AuthorId(id), reserved.now))
+                    .zip(inserted.ids)
+                    .map(|(row, id)| row.stored(AuthorId(id), inserted.now))
                     .collect())
             }
 

@@ -78,17 +78,11 @@ macro_rules! book_ops {
                     return Ok(Vec::new());
                 }
                 let created = self
-                    .with_fresh_ids(IdTable::Books, |conn| {
-                        transaction::write(conn, |conn| {
-                            let reserved = conn.reserve_ids(IdTable::Books, rows.len())?;
-                            conn.insert_books(&reserved, &rows)?;
-                            Ok(reserved)
-                        })
-                    })
-                    .map(|reserved| {
+                    .with_fresh_ids(IdTable::Books, |conn| conn.insert_new_books(&rows))
+                    .map(|inserted| {
                         rows.into_iter()
-                            .zip(reserved.ids)
-                            .map(|(row, id)| row.stored(BookId(id), reserved.now))
+                            .zip(inserted.ids)
+                            .map(|(row, id)| row.stored(BookId(id), inserted.now))
                             .collect::<Vec<Book>>()
                     });
                 // The database does not say which row failed; on these error paths only, find

@@ -25,6 +25,8 @@ fn colour(stack: &str, index: usize) -> &'static str {
         "rusqlite-bs" => "#8cd17d",
         "bookshelf-pg" => "#a0cbe8",
         "diesel-pg" => "#ffbe7d",
+        "postgres-raw" => "#b6992d",
+        "sqlx-pg" => "#e15759",
         _ => ["#e15759", "#76b7b2", "#edc948", "#b07aa1"][index % 4],
     }
 }

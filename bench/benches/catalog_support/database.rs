@@ -12,7 +12,12 @@ pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
 
 /// True for the stacks that run on PostgreSQL.
 pub fn is_postgres_stack(name: &str) -> bool {
-    name.ends_with("-pg")
+    name.ends_with("-pg") || name == "postgres-raw"
+}
+
+/// True for the PostgreSQL stacks of the `pg-peers` feature.
+pub fn is_peer_stack(name: &str) -> bool {
+    matches!(name, "postgres-raw" | "sqlx-pg")
 }
 
 /// The server URL of the PostgreSQL stacks, or why they cannot run in this build and
@@ -33,6 +38,12 @@ pub fn postgres_base_url() -> Result<String, String> {
         });
     }
     url.ok_or_else(|| format!("{POSTGRES_URL_VAR} is not set"))
+}
+
+/// Why the peer stack `name` cannot run in this build, if it cannot.
+pub fn peer_unavailable(name: &str) -> Option<String> {
+    (is_peer_stack(name) && cfg!(not(feature = "pg-peers")))
+        .then(|| format!("stack {name} needs `--features pg-peers`"))
 }
 
 /// One stack's database, created empty.
@@ -168,6 +179,34 @@ pub mod pg {
                 }
             }
         }
+    }
+
+    /// Whether `conn` is encrypted, as the server says ([`crate::pg_statements::TLS_QUERY`]).
+    pub fn connection_security(conn: &mut PgConnection) -> QueryResult<String> {
+        #[derive(QueryableByName)]
+        struct Tls {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            ssl: bool,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            version: Option<String>,
+        }
+        let tls: Tls = diesel::sql_query(crate::pg_statements::TLS_QUERY).get_result(conn)?;
+        Ok(crate::pg_statements::describe_tls(
+            tls.ssl,
+            tls.version.as_deref(),
+        ))
+    }
+
+    /// The `sslmode` the URL asks for: `prefer` (libpq's default) unless it names one.
+    pub fn sslmode(url: &str) -> String {
+        url.split_once('?')
+            .and_then(|(_, query)| {
+                query
+                    .split('&')
+                    .filter_map(|param| param.strip_prefix("sslmode="))
+                    .next_back()
+            })
+            .map_or_else(|| "prefer (libpq's default)".to_owned(), str::to_owned)
     }
 
     /// The server, as it reports itself.

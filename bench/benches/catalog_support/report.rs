@@ -6,18 +6,23 @@ use std::collections::BTreeMap;
 use crate::workload::OPS;
 
 /// The stacks, in the order they run and are shown: SQLite's, then PostgreSQL's.
-pub const STACKS: [&str; 6] = [
+pub const STACKS: [&str; 8] = [
     "bookshelf",
     "diesel",
     "rusqlite",
     "rusqlite-bs",
     "bookshelf-pg",
     "diesel-pg",
+    "postgres-raw",
+    "sqlx-pg",
 ];
 /// Targets: bookshelf's ops/s at least this fraction of rusqlite's, and of diesel's
 /// (and bookshelf-pg's of diesel-pg's).
 pub const TARGET_VS_RUSQLITE: f64 = 0.8;
 pub const TARGET_VS_DIESEL: f64 = 1.0;
+/// Target: bookshelf-pg's ops/s at least this fraction of sqlx-pg's (and of
+/// postgres-raw's, [`TARGET_VS_RUSQLITE`]).
+pub const TARGET_VS_SQLX: f64 = 1.0;
 
 /// One operation of one stack in one run.
 #[derive(Debug, Clone)]
@@ -262,6 +267,13 @@ impl Summary {
             stacks,
             &[
                 RatioColumn::target("bs-pg/d-pg", "bookshelf-pg", "diesel-pg", TARGET_VS_DIESEL),
+                RatioColumn::target(
+                    "bs-pg/raw",
+                    "bookshelf-pg",
+                    "postgres-raw",
+                    TARGET_VS_RUSQLITE,
+                ),
+                RatioColumn::target("bs-pg/sqlx", "bookshelf-pg", "sqlx-pg", TARGET_VS_SQLX),
                 RatioColumn {
                     header: "bs-pg/bs",
                     of: "bookshelf-pg",
@@ -272,7 +284,9 @@ impl Summary {
             ],
         );
         out.push_str(&format!(
-            "bs-pg/d-pg: bookshelf-pg over diesel-pg, '!' below {TARGET_VS_DIESEL}x ({misses} here); \
+            "targets: bookshelf-pg >= {TARGET_VS_DIESEL}x diesel-pg, >= {TARGET_VS_RUSQLITE}x \
+             postgres-raw (the sync postgres client sending bookshelf's statements) and >= \
+             {TARGET_VS_SQLX}x sqlx-pg; '!' marks a miss ({misses} here).\n\
              bs-pg/bs: bookshelf-pg over bookshelf on SQLite, for reference.\n"
         ));
         out

@@ -88,6 +88,16 @@ impl Stack for BookshelfStack {
         Some(self.repo.stats().statements)
     }
 
+    fn connection_security(&mut self) -> BenchResult<Option<String>> {
+        Ok(self.repo.with_connection(|raw| match raw {
+            #[cfg(feature = "postgres")]
+            bookshelf::RawConnection::Postgres(conn) => {
+                crate::database::pg::connection_security(conn).map(Some)
+            }
+            _ => Ok(None),
+        })?)
+    }
+
     fn insert_authors_bulk(
         &mut self,
         names: &[String],

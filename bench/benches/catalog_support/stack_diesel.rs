@@ -62,6 +62,9 @@ pub trait DieselBackend:
 
     /// Settings of each pooled connection.
     fn session(conn: &mut Self) -> QueryResult<()>;
+
+    /// Whether `conn` is encrypted (PostgreSQL); `None` on SQLite.
+    fn connection_security(conn: &mut Self) -> QueryResult<Option<String>>;
 }
 
 impl DieselBackend for SqliteConnection {
@@ -89,6 +92,10 @@ impl DieselBackend for SqliteConnection {
             "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
         )
     }
+
+    fn connection_security(_: &mut Self) -> QueryResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -113,6 +120,10 @@ impl DieselBackend for diesel::pg::PgConnection {
 
     fn session(_: &mut Self) -> QueryResult<()> {
         Ok(())
+    }
+
+    fn connection_security(conn: &mut Self) -> QueryResult<Option<String>> {
+        crate::database::pg::connection_security(conn).map(Some)
     }
 }
 
@@ -244,6 +255,12 @@ macro_rules! diesel_stack {
         impl Stack for DieselStack<$conn> {
             fn queries(&self) -> Option<u64> {
                 Some(self.statements.load(Ordering::Relaxed))
+            }
+
+            fn connection_security(&mut self) -> BenchResult<Option<String>> {
+                Ok(<$conn as DieselBackend>::connection_security(
+                    &mut *self.pool.get()?,
+                )?)
             }
 
             fn insert_authors_bulk(

@@ -123,6 +123,13 @@ pub trait Stack {
     /// Data statements counted so far, where the stack can count them.
     fn queries(&self) -> Option<u64>;
 
+    /// On PostgreSQL, whether the stack's connections are encrypted (asked of the
+    /// server on one of them): the bench prints it, since libpq's default
+    /// `sslmode=prefer` takes TLS whenever the server offers it. `None` on SQLite.
+    fn connection_security(&mut self) -> BenchResult<Option<String>> {
+        Ok(None)
+    }
+
     /// All authors in one transaction; the created rows, where the API returns them.
     fn insert_authors_bulk(
         &mut self,

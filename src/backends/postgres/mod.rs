@@ -4,6 +4,7 @@
 
 mod cluster;
 mod health;
+mod insert;
 mod pool;
 mod replicas;
 mod search;
@@ -16,15 +17,16 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{Bool, Timestamp};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 pub(crate) use self::cluster::{open, PgCluster};
-use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved};
+use crate::backend::{Access, Backend, BooksPredicate, IdTable, Inserted};
 use crate::error::Result;
-use crate::models::{AuthorId, AuthorRow, BookRow, DbTime};
+use crate::models::{AuthorRow, BookRow, DbTime};
 use crate::raw::RawConnection;
-use crate::schema::{authors, books};
+use crate::schema::books;
+use crate::transaction;
 
 impl Backend for PgConnection {
     const NAME: &'static str = "postgres";
@@ -63,78 +65,19 @@ impl Backend for PgConnection {
         Box::new(books::title.ilike(pattern).escape('\\'))
     }
 
-    /// Ids from the column's identity sequence: concurrent transactions never get the
-    /// same one, and rows inserted later without an id do not collide with them. The
-    /// clock is read in the same statement.
-    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Reserved> {
-        let count = i64::try_from(count).map_err(|_| table.exhausted())?;
-        // The sequence is looked up once (a materialized CTE): in the select list,
-        // `pg_get_serial_sequence` would run again for every id, a third of the time
-        // of a 2,000-author bulk insert.
-        let ReservedIds { mut ids, now } = diesel::sql_query(
-            "WITH sequence AS MATERIALIZED \
-             (SELECT pg_get_serial_sequence($1, 'id')::regclass AS name) \
-             SELECT ARRAY(SELECT nextval(sequence.name) FROM sequence, generate_series(1, $2)) \
-             AS ids, statement_timestamp() AT TIME ZONE 'UTC' AS now",
-        )
-        .bind::<diesel::sql_types::Text, _>(table.name())
-        .bind::<BigInt, _>(count)
-        .get_result::<ReservedIds>(self)?;
-        // Each `nextval` is larger than the one before in this session, but the rows'
-        // order is the executor's: sort, so that rows get ids in input order.
-        ids.sort_unstable();
-        Ok(Reserved { ids, now })
+    /// One statement ([`insert::BulkInsert`]): ids from the table's identity sequence
+    /// (concurrent transactions never get the same one, and rows inserted later
+    /// without an id do not collide with them), the rows, and the ids back in input
+    /// order, in one round trip. A single statement is atomic on its own: outside a
+    /// transaction it needs none (`BEGIN` and `COMMIT` would be two more round trips);
+    /// inside one, it runs in a savepoint, so that a failure leaves the transaction
+    /// usable.
+    fn insert_new_authors(&mut self, rows: &[AuthorRow]) -> Result<Inserted> {
+        transaction::recoverable(self, |conn| insert::BulkInsert::authors(rows).run(conn))
     }
 
-    /// One statement whatever the row count: each column goes over as one array, and
-    /// `unnest` turns the arrays back into rows (`INSERT .. SELECT unnest($1), ..`). Five
-    /// bound values instead of five a row: no bind limit, no chunks, one prepared
-    /// statement.
-    fn insert_authors(&mut self, reserved: &Reserved, rows: &[AuthorRow]) -> Result<()> {
-        let names: Vec<&str> = rows.iter().map(|author| author.name.as_str()).collect();
-        diesel::insert_into(authors::table)
-            .values(diesel::select((
-                pg::unnest::<BigInt, _>(&reserved.ids),
-                pg::unnest::<Text, _>(names),
-                reserved.now.into_sql::<Timestamp>(),
-                reserved.now.into_sql::<Timestamp>(),
-            )))
-            .into_columns((
-                authors::id,
-                authors::name,
-                authors::created_at,
-                authors::updated_at,
-            ))
-            .execute(self)?;
-        Ok(())
-    }
-
-    fn insert_books(&mut self, reserved: &Reserved, rows: &[BookRow]) -> Result<()> {
-        let titles: Vec<&str> = rows.iter().map(|book| book.title.as_str()).collect();
-        let author_ids: Vec<AuthorId> = rows.iter().map(|book| book.author_id).collect();
-        let isbns: Vec<Option<&str>> = rows.iter().map(|book| book.isbn.as_deref()).collect();
-        let years: Vec<Option<i32>> = rows.iter().map(|book| book.published_year).collect();
-        diesel::insert_into(books::table)
-            .values(diesel::select((
-                pg::unnest::<BigInt, _>(&reserved.ids),
-                pg::unnest::<Text, _>(titles),
-                pg::unnest::<BigInt, _>(author_ids),
-                pg::unnest::<Nullable<Text>, _>(isbns),
-                pg::unnest::<Nullable<Integer>, _>(years),
-                reserved.now.into_sql::<Timestamp>(),
-                reserved.now.into_sql::<Timestamp>(),
-            )))
-            .into_columns((
-                books::id,
-                books::title,
-                books::author_id,
-                books::isbn,
-                books::published_year,
-                books::created_at,
-                books::updated_at,
-            ))
-            .execute(self)?;
-        Ok(())
+    fn insert_new_books(&mut self, rows: &[BookRow]) -> Result<Inserted> {
+        transaction::recoverable(self, |conn| insert::BulkInsert::books(rows).run(conn))
     }
 
     fn with_fresh_ids<T>(
@@ -195,15 +138,6 @@ impl Backend for PgConnection {
     }
 }
 
-/// The row of [`Backend::reserve_ids`]'s query on PostgreSQL.
-#[derive(diesel::QueryableByName)]
-struct ReservedIds {
-    #[diesel(sql_type = Array<BigInt>)]
-    ids: Vec<i64>,
-    #[diesel(sql_type = Timestamp)]
-    now: DbTime,
-}
-
 /// PostgreSQL's `timestamp`, to the microsecond (finer digits are cut off).
 impl diesel::serialize::ToSql<Timestamp, diesel::pg::Pg> for DbTime {
     fn to_sql<'b>(
@@ -211,39 +145,5 @@ impl diesel::serialize::ToSql<Timestamp, diesel::pg::Pg> for DbTime {
         out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
     ) -> diesel::serialize::Result {
         diesel::serialize::ToSql::<Timestamp, diesel::pg::Pg>::to_sql(&self.0, out)
-    }
-}
-
-mod pg {
-    diesel::define_sql_function! {
-        /// PostgreSQL's `unnest`: the elements of an array, one row each. Several in one
-        /// select list advance together, row by row.
-        fn unnest<T: diesel::sql_types::SingleValue>(array: diesel::sql_types::Array<T>) -> T;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use diesel::sql_types::{BigInt, Text};
-
-    use super::pg::unnest;
-    use crate::schema::authors;
-
-    #[test]
-    fn a_postgres_bulk_insert_binds_one_array_a_column() {
-        let names = vec!["Ann"; 1000];
-        let insert = diesel::insert_into(authors::table)
-            .values(diesel::select((
-                unnest::<BigInt, _>((1..=1000_i64).collect::<Vec<_>>()),
-                unnest::<Text, _>(names),
-            )))
-            .into_columns((authors::id, authors::name));
-        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&insert).to_string();
-        assert!(
-            sql.starts_with(
-                r#"INSERT INTO "authors" ("id", "name") SELECT unnest($1), unnest($2) -- binds: "#
-            ),
-            "{sql}"
-        );
     }
 }

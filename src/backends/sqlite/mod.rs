@@ -17,7 +17,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use self::insert::insert_texts;
 use self::setup::{enable_wal, memory_url, sqlite_pool, SqlitePool, SqliteSetup};
-use crate::backend::{Access, Backend, BooksPredicate, IdTable, Reserved, CHUNK_ROWS};
+use crate::backend::{Access, Backend, BooksPredicate, IdTable, Inserted, CHUNK_ROWS};
 use crate::config::Config;
 use crate::error::Result;
 use crate::migrations;
@@ -26,6 +26,7 @@ use crate::observe::Counters;
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
 use crate::target::SqliteFile;
+use crate::transaction;
 
 /// Names a bulk insert of authors sends to SQLite in one JSON array: large enough that
 /// per-statement costs vanish (at 1,024 and at 4,096 rows a statement the rate is the
@@ -79,71 +80,23 @@ impl Backend for SqliteConnection {
         Box::new(books::title.like(pattern).escape('\\'))
     }
 
-    /// The ids above the largest in use and the largest SQLite ever gave (the tables
-    /// are `AUTOINCREMENT`: `sqlite_sequence` remembers it), the ids SQLite itself
-    /// gives next; the write lock held since `BEGIN IMMEDIATE` keeps them free until
-    /// the insert. The clock is read in the same statement.
-    fn reserve_ids(&mut self, table: IdTable, count: usize) -> Result<Reserved> {
-        let (largest, now): (i64, DbTime) = diesel::select((
-            sql::<BigInt>(&format!(
-                "max(coalesce((SELECT max(id) FROM {table}), 0), \
-                 coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0))",
-                table = table.name()
-            )),
-            sql::<Timestamp>(Self::CLOCK_SQL),
-        ))
-        .get_result(self)?;
-        Ok(Reserved {
-            ids: consecutive_ids(table, largest, count)?,
-            now,
+    /// In a write transaction (`BEGIN IMMEDIATE`, or a savepoint), the ids first
+    /// ([`reserve_ids`]), then the rows ([`insert_authors`]).
+    fn insert_new_authors(&mut self, rows: &[AuthorRow]) -> Result<Inserted> {
+        transaction::write(self, |conn| {
+            let reserved = reserve_ids(conn, IdTable::Authors, rows.len())?;
+            insert_authors(conn, &reserved, rows)?;
+            Ok(reserved)
         })
     }
 
-    /// One statement per [`JSON_CHUNK_ROWS`] names, each bound as one JSON array
-    /// ([`insert_texts`]), without the ids: SQLite gives
-    /// a row inserted without one the largest id in the table plus one, so rows appended
-    /// in order under the write lock that [`Self::reserve_ids`] read the largest id
-    /// under get exactly the reserved ids. An explicit id would cost a b-tree probe a
-    /// row to check it is free (a tenth of a bulk author insert's instructions).
-    fn insert_authors(&mut self, reserved: &Reserved, rows: &[AuthorRow]) -> Result<()> {
-        for chunk in rows.chunks(JSON_CHUNK_ROWS) {
-            insert_texts(
-                authors::name,
-                chunk.iter().map(|row| row.name.as_str()),
-                reserved.now,
-            )
-            .execute(self)?;
-        }
-        Ok(())
-    }
-
-    /// Statements of [`CHUNK_ROWS`] rows, under SQLite's bound-value limit, without the
-    /// ids, as for authors. (A JSON array of rows is slower here than bound values: each
-    /// element's fields are parsed again to read them, 0.57 M against 1.0 M rows/s on
-    /// raw SQLite.)
-    ///
-    /// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so
-    /// the one prepared statement is cached and reused, where a slice of rows would be
-    /// prepared anew for every statement. Only the last, shorter chunk is a slice.
-    fn insert_books(&mut self, reserved: &Reserved, rows: &[BookRow]) -> Result<()> {
-        // Owned rows: diesel caches a multi-row insert only for rows of `'static` types.
-        let stamp = |row: &BookRow| {
-            (
-                row.clone(),
-                books::created_at.eq(reserved.now),
-                books::updated_at.eq(reserved.now),
-            )
-        };
-        for chunk in rows.chunks(CHUNK_ROWS) {
-            let insert = diesel::insert_into(books::table);
-            match <&[BookRow; CHUNK_ROWS]>::try_from(chunk) {
-                Ok(full) => insert.values(full.each_ref().map(stamp)).execute(self)?,
-                Err(_) => insert
-                    .values(chunk.iter().map(stamp).collect::<Vec<_>>())
-                    .execute(self)?,
-            };
-        }
-        Ok(())
+    /// As for authors: [`reserve_ids`], then [`insert_books`].
+    fn insert_new_books(&mut self, rows: &[BookRow]) -> Result<Inserted> {
+        transaction::write(self, |conn| {
+            let reserved = reserve_ids(conn, IdTable::Books, rows.len())?;
+            insert_books(conn, &reserved, rows)?;
+            Ok(reserved)
+        })
     }
 
     fn with_fresh_ids<T>(
@@ -167,6 +120,77 @@ impl Backend for SqliteConnection {
         // `BEGIN IMMEDIATE` took the write lock already.
         Ok(())
     }
+}
+
+/// The ids above the largest in use and the largest SQLite ever gave (the tables
+/// are `AUTOINCREMENT`: `sqlite_sequence` remembers it), the ids SQLite itself
+/// gives next; the write lock held since `BEGIN IMMEDIATE` keeps them free until
+/// the insert. The clock is read in the same statement.
+fn reserve_ids(conn: &mut SqliteConnection, table: IdTable, count: usize) -> Result<Inserted> {
+    let (largest, now): (i64, DbTime) = diesel::select((
+        sql::<BigInt>(&format!(
+            "max(coalesce((SELECT max(id) FROM {table}), 0), \
+             coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0))",
+            table = table.name()
+        )),
+        sql::<Timestamp>(<SqliteConnection as Backend>::CLOCK_SQL),
+    ))
+    .get_result(conn)?;
+    Ok(Inserted {
+        ids: consecutive_ids(table, largest, count)?,
+        now,
+    })
+}
+
+/// One statement per [`JSON_CHUNK_ROWS`] names, each bound as one JSON array
+/// ([`insert_texts`]), without the ids: SQLite gives
+/// a row inserted without one the largest id in the table plus one, so rows appended
+/// in order under the write lock that [`reserve_ids`] read the largest id
+/// under get exactly the reserved ids. An explicit id would cost a b-tree probe a
+/// row to check it is free (a tenth of a bulk author insert's instructions).
+fn insert_authors(
+    conn: &mut SqliteConnection,
+    reserved: &Inserted,
+    rows: &[AuthorRow],
+) -> Result<()> {
+    for chunk in rows.chunks(JSON_CHUNK_ROWS) {
+        insert_texts(
+            authors::name,
+            chunk.iter().map(|row| row.name.as_str()),
+            reserved.now,
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Statements of [`CHUNK_ROWS`] rows, under SQLite's bound-value limit, without the
+/// ids, as for authors. (A JSON array of rows is slower here than bound values: each
+/// element's fields are parsed again to read them, 0.57 M against 1.0 M rows/s on
+/// raw SQLite.)
+///
+/// Full chunks go in as fixed-size arrays: diesel gives those a static query id, so
+/// the one prepared statement is cached and reused, where a slice of rows would be
+/// prepared anew for every statement. Only the last, shorter chunk is a slice.
+fn insert_books(conn: &mut SqliteConnection, reserved: &Inserted, rows: &[BookRow]) -> Result<()> {
+    // Owned rows: diesel caches a multi-row insert only for rows of `'static` types.
+    let stamp = |row: &BookRow| {
+        (
+            row.clone(),
+            books::created_at.eq(reserved.now),
+            books::updated_at.eq(reserved.now),
+        )
+    };
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        let insert = diesel::insert_into(books::table);
+        match <&[BookRow; CHUNK_ROWS]>::try_from(chunk) {
+            Ok(full) => insert.values(full.each_ref().map(stamp)).execute(conn)?,
+            Err(_) => insert
+                .values(chunk.iter().map(stamp).collect::<Vec<_>>())
+                .execute(conn)?,
+        };
+    }
+    Ok(())
 }
 
 /// `count` consecutive ids of `table` above `largest`.
