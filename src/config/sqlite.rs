@@ -6,14 +6,15 @@ use crate::error::Result;
 use crate::target::Target;
 
 /// The default [`Config::page_cache_size`], in bytes: SQLite's own (`cache_size = -2000`).
-/// Larger caches (8 and 32 MiB) made no read of the catalog workload faster at
+/// Larger caches (8, 32 and 64 MiB) made no read of the catalog workload faster at
 /// A = 100,000 (docs/benchmarks.md), and each costs its size on every pooled connection.
 pub(crate) const DEFAULT_PAGE_CACHE_SIZE: u64 = 2_048_000;
 
-/// The default [`Config::mmap_size`], in bytes: 256 MiB, which holds the whole database
-/// of the catalog workload at A = 100,000 (about 200 MB), where it made the lookups
-/// faster (docs/benchmarks.md); 1 GiB was no faster there.
-pub(crate) const DEFAULT_MMAP_SIZE: u64 = 256 * 1024 * 1024;
+/// The default [`Config::mmap_size`], in bytes: off, SQLite's own default. A 256 MiB map
+/// made title lookups faster at A = 100,000 but point reads slower at A = 2,000, where
+/// the page cache holds the whole file (docs/benchmarks.md), and it turns I/O errors
+/// into `SIGBUS`.
+pub(crate) const DEFAULT_MMAP_SIZE: u64 = 0;
 
 /// The largest [`Config::page_cache_size`], in KiB: SQLite reads `PRAGMA cache_size`
 /// into an `int`, so a cache given in KiB (its negative form) holds at most `i32::MAX`
@@ -38,9 +39,8 @@ impl Config {
     /// Must be at most `i32::MAX` KiB (about 2 TiB), the most the pragma holds.
     /// Defaults to 2,048,000 bytes, SQLite's own default (2,000 KiB): about 20 MB for
     /// the default pool of 10 connections. In the repository's catalog benchmark at
-    /// 100,000 authors and 1,000,000 books (`docs/benchmarks.md`), 8 and 32 MiB made no
-    /// read faster; the [memory map](Config::mmap_size) did, without costing memory of
-    /// the process's own.
+    /// 100,000 authors and 1,000,000 books (`docs/benchmarks.md`), 8, 32 and 64 MiB
+    /// made no read faster.
     ///
     /// On an in-memory database the cache holds copies of pages that are in memory
     /// already, so a larger one only saves the copying. PostgreSQL has no
@@ -88,14 +88,19 @@ impl Config {
     /// (SQLite's `memdb` VFS maps nothing) or on PostgreSQL; both ignore it (with a
     /// DEBUG event). Must be at most `i64::MAX`, the most the pragma holds.
     ///
-    /// Defaults to 256 MiB (268,435,456 bytes): the whole database of the repository's
-    /// catalog benchmark at 100,000 authors and 1,000,000 books (about 200 MB), on which
-    /// it made the lookups faster than SQLite's default (off) and 1 GiB was no faster
-    /// (`docs/benchmarks.md`); a larger file is mapped up to that size, the rest read
-    /// as before. Each connection maps the file for itself, so the default pool of 10
-    /// takes up to 2.5 GiB of address space (no more than the file's size each), and no
-    /// memory beyond the kernel's file cache. An application that cannot accept a
-    /// `SIGBUS` on an I/O error sets `0`.
+    /// Defaults to 0 (off), SQLite's own default, chosen by measurement in the
+    /// repository's catalog benchmark (`docs/benchmarks.md`). On 1,000,000 books (a
+    /// file of about 200 MB, far larger than the page cache) a 256 MiB map made title
+    /// lookups faster (1.10–1.21× raw rusqlite's rate, against 1.06× without it); on a
+    /// database the page cache holds whole it made point reads slower (0.67× against
+    /// 0.77× rusqlite at 2,000 authors): in SQLite's source a reading connection gives
+    /// each page it fetches through the map a fresh header, so the b-tree decodes the
+    /// page again on every read, where a page in the cache is decoded once. Turn it on
+    /// for a
+    /// database much larger than the page cache whose reads are lookups, and whose file
+    /// sits on a local disk. Each connection maps the file for itself, up to `bytes` or
+    /// the file's size: with the default pool of 10 and 256 MiB, up to 2.5 GiB of
+    /// address space, and no memory beyond the kernel's file cache.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
