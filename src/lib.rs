@@ -73,7 +73,10 @@
 //! the database and loses at most the last commits on power loss;
 //! `journal_size_limit = 67108864`: once a checkpoint has emptied a WAL that a long
 //! reader let grow, SQLite cuts the file back to 64 MiB instead of keeping its largest
-//! size for ever. A file database is switched to `journal_mode = WAL` when it is opened
+//! size for ever; `cache_size` ([`Config::page_cache_size`], SQLite's own 2,000 KiB by
+//! default) and `mmap_size` ([`Config::mmap_size`], off by default, as in SQLite; on, a
+//! large database's reads come straight from the kernel's file cache, and an I/O error
+//! on the file becomes a `SIGBUS`). A file database is switched to `journal_mode = WAL` when it is opened
 //! (after every check that could refuse it, and after the migrations), so readers and
 //! the writer do not block each other. When the last [`Repository`] handle is dropped,
 //! every connection is closed before the drop returns, and SQLite removes the `-wal` and

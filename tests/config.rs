@@ -48,7 +48,7 @@ type Setting = (&'static str, &'static str, fn(Config) -> Config);
 
 /// Each setting's out-of-range values; the first five are the ones that used to panic
 /// in r2d2's assertions or in `Instant` arithmetic.
-const OUT_OF_RANGE: [Setting; 13] = [
+const OUT_OF_RANGE: [Setting; 17] = [
     ("max_size", "between 1 and 1024", |c| c.max_size(0)),
     ("min_idle", "at most max_size (10)", |c| {
         c.min_idle(Some(11))
@@ -82,6 +82,19 @@ const OUT_OF_RANGE: [Setting; 13] = [
     }),
     ("replica_wait", "at most a minute", |c| {
         c.replica_wait(Duration::from_secs(61))
+    }),
+    ("page_cache_size", "at most 2147483647 KiB", |c| {
+        c.page_cache_size(u64::MAX)
+    }),
+    // A byte over: the size is rounded up to whole KiB first.
+    ("page_cache_size", "at most 2147483647 KiB", |c| {
+        c.page_cache_size(i32::MAX as u64 * 1024 + 1)
+    }),
+    ("mmap_size", "at most 9223372036854775807 bytes", |c| {
+        c.mmap_size(u64::MAX)
+    }),
+    ("mmap_size", "at most 9223372036854775807 bytes", |c| {
+        c.mmap_size(i64::MAX as u64 + 1)
     }),
 ];
 
@@ -118,7 +131,7 @@ fn settings_are_checked_before_the_url_is_read_or_the_network_used() -> TestResu
 #[test]
 fn the_edges_of_every_range_open() -> TestResult {
     let (_dir, url) = new_file()?;
-    let edges: [fn(Config) -> Config; 7] = [
+    let edges: [fn(Config) -> Config; 9] = [
         |c| c.max_size(1),
         // No connection opened up front, so the largest pool is cheap to build.
         |c| c.max_size(1024).min_idle(Some(0)),
@@ -130,6 +143,11 @@ fn the_edges_of_every_range_open() -> TestResult {
             c.statement_timeout(Some(Duration::from_millis(i32::MAX as u64)))
                 .health_check_after(Duration::MAX)
                 .slow_query_threshold(Duration::MAX)
+        },
+        |c| c.page_cache_size(0).mmap_size(0),
+        |c| {
+            c.page_cache_size(i32::MAX as u64 * 1024)
+                .mmap_size(i64::MAX as u64)
         },
     ];
     for (index, edge) in edges.into_iter().enumerate() {

@@ -197,11 +197,11 @@ backend_tests! {
             4
         );
         assert!(after.connections_opened >= 1);
-        // Each SQLite connection runs three PRAGMAs and reads `foreign_keys` back; each
+        // Each SQLite connection runs six PRAGMAs and reads `foreign_keys` back; each
         // PostgreSQL connection sets its timeouts in one batch (none behind a
         // transaction pooler, where every BEGIN sets them).
         let per_connection = match backend {
-            Backend::Sqlite => 4,
+            Backend::Sqlite => 7,
             #[cfg(feature = "postgres")]
             Backend::Postgres if common::postgres::pooled() => 0,
             Backend::Postgres => 1,
@@ -209,4 +209,44 @@ backend_tests! {
         assert!(after.setup_statements >= per_connection * after.connections_opened);
         Ok(())
     }
+}
+
+backend_tests! {
+    fn a_tuning_setting_the_database_ignores_is_a_debug_event(backend: Backend) -> TestResult {
+        let log = capture(|| {
+            let db = TestDb::open_with(backend, |config| {
+                config.page_cache_size(1 << 20).mmap_size(1 << 20)
+            })?;
+            db.repo.count_authors()?;
+            Ok(())
+        })?;
+        let ignored = |setting: &str| {
+            log.lines()
+                .any(|line| line.contains("ignores it") && line.contains(setting))
+        };
+        // An SQLite file takes both; PostgreSQL has neither.
+        let expected = backend == Backend::Postgres;
+        assert_eq!(ignored("page_cache_size"), expected, "{log}");
+        assert_eq!(ignored("mmap_size"), expected, "{log}");
+        Ok(())
+    }
+}
+
+#[test]
+fn an_in_memory_database_ignores_the_memory_map_with_a_debug_event() -> TestResult {
+    let log = capture(|| {
+        let repo = bookshelf::Config::new(":memory:")
+            .page_cache_size(1 << 20)
+            .mmap_size(1 << 20)
+            .open()?;
+        repo.count_authors()?;
+        Ok(())
+    })?;
+    let ignored: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("ignores it"))
+        .collect();
+    assert_eq!(ignored.len(), 1, "{log}");
+    assert!(ignored[0].contains("mmap_size"), "{log}");
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Property test: no setting and no URL makes `Config::open` panic. Random settings
-//! (durations from zero to `Duration::MAX`, sizes from 0 to `u32::MAX`, the edges of
+//! (durations from zero to `Duration::MAX`, sizes from 0 to `u32::MAX`, byte sizes from
+//! 0 to `u64::MAX`, the edges of
 //! every range included) and random URLs (arbitrary strings, and strings built from the
 //! prefixes and URI parameters the crate reads) either open a repository that works or
 //! fail with a typed error. A panic on any thread (r2d2's workers included) fails it.
@@ -49,6 +50,29 @@ fn size() -> impl Strategy<Value = u32> {
         4 => 0..=4u32,
         1 => 0..=1100u32,
         1 => any::<u32>(),
+    ]
+}
+
+/// Byte sizes for the page cache and the memory map: the edges of their ranges, sizes an
+/// application would set, and any `u64`.
+fn bytes() -> impl Strategy<Value = u64> {
+    const MAX_CACHE: u64 = i32::MAX as u64 * 1024;
+    const MAX_MMAP: u64 = i64::MAX as u64;
+    prop_oneof![
+        1 => select(vec![
+            0,
+            1,
+            1023,
+            1024,
+            MAX_CACHE,
+            MAX_CACHE + 1,
+            MAX_MMAP,
+            MAX_MMAP + 1,
+            u64::MAX,
+        ]),
+        // Mostly in range, so that both kinds of target still open often.
+        10 => 0..=(64u64 << 20),
+        1 => any::<u64>(),
     ]
 }
 
@@ -141,6 +165,8 @@ struct Settings {
     slow_query_threshold: Duration,
     statement_timeout: Option<Duration>,
     health_check_after: Duration,
+    page_cache_size: u64,
+    mmap_size: u64,
     process_exclusive: bool,
     run_migrations: bool,
 }
@@ -150,9 +176,10 @@ fn settings() -> impl Strategy<Value = Settings> {
         (size(), prop::option::of(size()), duration(), duration()),
         (duration(), prop::option::of(duration()), duration()),
         (prop::bool::weighted(0.2), any::<bool>()),
+        (bytes(), bytes()),
     )
         .prop_map(
-            |((max_size, min_idle, connection_timeout, busy_timeout), more, flags)| {
+            |((max_size, min_idle, connection_timeout, busy_timeout), more, flags, memory)| {
                 let (slow_query_threshold, statement_timeout, health_check_after) = more;
                 Settings {
                     max_size,
@@ -162,6 +189,8 @@ fn settings() -> impl Strategy<Value = Settings> {
                     slow_query_threshold,
                     statement_timeout,
                     health_check_after,
+                    page_cache_size: memory.0,
+                    mmap_size: memory.1,
                     process_exclusive: flags.0,
                     run_migrations: flags.1,
                 }
@@ -178,6 +207,8 @@ fn config(url: &str, settings: &Settings) -> Config {
         .slow_query_threshold(settings.slow_query_threshold)
         .statement_timeout(settings.statement_timeout)
         .health_check_after(settings.health_check_after)
+        .page_cache_size(settings.page_cache_size)
+        .mmap_size(settings.mmap_size)
         .process_exclusive(settings.process_exclusive)
         .run_migrations(settings.run_migrations)
 }

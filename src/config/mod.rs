@@ -1,10 +1,12 @@
 //! [`Config`], the builder that opens a [`Repository`](crate::Repository).
 
 mod location;
+mod sqlite;
 
 #[cfg(feature = "postgres")]
 pub(crate) use self::location::redacted;
 pub(crate) use self::location::{Location, ServerUrl};
+pub(crate) use self::sqlite::page_cache_kib;
 
 use std::time::Duration;
 
@@ -79,6 +81,8 @@ pub struct Config {
     pub(crate) slow_query_threshold: Duration,
     pub(crate) run_migrations: bool,
     pub(crate) process_exclusive: bool,
+    pub(crate) page_cache_size: u64,
+    pub(crate) mmap_size: u64,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) statement_timeout: Option<Duration>,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
@@ -153,6 +157,8 @@ impl Config {
             slow_query_threshold: Duration::from_secs(1),
             run_migrations: true,
             process_exclusive: false,
+            page_cache_size: sqlite::DEFAULT_PAGE_CACHE_SIZE,
+            mmap_size: sqlite::DEFAULT_MMAP_SIZE,
             statement_timeout: None,
             health_check_after: DEFAULT_HEALTH_CHECK_AFTER,
             read_replicas: Vec::new(),
@@ -453,6 +459,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_sqlite_ranges()?;
         if self.replica_max_lag.is_zero() {
             return Err(invalid(
                 "replica_max_lag",
@@ -498,6 +505,7 @@ impl Config {
             }
         }
         self.check_replicas(target)?;
+        self.note_sqlite_settings(target);
         let server_only = [
             ("statement_timeout", self.statement_timeout.is_some()),
             ("statement_cache", !self.statement_cache),

@@ -15,6 +15,13 @@ use crate::workload::{AuthorRec, BenchResult, BookRec, Folded, Shelf, Stack, PAG
 /// The environment variable that opens SQLite files `process_exclusive`.
 const PROCESS_EXCLUSIVE_VAR: &str = "BOOKSHELF_BENCH_PROCESS_EXCLUSIVE";
 
+/// The environment variable setting `Config::page_cache_size` (bytes) on SQLite files, so
+/// that page cache sizes can be compared in one build (see docs/benchmarks.md).
+const PAGE_CACHE_SIZE_VAR: &str = "BOOKSHELF_BENCH_PAGE_CACHE_SIZE";
+
+/// The environment variable setting `Config::mmap_size` (bytes) on SQLite files.
+const MMAP_SIZE_VAR: &str = "BOOKSHELF_BENCH_MMAP_SIZE";
+
 /// The environment variable naming a streaming standby of the PostgreSQL server (its
 /// base URL, as `BOOKSHELF_TEST_POSTGRES_URL` names the primary): `bookshelf-pg` then
 /// opens it as a read replica.
@@ -30,6 +37,8 @@ impl BookshelfStack {
     /// With `BOOKSHELF_BENCH_PROCESS_EXCLUSIVE=1` in the environment, an SQLite file is
     /// opened with `Config::process_exclusive(true)` instead of the defaults: the
     /// experiment measuring SQLite's `unix-excl` VFS (see docs/benchmarks.md).
+    /// `BOOKSHELF_BENCH_PAGE_CACHE_SIZE` and `BOOKSHELF_BENCH_MMAP_SIZE` (bytes) replace
+    /// the defaults of `Config::page_cache_size` and `Config::mmap_size` on SQLite.
     pub fn open(url: &str) -> BenchResult<Self> {
         let exclusive = std::env::var_os(PROCESS_EXCLUSIVE_VAR).is_some_and(|value| value == "1")
             && !url.starts_with("postgres");
@@ -37,6 +46,16 @@ impl BookshelfStack {
             eprintln!("   bookshelf: Config::process_exclusive(true) ({PROCESS_EXCLUSIVE_VAR}=1)");
         }
         let mut config = Config::new(url).process_exclusive(exclusive);
+        if !url.starts_with("postgres") {
+            if let Some(bytes) = bytes_var(PAGE_CACHE_SIZE_VAR)? {
+                eprintln!("   bookshelf: Config::page_cache_size({bytes}) ({PAGE_CACHE_SIZE_VAR})");
+                config = config.page_cache_size(bytes);
+            }
+            if let Some(bytes) = bytes_var(MMAP_SIZE_VAR)? {
+                eprintln!("   bookshelf: Config::mmap_size({bytes}) ({MMAP_SIZE_VAR})");
+                config = config.mmap_size(bytes);
+            }
+        }
         if let Some(replica) = replica_url(url)? {
             eprintln!("   bookshelf: read replica {replica} ({READ_REPLICA_VAR})");
             config = config.read_replica(replica);
@@ -44,6 +63,19 @@ impl BookshelfStack {
         Ok(Self {
             repo: config.open()?,
         })
+    }
+}
+
+/// The number of bytes the environment variable `name` holds, if it is set.
+fn bytes_var(name: &str) -> BenchResult<Option<u64>> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(
+            value
+                .parse()
+                .map_err(|error| format!("{name}={value}: {error}"))?,
+        )),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(error) => Err(format!("{name}: {error}").into()),
     }
 }
 

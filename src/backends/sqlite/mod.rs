@@ -256,6 +256,8 @@ fn open(
 ) -> Result<(SqlitePool, SqliteConnection)> {
     let setup = SqliteSetup {
         busy_timeout: config.busy_timeout,
+        page_cache_size: config.page_cache_size,
+        mmap_size: config.mmap_size,
         echo: config.echo(),
         counters: Arc::clone(counters),
     };

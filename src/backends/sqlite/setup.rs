@@ -74,6 +74,10 @@ pub(crate) fn enable_wal(conn: &mut SqliteConnection, busy_timeout: Duration) ->
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteSetup {
     pub(crate) busy_timeout: Duration,
+    /// [`Config::page_cache_size`](crate::Config::page_cache_size), in bytes.
+    pub(crate) page_cache_size: u64,
+    /// [`Config::mmap_size`](crate::Config::mmap_size), in bytes.
+    pub(crate) mmap_size: u64,
     pub(crate) echo: EchoSettings,
     pub(crate) counters: Arc<Counters>,
 }
@@ -108,6 +112,12 @@ impl SqliteSetup {
             // database consistent through power loss; only the last commits may be lost.
             "PRAGMA synchronous = NORMAL".to_owned(),
             format!("PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"),
+            // Negative: a size in KiB, whatever the page size (positive would count pages).
+            format!(
+                "PRAGMA cache_size = -{}",
+                crate::config::page_cache_kib(self.page_cache_size)
+            ),
+            format!("PRAGMA mmap_size = {}", self.mmap_size),
         ] {
             conn.batch_execute(&pragma)?;
             self.counters
