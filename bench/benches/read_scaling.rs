@@ -53,7 +53,11 @@ fn settings() -> BenchResult<Settings> {
             _ => return Err(format!("unknown argument {arg:?}; {USAGE}").into()),
         }
     }
-    if settings.rounds == 0 || settings.authors < 1 || settings.seconds.is_nan() || settings.seconds <= 0.0 {
+    if settings.rounds == 0
+        || settings.authors < 1
+        || settings.seconds.is_nan()
+        || settings.seconds <= 0.0
+    {
         return Err(format!("rounds, authors and seconds must be positive; {USAGE}").into());
     }
     Ok(settings)

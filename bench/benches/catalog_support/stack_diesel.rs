@@ -7,8 +7,10 @@
 //!
 //! It runs on bookshelf's own schema, created by bookshelf's SQL migrations for the
 //! backend applied with plain `diesel_migrations` (`embed_migrations!` +
-//! `run_pending_migrations`), and its `Book` model reads and writes all five book
-//! columns, so that bookshelf against diesel compares the code, not the schemas. Its
+//! `run_pending_migrations`); its models read every column (a book's eight, an author's
+//! five: the version and times too, as bookshelf returns them) and its inserts write the
+//! five a book is given, so that bookshelf against diesel compares the code, not the
+//! schemas or the rows. Its
 //! models are derived with diesel's default options. The default `Insertable` derive
 //! (`treat_none_as_default_value = true`) makes every field, `Option` or not, a value
 //! that may be `DEFAULT`; SQLite has no `DEFAULT` keyword in `VALUES`, so diesel inserts
@@ -26,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
@@ -74,7 +77,8 @@ impl DieselBackend for SqliteConnection {
     /// `belonging_to` binds one value per author.
     const BELONGING_TO_AUTHORS: usize = Self::MAX_BINDS;
     const FULLTEXT_SQL: &'static str =
-        "SELECT books.id, books.title, books.author_id, books.isbn, books.published_year \
+        "SELECT books.id, books.title, books.author_id, books.isbn, books.published_year, \
+         books.version, books.created_at, books.updated_at \
          FROM books JOIN books_fts ON books_fts.rowid = books.id \
          WHERE books_fts MATCH ?1 ORDER BY books_fts.rank, books.id";
 
@@ -106,8 +110,8 @@ impl DieselBackend for diesel::pg::PgConnection {
     /// `belonging_to` binds the ids as one array (`= ANY($1)`): no limit.
     const BELONGING_TO_AUTHORS: usize = usize::MAX;
     const FULLTEXT_SQL: &'static str =
-        "SELECT id, title, author_id, isbn, published_year FROM books \
-         WHERE title_search @@ plainto_tsquery('bookshelf_search', $1) \
+        "SELECT id, title, author_id, isbn, published_year, version, created_at, updated_at \
+         FROM books WHERE title_search @@ plainto_tsquery('bookshelf_search', $1) \
          ORDER BY ts_rank(title_search, plainto_tsquery('bookshelf_search', $1)) DESC, id";
 
     fn fulltext_query(word: &str) -> String {
@@ -127,6 +131,7 @@ impl DieselBackend for diesel::pg::PgConnection {
     }
 }
 
+/// An author row, every column (as `SELECT *` would read it, and as bookshelf returns it).
 #[derive(Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = authors)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
@@ -134,15 +139,34 @@ impl DieselBackend for diesel::pg::PgConnection {
 struct Author {
     id: i64,
     name: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
 }
 
-/// A book row, all five columns; inserted whole (id included), read whole.
-#[derive(Debug, Queryable, QueryableByName, Selectable, Identifiable, Associations, Insertable)]
+/// A book row, every column, read whole: the five the workload writes, and the version
+/// and times the schema's defaults and triggers keep (bookshelf returns them too, so
+/// that both stacks decode the same rows).
+#[derive(Debug, Queryable, QueryableByName, Selectable, Identifiable, Associations)]
 #[diesel(table_name = books)]
 #[diesel(belongs_to(Author))]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 #[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
 struct Book {
+    id: i64,
+    title: String,
+    author_id: i64,
+    isbn: Option<String>,
+    published_year: Option<i32>,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A new book, its five written columns (id included); the schema fills in the rest.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = books)]
+struct NewBook {
     id: i64,
     title: String,
     author_id: i64,
@@ -211,19 +235,52 @@ impl<C: DieselBackend> DieselStack<C> {
     }
 }
 
-fn author_rec(author: Author) -> AuthorRec {
-    AuthorRec {
+/// That a row's version and times are what the schema keeps: a version from 1, and an
+/// update no earlier than the creation.
+fn check_kept(
+    what: &str,
+    id: i64,
+    version: i64,
+    created: NaiveDateTime,
+    updated: NaiveDateTime,
+) -> BenchResult<()> {
+    if version < 1 || updated < created {
+        return Err(format!(
+            "{what} {id}: version {version}, created {created}, updated {updated}"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The common record of an author, after checking its version and times.
+fn author_rec(author: Author) -> BenchResult<AuthorRec> {
+    check_kept(
+        "author",
+        author.id,
+        author.version,
+        author.created_at,
+        author.updated_at,
+    )?;
+    Ok(AuthorRec {
         id: author.id,
         name: author.name,
-    }
+    })
 }
 
 /// The common record of a book, after checking the two columns the workload never
-/// sets: they must read back as NULL.
+/// sets (they must read back as NULL), its version and its times.
 fn book_rec(book: Book) -> BenchResult<BookRec> {
     if book.isbn.is_some() || book.published_year.is_some() {
         return Err(format!("book {} has an isbn or a year, expected NULLs", book.id).into());
     }
+    check_kept(
+        "book",
+        book.id,
+        book.version,
+        book.created_at,
+        book.updated_at,
+    )?;
     Ok(BookRec {
         id: book.id,
         title: book.title,
@@ -288,10 +345,10 @@ macro_rules! diesel_stack {
             ) -> BenchResult<(Duration, Option<Vec<BookRec>>)> {
                 let start = Instant::now();
                 // The workload numbers books 1.. in this order, on an empty table.
-                let rows: Vec<Book> = books
+                let rows: Vec<NewBook> = books
                     .iter()
                     .zip(1..)
-                    .map(|((author_id, title), id)| Book {
+                    .map(|((author_id, title), id)| NewBook {
                         id,
                         title: title.clone(),
                         author_id: *author_id,
@@ -339,10 +396,11 @@ macro_rules! diesel_stack {
                     found.push(Self::author_by_id(&self.pool, id)?);
                 }
                 let elapsed = start.elapsed();
-                Ok((
-                    elapsed,
-                    found.into_iter().map(|a| a.map(author_rec)).collect(),
-                ))
+                let found = found
+                    .into_iter()
+                    .map(|author| author.map(author_rec).transpose())
+                    .collect::<BenchResult<_>>()?;
+                Ok((elapsed, found))
             }
 
             fn books_by_author_ordered(
@@ -411,7 +469,7 @@ macro_rules! diesel_stack {
                 let elapsed = start.elapsed();
                 let shelf = shelf
                     .into_iter()
-                    .map(|(author, books)| Ok((author_rec(author), book_recs(books)?)))
+                    .map(|(author, books)| Ok((author_rec(author)?, book_recs(books)?)))
                     .collect::<BenchResult<_>>()?;
                 Ok((elapsed, shelf))
             }
