@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use bookshelf::{Error, NewAuthor, Retry, Retryable};
-use common::{Backend, TestDb, TestResult};
+use common::{TestDb, TestResult};
 
 /// Holds the SQLite write lock of `db` for `hold` in a thread of its own, and returns
 /// once it is held.
@@ -154,7 +154,7 @@ mod server {
             ));
             return Ok(None);
         }
-        Ok(Some(TestDb::open(Backend::Postgres)?))
+        Ok(Some(TestDb::open(common::Backend::Postgres)?))
     }
 
     fn backend_pid(raw: RawConnection<'_>) -> QueryResult<i32> {
