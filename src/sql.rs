@@ -155,8 +155,9 @@ impl<ST, GB> diesel::expression::ValidGrouping<GB> for BoundText<ST> {
 }
 
 /// `query` itself, given the static query id `Id`, for a query diesel gives none
-/// although its SQL never changes (an `INSERT .. ON CONFLICT .. DO NOTHING RETURNING ..`
-/// of one row: diesel marks every `ON CONFLICT` clause as having no static id).
+/// although its SQL never changes: an `INSERT .. ON CONFLICT .. DO NOTHING RETURNING ..`
+/// of one row (diesel marks every `ON CONFLICT` clause as having no static id), or a
+/// query node of the crate's own with a fixed text (PostgreSQL's bulk inserts).
 ///
 /// Without a static id, diesel writes the statement's SQL again on every call to look
 /// it up in the connection's statement cache: 6,300 of the 63,000 instructions of a

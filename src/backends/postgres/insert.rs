@@ -2,13 +2,14 @@
 //! identity sequence, inserts the rows and returns their ids in input order.
 
 use diesel::pg::{Pg, PgConnection};
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
 use crate::backend::Inserted;
 use crate::error::{Entity, Error, Result};
 use crate::models::{AuthorId, AuthorRow, BookRow, DbTime};
+use crate::sql;
 
 /// The authors' insert: `$1` the names.
 ///
@@ -59,8 +60,8 @@ statement_timestamp() AT TIME ZONE 'UTC' AS now";
 /// One bulk insert: a fixed statement with each column bound as one array.
 ///
 /// One round trip whatever the row count, and no bind limit. A `sql_query` would be
-/// parsed by the server on every call (diesel never caches one); with a static query id
-/// per statement ([`QueryId`] below), diesel prepares each once per connection.
+/// parsed by the server on every call (diesel never caches one); run under a static
+/// query id per statement ([`sql::cached`]), each is prepared once per connection.
 pub(crate) struct BulkInsert<'a> {
     columns: Columns<'a>,
 }
@@ -78,7 +79,7 @@ enum Columns<'a> {
     },
 }
 
-/// The statement cache's key of [`BulkInsert`]: one per table, since the table decides
+/// The statement cache's key of a [`BulkInsert`]: one per table, since the table decides
 /// the SQL.
 struct BulkInsertAuthors;
 /// See [`BulkInsertAuthors`].
@@ -117,11 +118,11 @@ impl<'a> BulkInsert<'a> {
         let (entity, (ids, now)): (Entity, (Vec<i64>, DbTime)) = match self.columns {
             Columns::Authors { .. } => (
                 Entity::Author,
-                Keyed::<BulkInsertAuthors>::new(self).get_result(conn)?,
+                sql::cached::<BulkInsertAuthors, _>(self).get_result(conn)?,
             ),
             Columns::Books { .. } => (
                 Entity::Book,
-                Keyed::<BulkInsertBooks>::new(self).get_result(conn)?,
+                sql::cached::<BulkInsertBooks, _>(self).get_result(conn)?,
             ),
         };
         if ids.len() != rows {
@@ -132,33 +133,13 @@ impl<'a> BulkInsert<'a> {
     }
 }
 
-/// A [`BulkInsert`] with its statement cache key `K`.
-struct Keyed<'a, K> {
-    insert: BulkInsert<'a>,
-    key: std::marker::PhantomData<fn() -> K>,
-}
-
-impl<'a, K> Keyed<'a, K> {
-    fn new(insert: BulkInsert<'a>) -> Self {
-        Self {
-            insert,
-            key: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<K: 'static> QueryId for Keyed<'_, K> {
-    type QueryId = K;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<K> Query for Keyed<'_, K> {
+impl Query for BulkInsert<'_> {
     type SqlType = (Array<BigInt>, Timestamp);
 }
 
-impl<K> QueryFragment<Pg> for Keyed<'_, K> {
+impl QueryFragment<Pg> for BulkInsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match &self.insert.columns {
+        match &self.columns {
             Columns::Authors { names } => {
                 out.push_sql(INSERT_AUTHORS);
                 out.push_bind_param::<Array<Text>, _>(names)?;
@@ -180,8 +161,6 @@ impl<K> QueryFragment<Pg> for Keyed<'_, K> {
     }
 }
 
-impl<K> RunQueryDsl<PgConnection> for Keyed<'_, K> {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +172,7 @@ mod tests {
                 name: "Ann".to_owned(),
             })
             .collect();
-        let insert = Keyed::<BulkInsertAuthors>::new(BulkInsert::authors(&rows));
+        let insert = BulkInsert::authors(&rows);
         let sql = diesel::debug_query::<Pg, _>(&insert).to_string();
         assert!(sql.starts_with(INSERT_AUTHORS), "{sql}");
         assert!(sql.contains("-- binds: [[\"Ann\", \"Ann\""), "{sql}");
@@ -206,7 +185,7 @@ mod tests {
             };
             3
         ];
-        let insert = Keyed::<BulkInsertBooks>::new(BulkInsert::books(&books));
+        let insert = BulkInsert::books(&books);
         let sql = diesel::debug_query::<Pg, _>(&insert).to_string();
         assert!(sql.starts_with(INSERT_BOOKS), "{sql}");
         assert!(
