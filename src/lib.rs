@@ -139,6 +139,8 @@
 //!
 //! [Diesel]: https://diesel.rs
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod backend;
 mod backends;
 mod config;
@@ -161,6 +163,8 @@ mod validate;
 
 pub mod schema;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncRepository, BookStream};
 pub use config::Config;
 pub use consistency::{Consistency, Token};
 pub use error::{Entity, Error, MigrationError, Missing, Result};

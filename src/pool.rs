@@ -41,6 +41,30 @@ pub(crate) struct PoolSettings {
     pub(crate) connection_timeout: Duration,
 }
 
+/// How long a checkout waits for a free connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The pool's connection timeout.
+    #[default]
+    Configured,
+    /// Until this instant: the rest of a call's connection timeout, part of which it
+    /// spent waiting elsewhere (the async face's queue); at or after it, one look at
+    /// the pool.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // only the async face waits less
+    Until(Instant),
+}
+
+impl Wait {
+    /// At most `limit`, and no later than this wait ends.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // replicas wait less
+    pub(crate) fn at_most(self, limit: Duration) -> Duration {
+        match self {
+            Wait::Configured => limit,
+            Wait::Until(deadline) => limit.min(deadline.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
 /// The message of the error a closed pool's manager answers a request for a new
 /// connection with (r2d2 asks on its own; no caller sees it).
 const CLOSED: &str = "the repository is closed";
@@ -251,9 +275,17 @@ where
         }
     }
 
-    /// A connection, waiting up to the connection timeout for one to be free.
-    pub(crate) fn get(&self) -> std::result::Result<PooledConnection<Gated<M>>, r2d2::Error> {
-        self.pool.get()
+    /// A connection, waiting as `wait` says for one to be free.
+    pub(crate) fn checkout(
+        &self,
+        wait: Wait,
+    ) -> std::result::Result<PooledConnection<Gated<M>>, r2d2::Error> {
+        match wait {
+            Wait::Configured => self.pool.get(),
+            Wait::Until(deadline) => self
+                .pool
+                .get_timeout(deadline.saturating_duration_since(Instant::now())),
+        }
     }
 
     /// A connection, waiting up to `timeout` for one to be free.

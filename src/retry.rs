@@ -61,8 +61,14 @@ impl Retry {
         self.attempts
     }
 
+    /// The pause before the next run, when run number `run` (1 for the first) failed
+    /// with `error`: `None` when the error is not retryable or the runs are used up.
+    pub(crate) fn next_pause(&self, run: u32, error: &impl Retryable) -> Option<Duration> {
+        (run < self.attempts && error.is_retryable()).then(|| self.pause_after(run))
+    }
+
     /// The pause after run number `run` (1 for the first) failed.
-    pub(crate) fn pause_after(&self, run: u32) -> Duration {
+    fn pause_after(&self, run: u32) -> Duration {
         let doubled = self
             .first_pause
             .saturating_mul(1u32 << run.saturating_sub(1).min(20));
@@ -105,6 +111,19 @@ mod tests {
             let full = Duration::from_millis(full);
             assert!(pause <= full && pause >= full / 2, "run {run}: {pause:?}");
         }
+    }
+
+    #[test]
+    fn no_pause_after_the_last_run_or_an_error_a_new_run_would_meet_again() {
+        let retry = Retry::default().attempts(3);
+        let busy = Error::Database(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new(String::from("server closed the connection")),
+        ));
+        assert!(retry.next_pause(1, &busy).is_some());
+        assert!(retry.next_pause(2, &busy).is_some());
+        assert_eq!(retry.next_pause(3, &busy), None);
+        assert_eq!(retry.next_pause(1, &Error::TransactionAborted), None);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::consistency::{Consistency, Token};
 use crate::error::{Error, Result};
 use crate::observe::{Counters, EndpointStats};
 use crate::ops::Session;
+use crate::pool::Wait;
 use crate::target::Target;
 
 /// The pool of a repository, of whichever backend its URL named.
@@ -54,8 +55,8 @@ impl AnyPool {
         })
     }
 
-    /// Checks out a connection (to the primary, on a server with replicas) and runs `f`
-    /// on it. With replicas, the repository's later reads then see what `f` wrote.
+    /// Checks out a connection (to the primary, on a server with replicas), waiting as
+    /// `wait` says, and runs `f` on it. With replicas, the repository's later reads then see what `f` wrote.
     ///
     /// # Errors
     ///
@@ -63,12 +64,13 @@ impl AnyPool {
     /// connection timeout; whatever `f` returns.
     pub(crate) fn with_session<T, E: From<Error>>(
         &self,
+        wait: Wait,
         f: impl FnOnce(&mut dyn Session) -> Result<T, E>,
     ) -> Result<T, E> {
         match self {
-            AnyPool::Sqlite(pool) => f(&mut **pool.pool.get().map_err(Error::from)?),
+            AnyPool::Sqlite(pool) => f(&mut **pool.pool.checkout(wait).map_err(Error::from)?),
             #[cfg(feature = "postgres")]
-            AnyPool::Postgres(cluster) => cluster.write(f),
+            AnyPool::Postgres(cluster) => cluster.write(wait, f),
         }
     }
 
@@ -84,12 +86,13 @@ impl AnyPool {
     pub(crate) fn read<T>(
         &self,
         consistency: Consistency,
+        wait: Wait,
         f: &dyn Fn(&mut dyn Session) -> Result<T>,
     ) -> Result<T> {
         match self {
-            AnyPool::Sqlite(pool) => f(&mut **pool.pool.get().map_err(Error::from)?),
+            AnyPool::Sqlite(pool) => f(&mut **pool.pool.checkout(wait).map_err(Error::from)?),
             #[cfg(feature = "postgres")]
-            AnyPool::Postgres(cluster) => cluster.read(consistency, f),
+            AnyPool::Postgres(cluster) => cluster.read(consistency, wait, f),
         }
     }
 

@@ -141,6 +141,12 @@ pub enum Error {
     )]
     NestedCall,
 
+    /// The tokio runtime shut down before a call of the
+    /// [`AsyncRepository`](crate::AsyncRepository) could run on its blocking pool: the
+    /// call did not run, and nothing of it was written. (The `tokio` feature.)
+    #[error("the async runtime shut down before the call could run; nothing was written")]
+    RuntimeShutdown,
+
     /// The database URL names a backend this build does not support, or a form the crate
     /// refuses (one that would give each pooled connection a database of its own, say);
     /// nothing was opened or written.

@@ -1,6 +1,7 @@
 //! The operations on books.
 
 use std::collections::{BTreeSet, HashSet};
+use std::ops::ControlFlow;
 
 use diesel::prelude::*;
 
@@ -24,7 +25,7 @@ pub(crate) trait BookOps {
     fn books_by_title(&mut self, title: &str) -> Result<Vec<Book>>;
     fn search_books(&mut self, filter: &BookFilter) -> Result<Vec<Book>>;
     fn list_books(&mut self, page: Page<BookId>) -> Result<Vec<Book>>;
-    fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64>;
+    fn for_each_book(&mut self, f: &mut dyn FnMut(Book) -> ControlFlow<()>) -> Result<u64>;
     fn update_book(&mut self, id: BookId, changes: &BookChanges) -> Result<Book>;
     fn update_book_if(
         &mut self,
@@ -136,7 +137,7 @@ macro_rules! book_ops {
                 Ok(query::page::books(page).load(self)?)
             }
 
-            fn for_each_book(&mut self, f: &mut dyn FnMut(Book)) -> Result<u64> {
+            fn for_each_book(&mut self, f: &mut dyn FnMut(Book) -> ControlFlow<()>) -> Result<u64> {
                 // One statement is one snapshot; rows are decoded one at a time as the database
                 // hands them over, so memory stays flat at any table size.
                 let rows = books::table
@@ -145,8 +146,11 @@ macro_rules! book_ops {
                     .load_iter::<Book, <Self as Backend>::RowByRow>(self)?;
                 let mut visited = 0;
                 for book in rows {
-                    f(book?);
                     visited += 1;
+                    if f(book?).is_break() {
+                        // Dropping the rows resets the statement: the read ends here.
+                        break;
+                    }
                 }
                 Ok(visited)
             }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::consistency::{Consistency, Token};
 use crate::error::{Error, Result};
 use crate::observe::{Counters, Stats};
+use crate::pool::Wait;
 use crate::retry::{Retry, Retryable};
 use crate::transaction::{Faults, Finish, OpenHere};
 use crate::tx::{self, Tx};
@@ -42,11 +43,16 @@ pub struct Repository {
     inner: Arc<Inner>,
     /// What this handle's reads must see.
     reads: Consistency,
+    /// How long this handle's checkouts wait for a connection.
+    wait: Wait,
 }
 
 struct Inner {
     pool: AnyPool,
     counters: Arc<Counters>,
+    /// The async face's queue in front of the pool, shared by every handle.
+    #[cfg(feature = "tokio")]
+    queue: crate::asynchronous::Queue,
 }
 
 impl std::fmt::Debug for Repository {
@@ -127,7 +133,7 @@ impl Repository {
         let faults = Faults::default();
         self.inner
             .pool
-            .with_session(|conn| tx::run(conn, &faults, finish, f))
+            .with_session(self.wait, |conn| tx::run(conn, &faults, finish, f))
     }
 
     /// Closes the repository, if this is its last handle: every connection is closed
@@ -162,10 +168,7 @@ impl Repository {
                 drop(inner);
                 Ok(())
             }
-            Err(inner) => Err(Repository {
-                inner,
-                reads: self.reads,
-            }),
+            Err(inner) => Err(Repository { inner, ..self }),
         }
     }
 
@@ -175,7 +178,7 @@ impl Repository {
         let faults = Faults::default();
         self.inner
             .pool
-            .with_session(|conn| f(&mut Tx::autocommit(conn, &faults)))
+            .with_session(self.wait, |conn| f(&mut Tx::autocommit(conn, &faults)))
     }
 
     /// Checks out a connection for a read and runs `f` on it, in autocommit: on a read
@@ -183,7 +186,7 @@ impl Repository {
     /// primary. `f` may run twice (a replica that fails, then the primary).
     pub(crate) fn read_tx<T>(&self, f: impl Fn(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         self.check_checkout()?;
-        self.inner.pool.read(self.reads, &|conn| {
+        self.inner.pool.read(self.reads, self.wait, &|conn| {
             let faults = Faults::default();
             f(&mut Tx::autocommit(conn, &faults))
         })
@@ -221,7 +224,25 @@ impl Repository {
         Repository {
             inner: Arc::clone(&self.inner),
             reads: consistency,
+            wait: self.wait,
         }
+    }
+
+    /// This repository, with its checkouts giving up at `deadline` instead of after the
+    /// connection timeout.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn waiting_until(&self, deadline: std::time::Instant) -> Repository {
+        Repository {
+            inner: Arc::clone(&self.inner),
+            reads: self.reads,
+            wait: Wait::Until(deadline),
+        }
+    }
+
+    /// The async face's queue in front of this repository's pool.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn queue(&self) -> &crate::asynchronous::Queue {
+        &self.inner.queue
     }
 
     /// What this handle's reads must see: see [`reading`](Repository::reading).
@@ -367,13 +388,12 @@ impl Repository {
     {
         let mut run = 1;
         loop {
-            match self.transaction(&mut f) {
-                Err(error) if run < retry.max_attempts() && error.is_retryable() => {
-                    std::thread::sleep(retry.pause_after(run));
-                    run += 1;
-                }
-                result => return result,
+            let result = self.transaction(&mut f);
+            match result.as_ref().err().and_then(|e| retry.next_pause(run, e)) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return result,
             }
+            run += 1;
         }
     }
 
@@ -423,7 +443,9 @@ impl Repository {
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn applied_migrations(&self) -> Result<Vec<String>> {
         self.check_checkout()?;
-        self.inner.pool.with_session(|conn| conn.applied())
+        self.inner
+            .pool
+            .with_session(self.wait, |conn| conn.applied())
     }
 
     /// The versions of the migrations this build has and the database has not applied,
@@ -434,7 +456,9 @@ impl Repository {
     /// [`Error::Pool`], or [`Error::Migration`] when the migration table cannot be read.
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
         self.check_checkout()?;
-        self.inner.pool.with_session(|conn| conn.pending())
+        self.inner
+            .pool
+            .with_session(self.wait, |conn| conn.pending())
     }
 
     /// Applies the pending migrations and returns their versions (for a repository
@@ -446,7 +470,9 @@ impl Repository {
     /// (then nothing is applied).
     pub fn run_pending_migrations(&self) -> Result<Vec<String>> {
         self.check_checkout()?;
-        self.inner.pool.with_session(|conn| conn.run_pending())
+        self.inner
+            .pool
+            .with_session(self.wait, |conn| conn.run_pending())
     }
 
     /// Reverts the newest applied migration by running its `down.sql`, and returns its
@@ -467,7 +493,9 @@ impl Repository {
     /// nothing is changed).
     pub fn revert_last_migration(&self) -> Result<String> {
         self.check_checkout()?;
-        self.inner.pool.with_session(|conn| conn.revert_last())
+        self.inner
+            .pool
+            .with_session(self.wait, |conn| conn.revert_last())
     }
 }
 
@@ -495,8 +523,14 @@ impl Config {
         let counters = Arc::new(Counters::default());
         let pool = AnyPool::open(&target, &self, &counters)?;
         Ok(Repository {
-            inner: Arc::new(Inner { pool, counters }),
+            inner: Arc::new(Inner {
+                pool,
+                counters,
+                #[cfg(feature = "tokio")]
+                queue: crate::asynchronous::Queue::new(&self),
+            }),
             reads: Consistency::default(),
+            wait: Wait::Configured,
         })
     }
 }

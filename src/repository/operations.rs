@@ -246,6 +246,16 @@ impl Repository {
         self.with_tx(|tx| tx.for_each_book(f))
     }
 
+    /// Calls `f` with every book, by id, until it says to stop, as
+    /// [`for_each_book`](Repository::for_each_book) does.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn visit_books(
+        &self,
+        f: impl FnMut(Book) -> std::ops::ControlFlow<()>,
+    ) -> Result<u64> {
+        self.with_tx(|tx| tx.visit_books(f))
+    }
+
     /// Applies [`BookChanges`] to a book and returns it as stored. Empty changes write
     /// nothing.
     ///

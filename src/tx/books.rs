@@ -1,5 +1,7 @@
 //! The operations on books.
 
+use std::ops::ControlFlow;
+
 #[allow(unused_imports)] // for doc links
 use crate::error::Error;
 use crate::error::Result;
@@ -96,6 +98,18 @@ impl Tx<'_> {
     where
         F: FnMut(Book),
     {
+        self.visit_books(|book| {
+            f(book);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Calls `f` with every book, by id, until it says to stop; the count is of the
+    /// books `f` saw.
+    pub(crate) fn visit_books(
+        &mut self,
+        mut f: impl FnMut(Book) -> ControlFlow<()>,
+    ) -> Result<u64> {
         self.read_operation(trace::span!("for_each_book"), |tx| {
             tx.conn.for_each_book(&mut f)
         })

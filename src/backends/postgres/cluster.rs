@@ -12,7 +12,7 @@ use crate::error::{Error, MigrationError, Result};
 use crate::migrations;
 use crate::observe::{Counters, EndpointStats, Role};
 use crate::ops::Session;
-use crate::pool::PoolSettings;
+use crate::pool::{PoolSettings, Wait};
 use crate::target::ServerTarget;
 
 /// The servers of a PostgreSQL repository.
@@ -158,9 +158,10 @@ impl PgCluster {
     /// [`Error::Pool`] when no connection is free in time; whatever `f` returns.
     pub(crate) fn write<T, E: From<Error>>(
         &self,
+        wait: Wait,
         f: impl FnOnce(&mut dyn Session) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut pooled = self.primary.get().map_err(Error::from)?;
+        let mut pooled = self.primary.checkout(wait).map_err(Error::from)?;
         let result = f(&mut pooled.conn);
         if !self.replicas.is_empty() {
             self.record_position(&mut pooled.conn);
@@ -200,15 +201,16 @@ impl PgCluster {
     pub(crate) fn read<T>(
         &self,
         consistency: Consistency,
+        wait: Wait,
         f: &dyn Fn(&mut dyn Session) -> Result<T>,
     ) -> Result<T> {
         if let Some(need) = self.needs(consistency) {
-            if let Some(result) = self.replicas.read(need, f) {
+            if let Some(result) = self.replicas.read(need, wait, f) {
                 return result;
             }
         }
         self.primary_reads.fetch_add(1, Ordering::Relaxed);
-        f(&mut self.primary.get().map_err(Error::from)?.conn)
+        f(&mut self.primary.checkout(wait).map_err(Error::from)?.conn)
     }
 
     /// The position a read must see, or `None` when only the primary will do.

@@ -25,6 +25,7 @@ use super::pool::PgPool;
 use crate::error::{Error, Result};
 use crate::observe::{EndpointStats, Role};
 use crate::ops::Session;
+use crate::pool::Wait;
 
 /// How long a replica that failed (down, refusing connections, not a standby) is
 /// skipped before a read tries it again.
@@ -94,12 +95,13 @@ impl Replica {
     }
 
     /// Runs `f` here if this replica can serve a read that must see `need` within
-    /// `settings.wait`: `None` when it cannot, or when it failed and the read should
+    /// `settings.wait` (and `wait`): `None` when it cannot, or when it failed and the read should
     /// go to the primary.
     fn serve<T>(
         &self,
         need: u64,
         settings: ReplicaSettings,
+        wait: Wait,
         f: &dyn Fn(&mut dyn Session) -> Result<T>,
     ) -> Option<Result<T>> {
         let start = Instant::now();
@@ -112,7 +114,7 @@ impl Replica {
                 lag.saturating_add(start.saturating_duration_since(at)) <= settings.max_lag
             })
         };
-        let mut pooled = match self.pool.get_timeout(settings.wait) {
+        let mut pooled = match self.pool.get_timeout(wait.at_most(settings.wait)) {
             Ok(pooled) => pooled,
             // Every connection it has is in use: busy, not down.
             Err(_) if self.pool.state().connections > 0 => return None,
@@ -275,6 +277,7 @@ impl Replicas {
     pub(crate) fn read<T>(
         &self,
         need: u64,
+        wait: Wait,
         f: &dyn Fn(&mut dyn Session) -> Result<T>,
     ) -> Option<Result<T>> {
         let count = self.replicas.len();
@@ -282,7 +285,7 @@ impl Replicas {
         let need = need.max(self.floor);
         for offset in 0..count {
             let replica = &self.replicas[start.wrapping_add(offset) % count];
-            if let Some(result) = replica.serve(need, self.settings, f) {
+            if let Some(result) = replica.serve(need, self.settings, wait, f) {
                 replica.reads.fetch_add(1, Ordering::Relaxed);
                 return Some(result);
             }
