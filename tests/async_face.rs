@@ -420,6 +420,7 @@ mod async_face {
                 let call = tokio::spawn({
                     let repo = repo.clone();
                     async move {
+                        #[allow(clippy::panic)] // the panic is what this test is about
                         repo.transaction(|tx| -> bookshelf::Result<()> {
                             tx.create_author(&NewAuthor::new("Written, then undone"))?;
                             panic!("the closure panics");

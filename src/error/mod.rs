@@ -141,9 +141,9 @@ pub enum Error {
     )]
     NestedCall,
 
-    /// The tokio runtime shut down before a call of the
-    /// [`AsyncRepository`](crate::AsyncRepository) could run on its blocking pool: the
-    /// call did not run, and nothing of it was written. (The `tokio` feature.)
+    /// The tokio runtime shut down before a call of the `AsyncRepository` (the `tokio`
+    /// feature) could run on its blocking pool: the call did not run, and nothing of it
+    /// was written.
     #[error("the async runtime shut down before the call could run; nothing was written")]
     RuntimeShutdown,
 
