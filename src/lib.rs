@@ -169,6 +169,8 @@ mod observe;
 mod ops;
 mod pool;
 mod query;
+#[cfg(feature = "tokio")]
+mod queue;
 mod raw;
 mod repository;
 mod retry;

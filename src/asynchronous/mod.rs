@@ -1,9 +1,8 @@
 //! [`AsyncRepository`]: the repository's operations as `async fn`s for tokio
 //! applications (the `tokio` feature), each run on tokio's blocking pool behind a
-//! [`Queue`] sized to the connection pool.
+//! queue sized to the connection pool (`crate::queue`).
 
 mod operations;
-mod queue;
 mod stream;
 
 use std::sync::Arc;
@@ -16,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::observe::Stats;
 use crate::repository::Repository;
 
-pub(crate) use queue::Queue;
 pub use stream::BookStream;
 
 /// The [`Repository`] for async code: every operation of `Repository` as an `async fn`

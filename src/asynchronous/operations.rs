@@ -7,10 +7,10 @@ use crate::models::{Author, AuthorId, AuthorWithBooks, Book, BookChanges, BookId
 use crate::models::{NewAuthor, NewBook};
 use crate::query::{BookFilter, Page};
 use crate::raw::RawConnection;
+#[allow(unused_imports)] // for doc links
+use crate::repository::Repository;
 use crate::retry::{Retry, Retryable};
 use crate::tx::Tx;
-#[allow(unused_imports)] // for doc links
-use crate::Repository;
 
 /// The operations, each running the [`Repository`] method of the same name on a
 /// blocking thread: see there for what each does and the errors it returns.

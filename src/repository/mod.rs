@@ -52,7 +52,7 @@ struct Inner {
     counters: Arc<Counters>,
     /// The async face's queue in front of the pool, shared by every handle.
     #[cfg(feature = "tokio")]
-    queue: crate::asynchronous::Queue,
+    queue: crate::queue::Queue,
 }
 
 impl std::fmt::Debug for Repository {
@@ -241,7 +241,7 @@ impl Repository {
 
     /// The async face's queue in front of this repository's pool.
     #[cfg(feature = "tokio")]
-    pub(crate) fn queue(&self) -> &crate::asynchronous::Queue {
+    pub(crate) fn queue(&self) -> &crate::queue::Queue {
         &self.inner.queue
     }
 
@@ -527,7 +527,7 @@ impl Config {
                 pool,
                 counters,
                 #[cfg(feature = "tokio")]
-                queue: crate::asynchronous::Queue::new(&self),
+                queue: crate::queue::Queue::new(&self),
             }),
             reads: Consistency::default(),
             wait: Wait::Configured,

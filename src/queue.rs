@@ -1,4 +1,5 @@
-//! [`Queue`]: one place per pooled connection, in front of tokio's blocking pool.
+//! [`Queue`]: one place per pooled connection, in front of tokio's blocking pool, for
+//! the calls of the [`AsyncRepository`](crate::asynchronous::AsyncRepository).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
