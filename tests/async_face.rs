@@ -507,6 +507,31 @@ mod async_face {
         }
     }
 
+    /// The handle and the futures of its calls can go to any thread: `tokio::spawn`
+    /// takes them.
+    #[test]
+    fn the_handle_its_futures_and_the_stream_cross_threads() -> TestResult {
+        fn shared<T: Clone + Send + Sync + 'static>(_: &T) {}
+        fn sent<T: Send>(_: &T) {}
+        fn stream<
+            T: futures_core::Stream<Item = bookshelf::Result<bookshelf::Book>> + Send + Unpin,
+        >(
+            _: &T,
+        ) {
+        }
+        let db = TestDb::new()?;
+        let repo = AsyncRepository::from(db.repo.clone());
+        shared(&repo);
+        sent(&repo.create_author(NewAuthor::new("Sent")));
+        sent(&repo.search_books(BookFilter::new()));
+        sent(&repo.transaction(|tx| tx.count_books()));
+        sent(&repo.retry_transaction(Retry::default(), |tx| tx.count_books()));
+        sent(&repo.for_each_book(|_| {}));
+        sent(&repo.close());
+        stream(&AsyncRepository::from(db.repo.clone()).stream_books());
+        Ok(())
+    }
+
     /// Every connection of `repo` is back in the pool.
     fn settled_now(repo: &Repository) -> TestResult {
         let stats = repo.stats();
