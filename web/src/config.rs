@@ -2,7 +2,6 @@
 //! [`AppConfig`] for the router.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 /// How the server is started: from the command line, then the environment.
 #[derive(Clone, PartialEq, Eq)]
@@ -73,20 +72,17 @@ impl Settings {
 }
 
 /// What the router needs besides the repository. Built by value, like
-/// [`bookshelf::Config`].
+/// [`bookshelf::Config`], whose `max_size` and `connection_timeout` bound the database
+/// calls of the requests.
 #[derive(Clone)]
 pub struct AppConfig {
     pub(super) api_token: Option<String>,
-    pub(super) max_db_calls: usize,
-    pub(super) db_queue_timeout: Duration,
 }
 
 impl std::fmt::Debug for AppConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppConfig")
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
-            .field("max_db_calls", &self.max_db_calls)
-            .field("db_queue_timeout", &self.db_queue_timeout)
             .finish()
     }
 }
@@ -98,33 +94,15 @@ impl Default for AppConfig {
 }
 
 impl AppConfig {
-    /// No token, 16 concurrent database calls, 30 seconds of queueing.
+    /// No token.
     pub fn new() -> Self {
-        Self {
-            api_token: None,
-            max_db_calls: 16,
-            db_queue_timeout: Duration::from_secs(30),
-        }
+        Self { api_token: None }
     }
 
     /// Write routes (POST, PATCH, DELETE) require `Authorization: Bearer <token>`.
     /// Defaults to none: writes are open.
     pub fn api_token(mut self, token: Option<String>) -> Self {
         self.api_token = token;
-        self
-    }
-
-    /// At most this many repository calls run on tokio's blocking threads at once; the
-    /// rest wait without holding a thread. Defaults to 16.
-    pub fn max_db_calls(mut self, calls: usize) -> Self {
-        self.max_db_calls = calls.max(1);
-        self
-    }
-
-    /// How long a request waits for one of those slots before it is answered 503.
-    /// Defaults to 30 seconds.
-    pub fn db_queue_timeout(mut self, timeout: Duration) -> Self {
-        self.db_queue_timeout = timeout;
         self
     }
 }

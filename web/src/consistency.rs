@@ -2,7 +2,7 @@
 //!
 //! On PostgreSQL with read replicas, a read may be served by a replica a few
 //! milliseconds behind the primary. Every response carries `Consistency-Token`: after a
-//! write, the primary's log position past it ([`Repository::write_token`]); after a
+//! write, the primary's log position past it ([`AsyncRepository::write_token`]); after a
 //! read, the token the request came with. A client sends the last token it got back on
 //! its next requests, and each read of such a request sees at least what that token
 //! saw ([`Consistency::AtLeast`]), on whichever instance of this server it lands:
@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bookshelf::{Consistency, Repository, Token};
+use bookshelf::{AsyncRepository, Consistency, Token};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -22,7 +22,7 @@ use crate::AppState;
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("consistency-token");
 
 tokio::task_local! {
-    /// The token of the request being handled, for [`AppState::db`].
+    /// The token of the request being handled, for [`AppState::repo`].
     static READ_AT: Option<Token>;
 }
 
@@ -65,7 +65,7 @@ pub(crate) async fn carry_token(
 }
 
 /// `repo`, reading at least what the current request's token says.
-pub(crate) fn for_this_request(repo: &Repository) -> Repository {
+pub(crate) fn for_this_request(repo: &AsyncRepository) -> AsyncRepository {
     match READ_AT.try_with(|token| *token).ok().flatten() {
         Some(token) => repo.reading(Consistency::AtLeast(token)),
         None => repo.clone(),

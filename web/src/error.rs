@@ -51,7 +51,7 @@ impl ApiError {
         )
     }
 
-    /// 503: no database connection (or no slot to run a database call) in time.
+    /// 503: no database connection (or no place in the repository's queue) in time.
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -117,6 +117,15 @@ impl From<bookshelf::Error> for ApiError {
             E::Pool(_) => {
                 tracing::warn!(error = %chain(&error), "no database connection in time");
                 Self::unavailable()
+            }
+            // The call did not run: the server is stopping.
+            E::RuntimeShutdown => {
+                tracing::warn!("repository call refused: the runtime is shutting down");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server is shutting down; try again shortly",
+                )
             }
             // Database, connection and migration errors carry SQL text or file paths.
             _ => {

@@ -17,12 +17,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bookshelf::{
-    Author, AuthorId, Book, BookChanges, BookFilter, BookId, BookOrder, Direction, Missing,
-    NewAuthor, NewBook, Page, Repository,
+    AsyncRepository, AuthorId, Book, BookChanges, BookFilter, BookId, BookOrder, Direction,
+    Missing, NewAuthor, NewBook, Page,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -41,61 +40,28 @@ pub const DEFAULT_LIMIT: u32 = 100;
 /// The router's state: the repository and the limits around it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    repo: Repository,
+    repo: AsyncRepository,
     config: Arc<AppConfig>,
-    db_slots: Arc<Semaphore>,
 }
 
 impl AppState {
-    /// State serving `repo` under `config`.
-    pub fn new(repo: Repository, config: AppConfig) -> Self {
-        let db_slots = Arc::new(Semaphore::new(config.max_db_calls));
+    /// State serving `repo` (an [`AsyncRepository`], or the
+    /// [`Repository`](bookshelf::Repository) to make one of) under `config`. The
+    /// repository's own queue bounds the database calls: at most one running per pooled
+    /// connection ([`max_size`](bookshelf::Config::max_size)), and a call that gets no
+    /// place and connection within the
+    /// [`connection_timeout`](bookshelf::Config::connection_timeout) is answered 503.
+    pub fn new(repo: impl Into<AsyncRepository>, config: AppConfig) -> Self {
         Self {
-            repo,
+            repo: repo.into(),
             config: Arc::new(config),
-            db_slots,
         }
     }
 
-    /// The repository served.
-    pub fn repo(&self) -> &Repository {
-        &self.repo
-    }
-
-    /// Repository calls running or about to run on a blocking thread now.
-    pub fn db_calls_in_flight(&self) -> usize {
-        self.config.max_db_calls - self.db_slots.available_permits()
-    }
-
-    /// Runs `f` on the repository on a blocking thread: diesel is synchronous, and a
-    /// tokio worker must never wait on SQLite. Every handler goes through here. Its
-    /// reads see at least what the request's `Consistency-Token` saw.
-    async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&Repository) -> bookshelf::Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let slot = Arc::clone(&self.db_slots).acquire_owned();
-        let permit = match tokio::time::timeout(self.config.db_queue_timeout, slot).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(ApiError::internal()),
-            Err(_elapsed) => return Err(ApiError::unavailable()),
-        };
-        let repo = consistency::for_this_request(&self.repo);
-        // The permit moves into the task: a request dropped by its client still holds
-        // its slot until the call it started is over.
-        let joined = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f(&repo)
-        })
-        .await;
-        match joined {
-            Ok(result) => result.map_err(ApiError::from),
-            Err(error) => {
-                tracing::error!(%error, "repository call panicked");
-                Err(ApiError::internal())
-            }
-        }
+    /// The repository served. Inside a request, its reads see at least what the
+    /// request's `Consistency-Token` saw.
+    pub fn repo(&self) -> AsyncRepository {
+        consistency::for_this_request(&self.repo)
     }
 }
 
@@ -214,9 +180,9 @@ impl<T> OffsetPage<T> {
 }
 
 async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (stats, migrations) = state
-        .db(|repo| Ok((repo.stats(), repo.applied_migrations()?)))
-        .await?;
+    let repo = state.repo();
+    let migrations = repo.applied_migrations().await?;
+    let stats = repo.stats();
     let body = serde_json::json!({
         "status": "ok",
         "pool": {
@@ -224,7 +190,7 @@ async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
             "idle_connections": stats.pool_idle_connections,
         },
         "statements": stats.statements,
-        "db_calls_in_flight": state.db_calls_in_flight(),
+        "db_calls_in_flight": repo.calls_in_flight(),
         "migrations": migrations,
     });
     Ok(Json(body).into_response())
@@ -256,11 +222,11 @@ async fn list_authors(
     };
     Ok(match query.include {
         None => {
-            let authors = state.db(move |repo| repo.list_authors(page)).await?;
+            let authors = state.repo().list_authors(page).await?;
             Json(KeysetPage::new(authors, limit, |author| author.id.0)).into_response()
         }
         Some(Include::Books) => {
-            let shelf = state.db(move |repo| repo.authors_with_books(page)).await?;
+            let shelf = state.repo().authors_with_books(page).await?;
             Json(KeysetPage::new(shelf, limit, |entry| entry.author.id.0)).into_response()
         }
     })
@@ -270,7 +236,7 @@ async fn create_author(
     State(state): State<AppState>,
     Json(new): Json<NewAuthor>,
 ) -> Result<Response, ApiError> {
-    let author = state.db(move |repo| repo.create_author(&new)).await?;
+    let author = state.repo().create_author(new).await?;
     let location = format!("/authors/{}", author.id);
     Ok(created(location, author.version, author))
 }
@@ -298,7 +264,7 @@ async fn author(
     Path(id): Path<AuthorId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let author = state.db(move |repo| repo.author(id)).await?;
+    let author = state.repo().author(id).await?;
     let author = author.ok_or(bookshelf::Error::NotFound(Missing::Author(id)))?;
     Ok(one_row(&headers, author.version, author))
 }
@@ -316,12 +282,11 @@ async fn rename_author(
     if_match: IfMatch,
     Json(changes): Json<AuthorChanges>,
 ) -> Result<Response, ApiError> {
-    let author: Author = state
-        .db(move |repo| match if_match {
-            IfMatch::Any => repo.rename_author(id, &changes.name),
-            IfMatch::Version(version) => repo.rename_author_if(id, version, &changes.name),
-        })
-        .await?;
+    let repo = state.repo();
+    let author = match if_match {
+        IfMatch::Any => repo.rename_author(id, changes.name).await?,
+        IfMatch::Version(version) => repo.rename_author_if(id, version, changes.name).await?,
+    };
     Ok(tagged(StatusCode::OK, author.version, author))
 }
 
@@ -330,12 +295,11 @@ async fn delete_author(
     Path(id): Path<AuthorId>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .db(move |repo| match if_match {
-            IfMatch::Any => repo.delete_author(id),
-            IfMatch::Version(version) => repo.delete_author_if(id, version),
-        })
-        .await?;
+    let repo = state.repo();
+    match if_match {
+        IfMatch::Any => repo.delete_author(id).await?,
+        IfMatch::Version(version) => repo.delete_author_if(id, version).await?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -358,15 +322,12 @@ async fn books_of_author(
         .order_by(BookOrder::Title, Direction::Ascending)
         .limit(limit)
         .offset(offset);
-    let books = state
-        .db(move |repo| {
-            // Two autocommit reads: a transaction would take SQLite's write lock.
-            if repo.author(id)?.is_none() {
-                return Err(bookshelf::Error::NotFound(Missing::Author(id)));
-            }
-            repo.search_books(&filter)
-        })
-        .await?;
+    // Two autocommit reads: a transaction would take SQLite's write lock.
+    let repo = state.repo();
+    if repo.author(id).await?.is_none() {
+        return Err(bookshelf::Error::NotFound(Missing::Author(id)).into());
+    }
+    let books = repo.search_books(filter).await?;
     Ok(Json(OffsetPage::new(books, limit, offset)))
 }
 
@@ -412,7 +373,7 @@ async fn search_books(
         limit: Some(limit),
         offset: Some(offset),
     };
-    let books = state.db(move |repo| repo.search_books(&filter)).await?;
+    let books = state.repo().search_books(filter).await?;
     Ok(Json(OffsetPage::new(books, limit, offset)))
 }
 
@@ -421,15 +382,16 @@ async fn create_book(
     Json(new): Json<NewBook>,
 ) -> Result<Response, ApiError> {
     let author_id = new.author_id;
+    // The route exists; what is missing is a row the body names.
     let book = state
-        .db(move |repo| repo.create_book(&new))
+        .repo()
+        .create_book(new)
         .await
-        // The route exists; what is missing is a row the body names.
-        .map_err(|error| match error.status() {
-            StatusCode::NOT_FOUND => {
+        .map_err(|error| match error {
+            bookshelf::Error::NotFound(_) => {
                 ApiError::validation(format!("invalid author_id: author {author_id} not found"))
             }
-            _ => error,
+            error => ApiError::from(error),
         })?;
     let location = format!("/books/{}", book.id);
     Ok(created(location, book.version, book))
@@ -440,7 +402,7 @@ async fn book(
     Path(id): Path<BookId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let book = state.db(move |repo| repo.book(id)).await?;
+    let book = state.repo().book(id).await?;
     let book = book.ok_or(bookshelf::Error::NotFound(Missing::Book(id)))?;
     Ok(one_row(&headers, book.version, book))
 }
@@ -451,12 +413,11 @@ async fn update_book(
     if_match: IfMatch,
     Json(changes): Json<BookChanges>,
 ) -> Result<Response, ApiError> {
-    let book: Book = state
-        .db(move |repo| match if_match {
-            IfMatch::Any => repo.update_book(id, &changes),
-            IfMatch::Version(version) => repo.update_book_if(id, version, &changes),
-        })
-        .await?;
+    let repo = state.repo();
+    let book = match if_match {
+        IfMatch::Any => repo.update_book(id, changes).await?,
+        IfMatch::Version(version) => repo.update_book_if(id, version, changes).await?,
+    };
     Ok(tagged(StatusCode::OK, book.version, book))
 }
 
@@ -465,11 +426,10 @@ async fn delete_book(
     Path(id): Path<BookId>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .db(move |repo| match if_match {
-            IfMatch::Any => repo.delete_book(id),
-            IfMatch::Version(version) => repo.delete_book_if(id, version),
-        })
-        .await?;
+    let repo = state.repo();
+    match if_match {
+        IfMatch::Any => repo.delete_book(id).await?,
+        IfMatch::Version(version) => repo.delete_book_if(id, version).await?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -59,10 +59,11 @@
 //! `Authorization: Bearer <token>`, compared in constant time; without it the server
 //! logs a warning at startup, since anyone who can reach it can write. The token is read
 //! from the environment only: command-line arguments are visible to every local user.
-//! Diesel is synchronous, so each repository call runs on tokio's blocking threads, at
-//! most 16 at once (one per pooled connection); a request that waits 10 seconds for one
-//! is answered 503. There is no CORS layer: browsers on other origins cannot call the
-//! API unless you add one (`tower_http::cors`) listing the origins you trust.
+//! Diesel is synchronous, so each repository call runs on tokio's blocking threads
+//! ([`bookshelf::AsyncRepository`]), at most 16 at once (one per pooled connection); a
+//! request that waits 10 seconds for one is answered 503. There is no CORS layer:
+//! browsers on other origins cannot call the API unless you add one (`tower_http::cors`)
+//! listing the origins you trust.
 //!
 //! # Behind a reverse proxy
 //!
@@ -89,10 +90,12 @@ use tracing_subscriber::EnvFilter;
 
 use bookshelf_web::{app, AppConfig, AppState, Settings};
 
-/// Pool connections, and as many concurrent repository calls: requests beyond that
-/// queue as cheap futures rather than as blocked threads each waiting for a connection.
+/// Pool connections, and as many concurrent repository calls (the `AsyncRepository`'s
+/// queue has a place per connection): requests beyond that queue as cheap futures rather
+/// than as blocked threads each waiting for a connection.
 const DB_CONNECTIONS: u32 = 16;
-/// How long a request waits for a connection before it is answered 503.
+/// How long a repository call waits for its place in the queue and its connection,
+/// together, before its request is answered 503.
 const WAIT_FOR_DATABASE: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
@@ -129,7 +132,7 @@ async fn serve() -> Result<(), Box<dyn Error + Send + Sync>> {
         config = config.read_replica(replica);
     }
     // Opening runs the migrations: blocking work, kept off the async workers too.
-    let repo = tokio::task::spawn_blocking(move || config.open()).await??;
+    let repo = config.open_async().await?;
 
     let listener = tokio::net::TcpListener::bind(settings.bind_addr).await?;
     let address = listener.local_addr()?;
@@ -138,10 +141,7 @@ async fn serve() -> Result<(), Box<dyn Error + Send + Sync>> {
     }
     tracing::info!(%address, database = %settings.database_url, "listening");
 
-    let config = AppConfig::new()
-        .api_token(settings.api_token)
-        .max_db_calls(DB_CONNECTIONS as usize)
-        .db_queue_timeout(WAIT_FOR_DATABASE);
+    let config = AppConfig::new().api_token(settings.api_token);
     let state = AppState::new(repo, config);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -1,15 +1,19 @@
-//! Under contention: a pool timeout, a full queue, shutdown with a request in flight, and
-//! a bounded load run.
+//! Under contention: a pool timeout, a full queue, shutdown with a request in flight,
+//! many requests on a small pool, a runtime that shuts down, and a bounded load run.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::response::IntoResponse;
 use bookshelf::{AuthorId, BookId, Config};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::app::AppConfig;
-use crate::support::{name_of, titles, web_tests, Holder, Server, TestResult, CREATED, OK};
+use crate::app::{ApiError, AppConfig};
+use crate::support::{
+    name_of, titles, web_tests, Holder, Reply, Server, SlowCall, TestResult, CREATED, OK,
+};
 
 web_tests! {
     async fn pool_timeout_is_503(backend: Backend) -> TestResult {
@@ -38,28 +42,56 @@ web_tests! {
 }
 
 web_tests! {
-    async fn a_full_queue_is_503_and_shutdown_finishes_requests_in_flight(
-        backend: Backend,
-    ) -> TestResult {
+    async fn a_full_queue_is_503_after_the_connection_timeout(backend: Backend) -> TestResult {
+        let timeout = Duration::from_millis(300);
+        let two_connections = move |config: Config| config.max_size(2).connection_timeout(timeout);
+        let server = Server::with(backend, two_connections, AppConfig::new()).await?;
+        // A slow call takes one of the queue's two places; `/health` takes the other.
+        let first = SlowCall::start(server.state.repo()).await?;
+        assert_eq!(server.state.repo().calls_in_flight(), 1);
+        let health = server.get("/health").await?.ok(OK)?;
+        assert_eq!(health["db_calls_in_flight"], 1, "{health}");
+        // With both places taken, a request waits the whole timeout for one, then is 503.
+        let second = SlowCall::start(server.state.repo()).await?;
+        assert_eq!(server.state.repo().calls_in_flight(), 2);
+        let started = Instant::now();
+        let queued = server.get("/authors").await?;
+        let waited = started.elapsed();
+        assert_eq!(queued.header("retry-after"), Some("1"));
+        queued.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")?;
+        assert!(waited >= timeout, "answered after {waited:?}");
+        let post = server
+            .json("POST", "/authors", json!({ "name": "Ann" }))
+            .await?;
+        post.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")?;
+
+        first.release().await?;
+        second.release().await?;
+        let health = server.get("/health").await?.ok(OK)?;
+        assert_eq!(health["db_calls_in_flight"], 0, "{health}");
+        server.create("/authors", json!({ "name": "Bo" })).await?;
+        assert!(server.repo.authors_by_name("Ann")?.is_empty());
+        assert_eq!(server.repo.count_authors()?, 1);
+        server.stop().await
+    }
+}
+
+web_tests! {
+    async fn shutdown_finishes_the_requests_in_flight(backend: Backend) -> TestResult {
         let one_connection = |config: Config| config.max_size(1);
-        let config = AppConfig::new()
-            .max_db_calls(1)
-            .db_queue_timeout(Duration::from_millis(100));
-        let mut server = Server::with(backend, one_connection, config).await?;
+        let mut server = Server::with(backend, one_connection, AppConfig::new()).await?;
         let holder = Holder::hold(&server.repo).await?;
-        // This request takes the one slot, then waits for the held connection.
+        // This request takes the queue's one place, then waits for the held connection.
         let patient = server
             .request("POST", "/authors")?
             .json(&json!({ "name": "Patient" }));
         let in_flight = tokio::spawn(Server::call(patient));
         let mut polls = 0;
-        while server.state.db_calls_in_flight() == 0 && polls < 2000 {
+        while server.state.repo().calls_in_flight() == 0 && polls < 2000 {
             tokio::time::sleep(Duration::from_millis(5)).await;
             polls += 1;
         }
-        assert_eq!(server.state.db_calls_in_flight(), 1);
-        let queued = server.get("/authors").await?;
-        queued.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")?;
+        assert_eq!(server.state.repo().calls_in_flight(), 1);
 
         server.stop_listening();
         holder.release().await?;
@@ -71,8 +103,76 @@ web_tests! {
             "the listener is closed"
         );
         assert_eq!(server.repo.authors_by_name("Patient")?.len(), 1);
+        assert_eq!(server.state.repo().calls_in_flight(), 0);
         Ok(())
     }
+}
+
+web_tests! {
+    worker_threads = 4;
+    async fn many_concurrent_requests_on_a_pool_of_two_all_succeed(backend: Backend) -> TestResult {
+        let two_connections = |config: Config| {
+            config
+                .max_size(2)
+                .connection_timeout(Duration::from_secs(20))
+        };
+        let server = Arc::new(Server::with(backend, two_connections, AppConfig::new()).await?);
+        // How many calls ran at once, sampled every millisecond while the requests run.
+        let (peak, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let sampler = {
+            let (server, peak, done) = (Arc::clone(&server), Arc::clone(&peak), Arc::clone(&done));
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(server.state.repo().calls_in_flight(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let requests = (0..48).map(|i| {
+            let server = Arc::clone(&server);
+            tokio::spawn(async move {
+                let name = format!("Crowd {i:02}");
+                let id = server.create("/authors", json!({ "name": name })).await?;
+                let read = server.get(&format!("/authors/{id}")).await?.ok(OK)?;
+                let books = server.get(&format!("/authors/{id}/books")).await?.ok(OK)?;
+                if read["name"] != name || books["items"] != json!([]) {
+                    return Err(format!("request {i} read back {read}, {books}").into());
+                }
+                TestResult::Ok(())
+            })
+        });
+        let mut errors = Vec::new();
+        for request in requests.collect::<Vec<_>>() {
+            if let Err(error) = request.await? {
+                errors.push(error.to_string());
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        sampler.await?;
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(server.repo.count_authors()?, 48);
+        let peak = peak.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&peak), "{peak} calls in flight at once");
+        Ok(())
+    }
+}
+
+/// A call refused because the runtime is shutting down is 503 `unavailable`, with
+/// `Retry-After` and the body of every error.
+#[tokio::test]
+async fn runtime_shutdown_is_503() -> TestResult {
+    let response = ApiError::from(bookshelf::Error::RuntimeShutdown).into_response();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    let reply = Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&body)?,
+    };
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    let message = reply.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")?;
+    assert!(message.contains("shutting down"), "{message}");
+    Ok(())
 }
 
 /// What one load client wrote: author id and name, book id and year.

@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bookshelf::{AuthorId, Config, Repository};
+use bookshelf::{AsyncRepository, AuthorId, Config, Repository};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::Value;
@@ -345,5 +345,35 @@ impl Holder {
         let thread = self.thread;
         let joined = tokio::task::spawn_blocking(move || thread.join()).await?;
         Ok(joined.map_err(|_| "the holder panicked")??)
+    }
+}
+
+/// A slow call of the app's own [`AsyncRepository`]: it takes a place in the app's queue
+/// and a connection, as a request's call does, and keeps both (outside any transaction)
+/// on its blocking thread until released (or for 30 seconds at most).
+pub(crate) struct SlowCall {
+    release: mpsc::Sender<()>,
+    call: JoinHandle<bookshelf::Result<()>>,
+}
+
+impl SlowCall {
+    pub(crate) async fn start(repo: AsyncRepository) -> TestResult<Self> {
+        let (held, is_held) = oneshot::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let call = tokio::spawn(async move {
+            repo.with_connection(move |_connection| {
+                let _ = held.send(());
+                let _ = released.recv_timeout(Duration::from_secs(30));
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::timeout(Duration::from_secs(10), is_held).await??;
+        Ok(Self { release, call })
+    }
+
+    pub(crate) async fn release(self) -> TestResult {
+        let _ = self.release.send(());
+        Ok(self.call.await??)
     }
 }
