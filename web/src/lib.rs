@@ -22,6 +22,7 @@ use bookshelf::{
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -89,6 +90,12 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             consistency::carry_token,
         ))
+        // A panic in a handler (or in a repository call, which resumes it in the handler)
+        // is a 500 of the usual shape, not a dropped connection.
+        .layer(CatchPanicLayer::custom(|_panic| {
+            tracing::error!("a request handler panicked");
+            ApiError::internal().into_response()
+        }))
         .layer(
             // Spans carry the method, URI and HTTP version; headers (the token) are not logged.
             TraceLayer::new_for_http()
