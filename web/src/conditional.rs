@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bookshelf::Version;
 use serde::Serialize;
 
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Json, Kind};
 
 /// The `ETag` of a row at `version`.
 pub(crate) fn etag(version: Version) -> HeaderValue {
@@ -51,8 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         }
         strong_version(text).map(IfMatch::Version).ok_or_else(|| {
             ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
+                Kind::PreconditionFailed,
                 "If-Match matches no version: give one strong entity tag, such as \"3\", or *",
             )
         })

@@ -99,6 +99,9 @@ const DB_CONNECTIONS: u32 = 16;
 const WAIT_FOR_DATABASE: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--print-openapi") {
+        return print_openapi();
+    }
     match serve() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -109,6 +112,21 @@ fn main() -> std::process::ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `web_api --print-openapi`: the OpenAPI document on stdout, as `docs/openapi.json`
+/// holds it.
+fn print_openapi() -> std::process::ExitCode {
+    match bookshelf_web::openapi_json() {
+        Ok(text) => {
+            print!("{text}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: the OpenAPI document does not serialize: {error}");
             std::process::ExitCode::FAILURE
         }
     }
