@@ -456,7 +456,7 @@ struct AuthorChanges {
     tag = "authors",
     params(
         ("id" = i64, Path, description = "The author's id."),
-        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the body and the row are found good."),
     ),
     request_body = AuthorChanges,
     responses(
@@ -477,9 +477,12 @@ async fn rename_author(
     Json(changes): Json<AuthorChanges>,
 ) -> Result<Response, ApiError> {
     let repo = state.repo();
-    let author = match if_match {
-        IfMatch::Any => repo.rename_author(id, changes.name).await?,
-        IfMatch::Version(version) => repo.rename_author_if(id, version, changes.name).await?,
+    let author = match if_match.expected() {
+        None => repo.rename_author(id, changes.name).await?,
+        Some(version) => repo
+            .rename_author_if(id, version, changes.name)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     };
     Ok(tagged(StatusCode::OK, author.version, author))
 }
@@ -491,7 +494,7 @@ async fn rename_author(
     tag = "authors",
     params(
         ("id" = i64, Path, description = "The author's id."),
-        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): delete only at that version, else 412. Absent or `*`: at any version."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): delete only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the row is found."),
     ),
     responses(
         (status = 204, description = "Deleted, with their books."),
@@ -507,9 +510,12 @@ async fn delete_author(
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
     let repo = state.repo();
-    match if_match {
-        IfMatch::Any => repo.delete_author(id).await?,
-        IfMatch::Version(version) => repo.delete_author_if(id, version).await?,
+    match if_match.expected() {
+        None => repo.delete_author(id).await?,
+        Some(version) => repo
+            .delete_author_if(id, version)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -742,7 +748,7 @@ async fn book(
     tag = "books",
     params(
         ("id" = i64, Path, description = "The book's id."),
-        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the body and the row are found good."),
     ),
     request_body = openapi::BookChangesSchema,
     responses(
@@ -764,9 +770,12 @@ async fn update_book(
     Json(changes): Json<BookChanges>,
 ) -> Result<Response, ApiError> {
     let repo = state.repo();
-    let book = match if_match {
-        IfMatch::Any => repo.update_book(id, changes).await?,
-        IfMatch::Version(version) => repo.update_book_if(id, version, changes).await?,
+    let book = match if_match.expected() {
+        None => repo.update_book(id, changes).await?,
+        Some(version) => repo
+            .update_book_if(id, version, changes)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     };
     Ok(tagged(StatusCode::OK, book.version, book))
 }
@@ -778,7 +787,7 @@ async fn update_book(
     tag = "books",
     params(
         ("id" = i64, Path, description = "The book's id."),
-        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): delete only at that version, else 412. Absent or `*`: at any version."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): delete only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the row is found."),
     ),
     responses(
         (status = 204, description = "Deleted."),
@@ -794,9 +803,12 @@ async fn delete_book(
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
     let repo = state.repo();
-    match if_match {
-        IfMatch::Any => repo.delete_book(id).await?,
-        IfMatch::Version(version) => repo.delete_book_if(id, version).await?,
+    match if_match.expected() {
+        None => repo.delete_book(id).await?,
+        Some(version) => repo
+            .delete_book_if(id, version)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -393,3 +393,45 @@ web_tests! {
         server.stop().await
     }
 }
+
+web_tests! {
+    /// Preconditions are evaluated last (RFC 9110, section 13.2.1): an `If-Match` that
+    /// names no version is 412 only for a request that would otherwise succeed; a body
+    /// that is not JSON stays 415, a malformed or invalid one 422, a missing row 404.
+    async fn an_if_match_naming_no_version_is_checked_last(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let author = server.create("/authors", json!({ "name": "Frank Herbert" })).await?;
+        let book = server
+            .create("/books", json!({ "author_id": author, "title": "Dune" }))
+            .await?;
+        let (author_path, book_path) = (format!("/authors/{author}"), format!("/books/{book}"));
+        for path in [&author_path, &book_path] {
+            for tag in ["", "W/\"1\"", "\"1\", \"2\"", "two"] {
+                let patch = || -> TestResult<_> { Ok(server.request("PATCH", path)?.header("if-match", tag)) };
+                let untyped = Server::call(patch()?.body("{}")).await?;
+                untyped.error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")?;
+                let broken = Server::call(patch()?.header("content-type", "application/json").body("{")).await?;
+                broken.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")?;
+                let field = if path == &author_path { "name" } else { "title" };
+                let empty = Server::call(patch()?.json(&json!({ field: " " }))).await?;
+                empty.error(StatusCode::UNPROCESSABLE_ENTITY, "validation")?;
+                let good = Server::call(patch()?.json(&json!({ field: "Renamed" }))).await?;
+                let message = good.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+                assert!(message.contains("matches no version"), "{message}");
+                let delete = Server::call(server.request("DELETE", path)?.header("if-match", tag)).await?;
+                delete.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+            }
+        }
+        // A missing row is 404, whatever the tag.
+        for path in ["/authors/999", "/books/999"] {
+            let field = if path.starts_with("/authors") { "name" } else { "title" };
+            let patch = server.request("PATCH", path)?.header("if-match", "W/\"1\"").json(&json!({ field: "x" }));
+            Server::call(patch).await?.error(StatusCode::NOT_FOUND, "not_found")?;
+            let delete = server.request("DELETE", path)?.header("if-match", "nonsense");
+            Server::call(delete).await?.error(StatusCode::NOT_FOUND, "not_found")?;
+        }
+        assert_eq!(name_of(&server.repo, author)?.as_deref(), Some("Frank Herbert"));
+        assert_eq!(server.repo.book(BookId(book))?.map(|b| b.title).as_deref(), Some("Dune"));
+        server.stop().await
+    }
+}
