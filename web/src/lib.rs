@@ -107,14 +107,17 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
 pub fn app(state: AppState) -> Router {
     let (router, _document) = api().split_for_parts();
     router
-        .fallback(no_such_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .layer(middleware::from_fn_with_state(
+        // On the routes only (`route_layer`): a path that is no route is 404 and a method
+        // a path does not take 405 before any header is looked at. Outermost first: the
+        // token check on writes, then `Consistency-Token`, then the body limit.
+        .route_layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             consistency::carry_token,
         ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         // A panic in a handler (or in a repository call, which resumes it in the handler)
         // is a 500 of the usual shape, not a dropped connection.
         .layer(CatchPanicLayer::custom(|_panic| {

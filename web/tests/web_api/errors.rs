@@ -372,7 +372,12 @@ web_tests! {
         Server::call(post(Some("bearer s3cret-token"))?)
             .await?
             .ok(CREATED)?;
-        // Reads need no token; writes are refused before their body is even parsed.
+        // The token is the first thing a write is checked for: before its
+        // `Consistency-Token`, and before its body is even parsed.
+        let bad_token = post(None)?.header(crate::app::TOKEN_HEADER, "yesterday");
+        let bad_token = Server::call(bad_token).await?;
+        bad_token.error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+        // Reads need no token.
         server.get(&format!("/authors/{id}")).await?.ok(OK)?;
         let malformed = server.raw("POST", "/authors", "{").await?;
         malformed.error(StatusCode::UNAUTHORIZED, "unauthorized")?;

@@ -390,6 +390,14 @@ web_tests! {
                 .error(StatusCode::BAD_REQUEST, "invalid_token")
                 .map_err(|e| format!("{bad:?}: {e}"))?;
         }
+        // Routing comes first: a method the path does not take is 405, a path that is no
+        // route 404, whatever the headers say.
+        for method in ["PUT", "TRACE", "OPTIONS"] {
+            let reply = Server::call(server.request(method, &path)?.header(crate::app::TOKEN_HEADER, "bad")).await?;
+            reply.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")?;
+        }
+        let nowhere = Server::call(server.request("GET", "/nowhere")?.header(crate::app::TOKEN_HEADER, "bad")).await?;
+        nowhere.error(StatusCode::NOT_FOUND, "not_found")?;
         server.stop().await
     }
 }
