@@ -84,10 +84,16 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_document))
 }
 
-/// The OpenAPI 3.1 document of [`app`]: every route, parameter, body and answer. The
-/// server serves it at `GET /openapi.json`; `docs/openapi.json` is a copy.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    openapi::finish(api().into_openapi())
+/// The OpenAPI 3.1 document of [`app`] as JSON: every route, parameter, body and
+/// answer. The server serves it at `GET /openapi.json`; `docs/openapi.json` is a copy.
+///
+/// # Errors
+///
+/// Should the document fail to serialize (it is built by code, so this is a bug).
+pub fn openapi() -> Result<serde_json::Value, serde_json::Error> {
+    let mut document = serde_json::to_value(openapi::finish(api().into_openapi()))?;
+    openapi::camel_case_links(&mut document);
+    Ok(document)
 }
 
 /// [`openapi`] as pretty-printed JSON with a final newline, as served and as checked in.
@@ -96,7 +102,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 ///
 /// Should the document fail to serialize (it is built by code, so this is a bug).
 pub fn openapi_json() -> Result<String, serde_json::Error> {
-    serde_json::to_string_pretty(&openapi()).map(|mut text| {
+    serde_json::to_string_pretty(&openapi()?).map(|mut text| {
         text.push('\n');
         text
     })
@@ -380,6 +386,12 @@ async fn list_authors(
             headers(
                 ("Location" = String, description = "`/authors/{id}`."),
                 ("ETag" = String, description = "The version, as a strong entity tag: `\"1\"`."),
+            ),
+            links(
+                ("GetAuthor" = (operation_id = "get_author", parameters(("id" = "$response.body#/id")), description = "The author created.")),
+                ("RenameAuthor" = (operation_id = "rename_author", parameters(("id" = "$response.body#/id")), description = "Rename the author created.")),
+                ("DeleteAuthor" = (operation_id = "delete_author", parameters(("id" = "$response.body#/id")), description = "Delete the author created.")),
+                ("ListBooksOfAuthor" = (operation_id = "list_books_of_author", parameters(("id" = "$response.body#/id")), description = "The books of the author created.")),
             )),
         (status = 413, response = openapi::PayloadTooLarge),
         (status = 415, response = openapi::UnsupportedMediaType),
@@ -446,6 +458,7 @@ async fn author(
 
 /// The body of `PATCH /authors/{id}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({ "name": "Ursula Le Guin" }))]
 #[serde(deny_unknown_fields)]
 struct AuthorChanges {
     /// The new name; trimmed, 1 to 500 characters, no NUL.
@@ -457,6 +470,7 @@ struct AuthorChanges {
     patch,
     path = "/authors/{id}",
     tag = "authors",
+    operation_id = "rename_author",
     params(
         ("id" = i64, Path, description = "The author's id."),
         ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the body and the row are found good."),
@@ -686,6 +700,12 @@ async fn search_books(
             headers(
                 ("Location" = String, description = "`/books/{id}`."),
                 ("ETag" = String, description = "The version, as a strong entity tag: `\"1\"`."),
+            ),
+            links(
+                ("GetBook" = (operation_id = "get_book", parameters(("id" = "$response.body#/id")), description = "The book created.")),
+                ("UpdateBook" = (operation_id = "update_book", parameters(("id" = "$response.body#/id")), description = "Change the book created.")),
+                ("DeleteBook" = (operation_id = "delete_book", parameters(("id" = "$response.body#/id")), description = "Delete the book created.")),
+                ("GetAuthor" = (operation_id = "get_author", parameters(("id" = "$response.body#/author_id")), description = "The book's author.")),
             )),
         (status = 409, response = openapi::Conflict),
         (status = 413, response = openapi::PayloadTooLarge),

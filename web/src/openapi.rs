@@ -195,6 +195,40 @@ fn finish_operation(operation: &mut Operation, reads_only: bool) {
     }
 }
 
+/// Renames the members of every Link Object in `document` as OpenAPI spells them:
+/// utoipa 5 writes them as its Rust fields are named (`operation_id`, `operation_ref`,
+/// `request_body`), not `operationId`, `operationRef`, `requestBody`.
+pub(crate) fn camel_case_links(document: &mut serde_json::Value) {
+    let responses = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let links = response
+            .get_mut("links")
+            .and_then(serde_json::Value::as_object_mut)
+            .into_iter()
+            .flat_map(|links| links.values_mut())
+            .filter_map(serde_json::Value::as_object_mut);
+        for link in links {
+            for (from, to) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(from) {
+                    link.insert(to.to_owned(), value);
+                }
+            }
+        }
+    }
+}
+
 /// The `application/problem+json` answer for `status`: problem details whose `status`,
 /// `kind`, `title` and `type` are those of the kinds with that status, and the headers
 /// those kinds are sent with.
@@ -400,7 +434,7 @@ pub(crate) struct AuthorWithBooksSchema {
 
 /// An author to create (`bookshelf::NewAuthor`).
 #[derive(ToSchema)]
-#[schema(as = NewAuthor)]
+#[schema(as = NewAuthor, example = json!({ "name": "Ursula K. Le Guin" }))]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct NewAuthorSchema {
@@ -410,7 +444,10 @@ pub(crate) struct NewAuthorSchema {
 
 /// A book to create (`bookshelf::NewBook`).
 #[derive(ToSchema)]
-#[schema(as = NewBook)]
+#[schema(
+    as = NewBook,
+    example = json!({ "author_id": 1, "title": "Dune", "isbn": "0-441-17271-7", "published_year": 1965 })
+)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct NewBookSchema {
@@ -428,7 +465,7 @@ pub(crate) struct NewBookSchema {
 /// Changes to a book (`bookshelf::BookChanges`): an absent field stays as it is; `null`
 /// clears `isbn` or `published_year` (and leaves `title`).
 #[derive(ToSchema)]
-#[schema(as = BookChanges)]
+#[schema(as = BookChanges, example = json!({ "title": "Dune Messiah", "isbn": null }))]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct BookChangesSchema {
@@ -549,7 +586,7 @@ mod tests {
 
     /// The document, with every schema a `$ref` can name.
     fn schemas() -> Result<Value, Box<dyn std::error::Error>> {
-        let doc = serde_json::to_value(crate::openapi())?;
+        let doc = crate::openapi()?;
         Ok(doc["components"]["schemas"].clone())
     }
 

@@ -24,7 +24,7 @@ const METHODS: [&str; 9] = [
 ];
 
 fn document() -> TestResult<Value> {
-    Ok(serde_json::to_value(app::openapi())?)
+    Ok(app::openapi()?)
 }
 
 #[test]
@@ -108,6 +108,35 @@ fn every_reference_resolves_and_every_error_kind_is_described() -> TestResult {
             });
         assert!(described, "{kind} is in no response of the document");
     }
+    // Every link names an operation of the document, in OpenAPI's spelling.
+    let operation_ids: BTreeSet<&str> = operations(&doc)
+        .values()
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    assert_eq!(
+        operation_ids.len(),
+        operations(&doc).len(),
+        "operation ids are unique"
+    );
+    let mut links = 0;
+    for operation in operations(&doc).values() {
+        for response in operation["responses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, r)| r)
+        {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"]
+                    .as_str()
+                    .ok_or_else(|| format!("{name}: {link}"))?;
+                assert!(operation_ids.contains(target), "{name} links to {target}");
+                assert!(link.get("operation_id").is_none(), "{name}: {link}");
+                links += 1;
+            }
+        }
+    }
+    assert!(links >= 8, "{links} links");
     // Every operation answers its middleware's errors: 400 for a bad token, 500, and
     // 401 on writes.
     for ((path, method), operation) in operations(&doc) {
