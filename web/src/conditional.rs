@@ -6,7 +6,9 @@
 //! The entity tag of a row is its version as a strong tag: `"3"`. `If-Match: *`, or
 //! no `If-Match` at all, writes whatever the version (so a client that knows nothing
 //! of versions still can); a weak tag (`W/"3"`) never matches, as strong comparison
-//! requires; a list of tags, or a header that is not a tag, is refused with `412`.
+//! requires; a list of tags, or a header that is not a tag, matches no version either:
+//! `412`, once the request has passed its other checks (a bad body is still 415 or 422,
+//! a missing row 404).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
@@ -16,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use bookshelf::Version;
 use serde::Serialize;
 
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Json, Kind};
 
 /// The `ETag` of a row at `version`.
 pub(crate) fn etag(version: Version) -> HeaderValue {
@@ -36,12 +38,52 @@ pub(crate) enum IfMatch {
     Any,
     /// `If-Match: "N"`: write only at version N.
     Version(Version),
+    /// An `If-Match` that names no version (a weak tag, a list, not a tag): it matches
+    /// no row, so the write is refused with 412, but only once the request has passed
+    /// every other check: a bad body is still 415 or 422, a missing row 404 (RFC 9110,
+    /// section 13.2.1: preconditions are evaluated last).
+    Never,
+}
+
+/// A version no row is ever at: versions start at [`Version::FIRST`] and only grow.
+/// A conditional write at it runs every check of the write and then finds the row at
+/// another version.
+const NO_VERSION: Version = Version(0);
+
+/// The detail of the 412 for an `If-Match` that names no version.
+const NAMES_NO_VERSION: &str =
+    "If-Match matches no version: give one strong entity tag, such as \"3\", or *";
+
+impl IfMatch {
+    /// The version a conditional write must find the row at; `None` for any version.
+    pub(crate) fn expected(self) -> Option<Version> {
+        match self {
+            IfMatch::Any => None,
+            IfMatch::Version(version) => Some(version),
+            IfMatch::Never => Some(NO_VERSION),
+        }
+    }
+
+    /// The answer for `error` of a write conditioned on [`expected`](Self::expected):
+    /// the 412 of an `If-Match` that names no version says so, not which version the
+    /// row is at instead of the one no row is ever at.
+    pub(crate) fn refused(self, error: bookshelf::Error) -> ApiError {
+        match (self, &error) {
+            (IfMatch::Never, bookshelf::Error::Stale { .. }) => {
+                ApiError::new(Kind::PreconditionFailed, NAMES_NO_VERSION)
+            }
+            _ => ApiError::from(error),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Self, std::convert::Infallible> {
         let Some(value) = parts.headers.get(IF_MATCH) else {
             return Ok(IfMatch::Any);
         };
@@ -49,13 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if text == "*" {
             return Ok(IfMatch::Any);
         }
-        strong_version(text).map(IfMatch::Version).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "If-Match matches no version: give one strong entity tag, such as \"3\", or *",
-            )
-        })
+        Ok(strong_version(text).map_or(IfMatch::Never, IfMatch::Version))
     }
 }
 

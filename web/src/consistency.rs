@@ -10,12 +10,12 @@
 //! every committed write, no token is sent, and one sent is checked and has no effect.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bookshelf::{AsyncRepository, Consistency, Token};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use crate::AppState;
 
 /// The header, in requests and responses.
@@ -39,8 +39,7 @@ pub(crate) async fn carry_token(
             Some(Ok(token)) => Some(token),
             _ => {
                 return ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_token",
+                    Kind::InvalidToken,
                     "invalid Consistency-Token: send back the header's value as it came",
                 )
                 .into_response()

@@ -1,72 +1,274 @@
-//! [`ApiError`], the one error response of the API, and the extractors whose rejections
-//! become one.
+//! [`ApiError`], the one error response of the API: an RFC 9457 problem details object
+//! (`application/problem+json`), and the extractors whose rejections become one.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{HeaderValue, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use std::marker::PhantomData;
 
-/// An error answer: `{ "error": { "kind": ..., "message": ... } }` with its status.
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// The media type of every error answer (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What every problem `type` URI starts with; the kind follows
+/// (`https://bookshelf.example/problems/not_found`). The URIs identify the problem types
+/// and are not meant to be fetched: `.example` is a reserved domain.
+pub const PROBLEM_TYPE_BASE: &str = "https://bookshelf.example/problems/";
+
+/// The machine-readable kind of an error, the `kind` member of its problem details: each
+/// kind has one status, one `title` and one `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// 400: a `Consistency-Token` that is not a log position.
+    InvalidToken,
+    /// 401: a write without the right bearer token.
+    Unauthorized,
+    /// 404: a missing id in the path, or no such route.
+    NotFound,
+    /// 405: a route that does not accept the method.
+    MethodNotAllowed,
+    /// 409: a duplicate ISBN, or a title the author already has.
+    Conflict,
+    /// 412: an `If-Match` that names no version, or one the row is not at.
+    PreconditionFailed,
+    /// 413: a body over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES).
+    PayloadTooLarge,
+    /// 415: a body not sent as `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// 422: content the data model rejects, or a `limit` over the maximum.
+    Validation,
+    /// 422: malformed JSON, wrong types, unknown fields, bad query or path parameters.
+    InvalidRequest,
+    /// 503: no database connection in time, or the server is shutting down.
+    Unavailable,
+    /// 500: anything else.
+    Internal,
+}
+
+impl Kind {
+    /// Every kind, in order of status.
+    pub const ALL: [Kind; 12] = [
+        Kind::InvalidToken,
+        Kind::Unauthorized,
+        Kind::NotFound,
+        Kind::MethodNotAllowed,
+        Kind::Conflict,
+        Kind::PreconditionFailed,
+        Kind::PayloadTooLarge,
+        Kind::UnsupportedMediaType,
+        Kind::Validation,
+        Kind::InvalidRequest,
+        Kind::Internal,
+        Kind::Unavailable,
+    ];
+
+    /// The `kind` member: `not_found`, `validation`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::InvalidToken => "invalid_token",
+            Kind::Unauthorized => "unauthorized",
+            Kind::NotFound => "not_found",
+            Kind::MethodNotAllowed => "method_not_allowed",
+            Kind::Conflict => "conflict",
+            Kind::PreconditionFailed => "precondition_failed",
+            Kind::PayloadTooLarge => "payload_too_large",
+            Kind::UnsupportedMediaType => "unsupported_media_type",
+            Kind::Validation => "validation",
+            Kind::InvalidRequest => "invalid_request",
+            Kind::Unavailable => "unavailable",
+            Kind::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status of every error of this kind.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidToken => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Validation | Kind::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `title` member: a short summary of the problem type, the same for every
+    /// occurrence (the `detail` says what happened this time).
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::InvalidToken => "Invalid Consistency-Token",
+            Kind::Unauthorized => "Missing or wrong bearer token",
+            Kind::NotFound => "Not found",
+            Kind::MethodNotAllowed => "Method not allowed",
+            Kind::Conflict => "Conflicts with a stored row",
+            Kind::PreconditionFailed => "Precondition failed",
+            Kind::PayloadTooLarge => "Request body too large",
+            Kind::UnsupportedMediaType => "Unsupported media type",
+            Kind::Validation => "Invalid content",
+            Kind::InvalidRequest => "Malformed request",
+            Kind::Unavailable => "Service unavailable",
+            Kind::Internal => "Internal server error",
+        }
+    }
+
+    /// The `type` member: [`PROBLEM_TYPE_BASE`] and the kind.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_BASE}{}", self.as_str())
+    }
+}
+
+impl Kind {
+    /// When an error of this kind is sent, for the document.
+    pub(crate) fn when(self) -> &'static str {
+        match self {
+            Kind::InvalidToken => "a `Consistency-Token` that is not a log position",
+            Kind::Unauthorized => {
+                "a write without the right `Authorization: Bearer` token, when the server \
+                 has one (`WWW-Authenticate: Bearer`)"
+            }
+            Kind::NotFound => "no row has the id in the path, or the path is no route",
+            Kind::MethodNotAllowed => {
+                "the path does not accept the method (`Allow` lists those it does)"
+            }
+            Kind::Conflict => "a duplicate ISBN, or a title the author already has",
+            Kind::PreconditionFailed => {
+                "the `If-Match` names a version the row is not at, or no version"
+            }
+            Kind::PayloadTooLarge => "a body over 64 KiB (`Connection: close`)",
+            Kind::UnsupportedMediaType => "a body not sent as `Content-Type: application/json`",
+            Kind::Validation => {
+                "content the data model rejects (an empty name, a bad ISBN, a year out of \
+                 range), a `limit` over 1000, or an `author_id` that names no author"
+            }
+            Kind::InvalidRequest => {
+                "malformed JSON, wrong types, missing or unknown fields, bad query or path \
+                 parameters"
+            }
+            Kind::Unavailable => {
+                "no database connection in time, or the server is shutting down \
+                 (`Retry-After: 1`)"
+            }
+            Kind::Internal => {
+                "anything else; the detail never carries SQL or file paths (they go to the log)"
+            }
+        }
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answer: RFC 9457 problem details, `application/problem+json`:
 ///
-/// Built from a [`bookshelf::Error`] or from a rejected request; the message is meant for
+/// ```json
+/// {
+///   "type": "https://bookshelf.example/problems/not_found",
+///   "title": "Not found",
+///   "status": 404,
+///   "detail": "author 7 not found",
+///   "kind": "not_found"
+/// }
+/// ```
+///
+/// Built from a [`bookshelf::Error`] or from a rejected request; the detail is meant for
 /// the client, so anything that could carry SQL text or file paths (a database error, a
 /// failed connection) is logged in full and answered with a generic 500.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
+    kind: Kind,
+    detail: String,
+}
+
+/// Problem details (RFC 9457), the body of every error answer, with the `kind`
+/// extension member.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem {
+    /// Identifies the problem type: `https://bookshelf.example/problems/` and the kind.
+    /// An identifier, not a page to fetch.
+    #[serde(rename = "type")]
+    type_uri: String,
+    /// A short summary of the problem type, the same for every occurrence.
+    title: &'static str,
+    /// The HTTP status of the answer.
+    status: u16,
+    /// What went wrong this time, for a person to read.
+    detail: String,
+    kind: Kind,
+}
+
+impl Problem {
+    /// The problem details of an error of `kind`.
+    pub(crate) fn of(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: kind.type_uri(),
+            title: kind.title(),
+            status: kind.status().as_u16(),
+            detail: detail.into(),
+            kind,
+        }
+    }
 }
 
 impl ApiError {
-    /// An error with this status, machine-readable `kind` and human-readable message.
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    /// An error of this kind (which sets its status) with a human-readable detail.
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
         Self {
-            status,
             kind,
-            message: message.into(),
+            detail: detail.into(),
         }
     }
 
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.kind.status()
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// 422 with kind `validation`: the request was well-formed, its content was not.
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(Kind::Validation, detail)
     }
 
     /// 401: a write route without the right bearer token.
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Kind::Unauthorized,
             "this route needs `Authorization: Bearer <token>`",
         )
     }
 
     /// 503: no database connection (or no place in the repository's queue) in time.
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the database is busy; try again shortly",
-        )
+        Self::new(Kind::Unavailable, "the database is busy; try again shortly")
     }
 
-    /// 500 with a message that says nothing about the cause; log the cause first.
+    /// 500 with a detail that says nothing about the cause; log the cause first.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error",
-        )
+        Self::new(Kind::Internal, "internal server error")
     }
 
     /// Maps one of axum's rejections by its status: a body over the limit stays 413, a
@@ -76,23 +278,21 @@ impl ApiError {
     fn rejected(status: StatusCode, text: String) -> Self {
         match status {
             StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                status,
-                "payload_too_large",
+                Kind::PayloadTooLarge,
                 format!(
                     "the request body is larger than {} bytes",
                     super::MAX_BODY_BYTES
                 ),
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
-                status,
-                "unsupported_media_type",
+                Kind::UnsupportedMediaType,
                 "expected `Content-Type: application/json`",
             ),
             status if status.is_server_error() => {
                 tracing::error!(%status, rejection = %text, "request rejected by a route bug");
                 Self::internal()
             }
-            _ => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", text),
+            _ => Self::new(Kind::InvalidRequest, text),
         }
     }
 }
@@ -101,17 +301,13 @@ impl From<bookshelf::Error> for ApiError {
     fn from(error: bookshelf::Error) -> Self {
         use bookshelf::Error as E;
         match &error {
-            E::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            E::NotFound { .. } => Self::new(Kind::NotFound, error.to_string()),
             E::Validation { .. } => Self::validation(error.to_string()),
-            E::Conflict { .. } => Self::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            E::Conflict { .. } => Self::new(Kind::Conflict, error.to_string()),
             // The If-Match of the request named a version the row is no longer at.
-            E::Stale { .. } => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                error.to_string(),
-            ),
+            E::Stale { .. } => Self::new(Kind::PreconditionFailed, error.to_string()),
             E::InvalidRow { .. } if error.is_conflict() => {
-                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+                Self::new(Kind::Conflict, error.to_string())
             }
             E::InvalidRow { .. } => Self::validation(error.to_string()),
             E::Pool(_) => {
@@ -122,8 +318,7 @@ impl From<bookshelf::Error> for ApiError {
             E::RuntimeShutdown => {
                 tracing::warn!("repository call refused: the runtime is shutting down");
                 Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    Kind::Unavailable,
                     "the server is shutting down; try again shortly",
                 )
             }
@@ -150,19 +345,19 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "kind": self.kind, "message": self.message }
-        });
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let status = self.status();
+        let problem = Problem::of(self.kind, self.detail);
+        let mut response = (status, axum::Json(problem)).into_response();
         let headers = response.headers_mut();
-        match self.status {
-            StatusCode::UNAUTHORIZED => {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match self.kind {
+            Kind::Unauthorized => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            StatusCode::SERVICE_UNAVAILABLE => {
+            Kind::Unavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            StatusCode::PAYLOAD_TOO_LARGE => {
+            Kind::PayloadTooLarge => {
                 // The rest of the body stays unread, so the server closes the connection
                 // after this answer; saying so keeps a client from sending its next
                 // request on a connection about to close.
@@ -193,6 +388,11 @@ impl From<PathRejection> for ApiError {
 }
 
 /// [`axum::Json`], rejecting with an [`ApiError`]; also a JSON response.
+///
+/// As an extractor it takes a JSON object only: serde reads a struct from a JSON array
+/// too, its fields by position (`["Ann"]` as `{"name": "Ann"}`), which the API does not
+/// offer: an array, like any other value that is not an object, is 422
+/// `invalid_request`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -204,8 +404,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::from_request(request, state).await?;
+        let axum::Json(Object(value)) = axum::Json::from_request(request, state).await?;
         Ok(Self(value))
+    }
+}
+
+/// A `T` read from a map only (a JSON object), never from a sequence.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor(PhantomData))
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = Object<T>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Object)
     }
 }
 

@@ -6,6 +6,8 @@ mod conditional;
 mod config;
 mod consistency;
 mod error;
+mod links;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -14,22 +16,24 @@ use axum::http::header::{AUTHORIZATION, LOCATION};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use bookshelf::{
-    AsyncRepository, AuthorId, Book, BookChanges, BookFilter, BookId, BookOrder, Direction,
-    Missing, NewAuthor, NewBook, Page,
+    AsyncRepository, AuthorId, BookChanges, BookFilter, BookId, BookOrder, Direction, Missing,
+    NewAuthor, NewBook, Page,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::{IntoParams, OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use conditional::{none_match, not_modified, tagged, IfMatch};
 pub use config::{AppConfig, Settings};
 pub use consistency::TOKEN_HEADER;
-pub use error::{ApiError, Json, Path, Query};
+pub use error::{ApiError, Json, Kind, Path, Query, PROBLEM_JSON, PROBLEM_TYPE_BASE};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,30 +70,60 @@ impl AppState {
     }
 }
 
+/// The routes and the OpenAPI document, from one set of declarations: each handler's
+/// `#[utoipa::path]` gives its path, method, parameters and answers both to the router
+/// and to the document.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(list_authors, create_author))
+        .routes(routes!(author, rename_author, delete_author))
+        .routes(routes!(books_of_author))
+        .routes(routes!(search_books, create_book))
+        .routes(routes!(book, update_book, delete_book))
+        .routes(routes!(health))
+        .routes(routes!(openapi_document))
+}
+
+/// The OpenAPI 3.1 document of [`app`] as JSON: every route, parameter, body and
+/// answer. The server serves it at `GET /openapi.json`; `docs/openapi.json` is a copy.
+///
+/// # Errors
+///
+/// Should the document fail to serialize (it is built by code, so this is a bug).
+pub fn openapi() -> Result<serde_json::Value, serde_json::Error> {
+    let mut document = serde_json::to_value(openapi::finish(api().into_openapi()))?;
+    openapi::camel_case_links(&mut document);
+    Ok(document)
+}
+
+/// [`openapi`] as pretty-printed JSON with a final newline, as served and as checked in.
+///
+/// # Errors
+///
+/// Should the document fail to serialize (it is built by code, so this is a bug).
+pub fn openapi_json() -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&openapi()?).map(|mut text| {
+        text.push('\n');
+        text
+    })
+}
+
 /// The API over `state`: every route, the token check on writes, the body limit and
 /// request tracing.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/authors", get(list_authors).post(create_author))
-        .route(
-            "/authors/{id}",
-            get(author).patch(rename_author).delete(delete_author),
-        )
-        .route("/authors/{id}/books", get(books_of_author))
-        .route("/books", get(search_books).post(create_book))
-        .route(
-            "/books/{id}",
-            get(book).patch(update_book).delete(delete_book),
-        )
-        .fallback(no_such_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .layer(middleware::from_fn_with_state(
+    let (router, _document) = api().split_for_parts();
+    router
+        // On the routes only (`route_layer`): a path that is no route is 404 and a method
+        // a path does not take 405 before any header is looked at. Outermost first: the
+        // token check on writes, then `Consistency-Token`, then the body limit.
+        .route_layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             consistency::carry_token,
         ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         // A panic in a handler (or in a repository call, which resumes it in the handler)
         // is a 500 of the usual shape, not a dropped connection.
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -134,13 +168,12 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 }
 
 async fn no_such_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    ApiError::new(Kind::NotFound, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Kind::MethodNotAllowed,
         "this route does not accept this method",
     )
 }
@@ -186,59 +219,186 @@ impl<T> OffsetPage<T> {
     }
 }
 
-async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// The answer of `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Health)]
+struct HealthBody {
+    status: HealthStatus,
+    pool: PoolHealth,
+    /// Statements run since the server started.
+    statements: u64,
+    /// Repository calls running or queued now.
+    db_calls_in_flight: usize,
+    /// The applied migrations, oldest first.
+    migrations: Vec<String>,
+}
+
+/// `ok`: the server reached its database.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum HealthStatus {
+    Ok,
+}
+
+/// The connection pool of the primary.
+#[derive(Debug, Serialize, ToSchema)]
+struct PoolHealth {
+    /// Open connections.
+    connections: u32,
+    /// Open connections not in use.
+    idle_connections: u32,
+}
+
+/// Pool state, statement count, repository calls in flight and the applied migrations.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The server reached its database.", body = HealthBody),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
+async fn health(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
     let repo = state.repo();
     let migrations = repo.applied_migrations().await?;
     let stats = repo.stats();
-    let body = serde_json::json!({
-        "status": "ok",
-        "pool": {
-            "connections": stats.pool_connections,
-            "idle_connections": stats.pool_idle_connections,
+    Ok(Json(HealthBody {
+        status: HealthStatus::Ok,
+        pool: PoolHealth {
+            connections: stats.pool_connections,
+            idle_connections: stats.pool_idle_connections,
         },
-        "statements": stats.statements,
-        "db_calls_in_flight": repo.calls_in_flight(),
-        "migrations": migrations,
-    });
-    Ok(Json(body).into_response())
+        statements: stats.statements,
+        db_calls_in_flight: repo.calls_in_flight(),
+        migrations,
+    }))
+}
+
+/// This document, OpenAPI 3.1.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object, content_type = "application/json"),
+    )
+)]
+async fn openapi_document() -> Response {
+    static DOCUMENT: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(|| openapi_json().ok());
+    match DOCUMENT.as_deref() {
+        Some(text) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
+        None => {
+            tracing::error!("the OpenAPI document does not serialize");
+            ApiError::internal().into_response()
+        }
+    }
 }
 
 /// `?include=books`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Include {
+    /// Each author with all of their books, by title (two queries for the page).
     Books,
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /authors`.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuthorsQuery {
+    /// Keyset pagination: the authors with an id above this one. Pass the previous
+    /// page's `next_after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i64>)]
     after: Option<AuthorId>,
+    /// Rows per page: 100 when absent, at most 1000 (a larger one is 422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<u32>,
+    /// `books`: each author with their books.
+    #[serde(skip_serializing_if = "Option::is_none")]
     include: Option<Include>,
 }
 
+/// The authors by id, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/authors",
+    tag = "authors",
+    params(AuthorsQuery),
+    responses(
+        (status = 200, description = "A page of authors; with `include=books`, each with their books.",
+            body = openapi::AuthorListSchema,
+            headers(("Link" = String, description = "`<authors?after=N&limit=L>; rel=\"next\"` when there is a next page: this request's query with `after` set to `next_after`, relative to the request's URI."))),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn list_authors(
     State(state): State<AppState>,
-    Query(query): Query<AuthorsQuery>,
+    Query(mut query): Query<AuthorsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = page_size(query.limit)?;
     let page = Page {
         after: query.after,
         limit: Some(limit),
     };
-    Ok(match query.include {
+    let (body, next_after) = match query.include {
         None => {
             let authors = state.repo().list_authors(page).await?;
-            Json(KeysetPage::new(authors, limit, |author| author.id.0)).into_response()
+            let page = KeysetPage::new(authors, limit, |author| author.id.0);
+            (serde_json::to_value(&page), page.next_after)
         }
         Some(Include::Books) => {
             let shelf = state.repo().authors_with_books(page).await?;
-            Json(KeysetPage::new(shelf, limit, |entry| entry.author.id.0)).into_response()
+            let page = KeysetPage::new(shelf, limit, |entry| entry.author.id.0);
+            (serde_json::to_value(&page), page.next_after)
         }
-    })
+    };
+    let body = body.map_err(|error| {
+        tracing::error!(%error, "a page does not serialize");
+        ApiError::internal()
+    })?;
+    query.limit = Some(limit);
+    let next = next_after.and_then(|after| {
+        query.after = Some(AuthorId(after));
+        links::next("authors", &query)
+    });
+    Ok(links::with_next(Json(body).into_response(), next))
 }
 
+/// Create an author.
+#[utoipa::path(
+    post,
+    path = "/authors",
+    tag = "authors",
+    request_body = openapi::NewAuthorSchema,
+    responses(
+        (status = 201, description = "The author, created.", body = openapi::AuthorSchema,
+            headers(
+                ("Location" = String, description = "`/authors/{id}`."),
+                ("ETag" = String, description = "The version, as a strong entity tag: `\"1\"`."),
+            ),
+            links(
+                ("GetAuthor" = (operation_id = "get_author", parameters(("id" = "$response.body#/id")), description = "The author created.")),
+                ("RenameAuthor" = (operation_id = "rename_author", parameters(("id" = "$response.body#/id")), description = "Rename the author created.")),
+                ("DeleteAuthor" = (operation_id = "delete_author", parameters(("id" = "$response.body#/id")), description = "Delete the author created.")),
+                ("ListBooksOfAuthor" = (operation_id = "list_books_of_author", parameters(("id" = "$response.body#/id")), description = "The books of the author created.")),
+            )),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn create_author(
     State(state): State<AppState>,
     Json(new): Json<NewAuthor>,
@@ -266,6 +426,26 @@ fn one_row<T: Serialize>(headers: &HeaderMap, version: bookshelf::Version, row: 
     }
 }
 
+/// One author.
+#[utoipa::path(
+    get,
+    path = "/authors/{id}",
+    tag = "authors",
+    operation_id = "get_author",
+    params(
+        ("id" = i64, Path, description = "The author's id."),
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags (`\"3\"`, `W/\"3\"`, a list, or `*`): 304 while the row is at one of them."),
+    ),
+    responses(
+        (status = 200, description = "The author.", body = openapi::AuthorSchema,
+            headers(("ETag" = String, description = "The version, as a strong entity tag: `\"3\"`."))),
+        (status = 304, description = "The row is at a version `If-None-Match` names; no body.",
+            headers(("ETag" = String, description = "The version, as a strong entity tag."))),
+        (status = 404, response = openapi::NotFound),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
@@ -277,12 +457,36 @@ async fn author(
 }
 
 /// The body of `PATCH /authors/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({ "name": "Ursula Le Guin" }))]
 #[serde(deny_unknown_fields)]
 struct AuthorChanges {
+    /// The new name; trimmed, 1 to 500 characters, no NUL.
     name: String,
 }
 
+/// Rename an author; with `If-Match`, only at that version.
+#[utoipa::path(
+    patch,
+    path = "/authors/{id}",
+    tag = "authors",
+    operation_id = "rename_author",
+    params(
+        ("id" = i64, Path, description = "The author's id."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the body and the row are found good."),
+    ),
+    request_body = AuthorChanges,
+    responses(
+        (status = 200, description = "The renamed author.", body = openapi::AuthorSchema,
+            headers(("ETag" = String, description = "The new version, as a strong entity tag."))),
+        (status = 404, response = openapi::NotFound),
+        (status = 412, response = openapi::PreconditionFailed),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn rename_author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
@@ -290,38 +494,84 @@ async fn rename_author(
     Json(changes): Json<AuthorChanges>,
 ) -> Result<Response, ApiError> {
     let repo = state.repo();
-    let author = match if_match {
-        IfMatch::Any => repo.rename_author(id, changes.name).await?,
-        IfMatch::Version(version) => repo.rename_author_if(id, version, changes.name).await?,
+    let author = match if_match.expected() {
+        None => repo.rename_author(id, changes.name).await?,
+        Some(version) => repo
+            .rename_author_if(id, version, changes.name)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     };
     Ok(tagged(StatusCode::OK, author.version, author))
 }
 
+/// Delete an author and their books; with `If-Match`, only at that version.
+#[utoipa::path(
+    delete,
+    path = "/authors/{id}",
+    tag = "authors",
+    params(
+        ("id" = i64, Path, description = "The author's id."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): delete only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the row is found."),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with their books."),
+        (status = 404, response = openapi::NotFound),
+        (status = 412, response = openapi::PreconditionFailed),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn delete_author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
     let repo = state.repo();
-    match if_match {
-        IfMatch::Any => repo.delete_author(id).await?,
-        IfMatch::Version(version) => repo.delete_author_if(id, version).await?,
+    match if_match.expected() {
+        None => repo.delete_author(id).await?,
+        Some(version) => repo
+            .delete_author_if(id, version)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /authors/{id}/books`.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct OffsetQuery {
+    /// Rows per page: 100 when absent, at most 1000 (a larger one is 422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<u32>,
+    /// Rows to skip: 0 when absent. Pass the previous page's `next_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     offset: Option<u32>,
 }
 
+/// An author's books, by title, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/authors/{id}/books",
+    tag = "authors",
+    operation_id = "list_books_of_author",
+    params(("id" = i64, Path, description = "The author's id."), OffsetQuery),
+    responses(
+        (status = 200, description = "A page of the author's books, by title.", body = openapi::BookPageSchema,
+            headers(("Link" = String, description = "`<books?limit=L&offset=N>; rel=\"next\"` when there is a next page: this request's query with `offset` set to `next_offset`, relative to the request's URI."))),
+        (status = 404, response = openapi::NotFound),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn books_of_author(
     State(state): State<AppState>,
     Path(id): Path<AuthorId>,
-    Query(query): Query<OffsetQuery>,
-) -> Result<Json<OffsetPage<Book>>, ApiError> {
+    Query(mut query): Query<OffsetQuery>,
+) -> Result<Response, ApiError> {
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     let filter = BookFilter::new()
@@ -335,31 +585,77 @@ async fn books_of_author(
         return Err(bookshelf::Error::NotFound(Missing::Author(id)).into());
     }
     let books = repo.search_books(filter).await?;
-    Ok(Json(OffsetPage::new(books, limit, offset)))
+    let page = OffsetPage::new(books, limit, offset);
+    query.limit = Some(limit);
+    let next = page.next_offset.and_then(|next| {
+        query.offset = Some(next);
+        links::next("books", &query)
+    });
+    Ok(links::with_next(Json(page).into_response(), next))
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /books`.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct BooksQuery {
-    /// Full-text search: titles holding these words, best match first.
+    /// Full-text search: titles holding every word, ignoring case and accents, best
+    /// match first (unless `order` says otherwise). Words only: quotes, `*`, `AND`,
+    /// `NEAR` and the like are no query syntax.
+    #[serde(skip_serializing_if = "Option::is_none")]
     q: Option<String>,
-    /// Substring filter: titles containing this text.
+    /// Titles containing this text, matched literally, ignoring ASCII case.
+    #[serde(skip_serializing_if = "Option::is_none")]
     title: Option<String>,
+    /// The books of this author.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i64>)]
     author_id: Option<AuthorId>,
+    /// Published in this year or later (books without a year never match).
+    #[serde(skip_serializing_if = "Option::is_none")]
     year_from: Option<i32>,
+    /// Published in this year or earlier (books without a year never match).
+    #[serde(skip_serializing_if = "Option::is_none")]
     year_to: Option<i32>,
-    /// RFC 3339, such as `2026-12-02T10:00:00Z` (`+` written `%2B` in a URL).
+    /// Updated (or created) at this RFC 3339 time or later, such as
+    /// `2026-12-02T10:00:00Z` (`+` written `%2B` in a URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
     updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The order: `id` by default, `relevance` with `q`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<openapi::BookOrderSchema>)]
     order: Option<BookOrder>,
+    /// `ascending` by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<openapi::DirectionSchema>)]
     direction: Option<Direction>,
+    /// Rows per page: 100 when absent, at most 1000 (a larger one is 422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<u32>,
+    /// Rows to skip: 0 when absent. Pass the previous page's `next_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     offset: Option<u32>,
 }
 
+/// Search the books.
+#[utoipa::path(
+    get,
+    path = "/books",
+    tag = "books",
+    params(BooksQuery),
+    responses(
+        (status = 200, description = "A page of the books that match.", body = openapi::BookPageSchema,
+            headers(("Link" = String, description = "`<books?...&limit=L&offset=N>; rel=\"next\"` when there is a next page: this request's query with `offset` set to `next_offset`, relative to the request's URI."))),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn search_books(
     State(state): State<AppState>,
     Query(query): Query<BooksQuery>,
-) -> Result<Json<OffsetPage<Book>>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     // A search ranks its results unless the client orders them otherwise.
@@ -369,8 +665,8 @@ async fn search_books(
         (None, None) => BookOrder::default(),
     };
     let filter = BookFilter {
-        matching: query.q,
-        title_contains: query.title,
+        matching: query.q.clone(),
+        title_contains: query.title.clone(),
         author_id: query.author_id,
         year_from: query.year_from,
         year_to: query.year_to,
@@ -381,9 +677,43 @@ async fn search_books(
         offset: Some(offset),
     };
     let books = state.repo().search_books(filter).await?;
-    Ok(Json(OffsetPage::new(books, limit, offset)))
+    let page = OffsetPage::new(books, limit, offset);
+    let next = page.next_offset.and_then(|next| {
+        let query = BooksQuery {
+            limit: Some(limit),
+            offset: Some(next),
+            ..query
+        };
+        links::next("books", &query)
+    });
+    Ok(links::with_next(Json(page).into_response(), next))
 }
 
+/// Create a book.
+#[utoipa::path(
+    post,
+    path = "/books",
+    tag = "books",
+    request_body = openapi::NewBookSchema,
+    responses(
+        (status = 201, description = "The book, created.", body = openapi::BookSchema,
+            headers(
+                ("Location" = String, description = "`/books/{id}`."),
+                ("ETag" = String, description = "The version, as a strong entity tag: `\"1\"`."),
+            ),
+            links(
+                ("GetBook" = (operation_id = "get_book", parameters(("id" = "$response.body#/id")), description = "The book created.")),
+                ("UpdateBook" = (operation_id = "update_book", parameters(("id" = "$response.body#/id")), description = "Change the book created.")),
+                ("DeleteBook" = (operation_id = "delete_book", parameters(("id" = "$response.body#/id")), description = "Delete the book created.")),
+                ("GetAuthor" = (operation_id = "get_author", parameters(("id" = "$response.body#/author_id")), description = "The book's author.")),
+            )),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn create_book(
     State(state): State<AppState>,
     Json(new): Json<NewBook>,
@@ -404,6 +734,26 @@ async fn create_book(
     Ok(created(location, book.version, book))
 }
 
+/// One book.
+#[utoipa::path(
+    get,
+    path = "/books/{id}",
+    tag = "books",
+    operation_id = "get_book",
+    params(
+        ("id" = i64, Path, description = "The book's id."),
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags (`\"3\"`, `W/\"3\"`, a list, or `*`): 304 while the row is at one of them."),
+    ),
+    responses(
+        (status = 200, description = "The book.", body = openapi::BookSchema,
+            headers(("ETag" = String, description = "The version, as a strong entity tag: `\"3\"`."))),
+        (status = 304, description = "The row is at a version `If-None-Match` names; no body.",
+            headers(("ETag" = String, description = "The version, as a strong entity tag."))),
+        (status = 404, response = openapi::NotFound),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn book(
     State(state): State<AppState>,
     Path(id): Path<BookId>,
@@ -414,6 +764,28 @@ async fn book(
     Ok(one_row(&headers, book.version, book))
 }
 
+/// Change a book; with `If-Match`, only at that version.
+#[utoipa::path(
+    patch,
+    path = "/books/{id}",
+    tag = "books",
+    params(
+        ("id" = i64, Path, description = "The book's id."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): write only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the body and the row are found good."),
+    ),
+    request_body = openapi::BookChangesSchema,
+    responses(
+        (status = 200, description = "The book, changed.", body = openapi::BookSchema,
+            headers(("ETag" = String, description = "The new version, as a strong entity tag."))),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 412, response = openapi::PreconditionFailed),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn update_book(
     State(state): State<AppState>,
     Path(id): Path<BookId>,
@@ -421,22 +793,45 @@ async fn update_book(
     Json(changes): Json<BookChanges>,
 ) -> Result<Response, ApiError> {
     let repo = state.repo();
-    let book = match if_match {
-        IfMatch::Any => repo.update_book(id, changes).await?,
-        IfMatch::Version(version) => repo.update_book_if(id, version, changes).await?,
+    let book = match if_match.expected() {
+        None => repo.update_book(id, changes).await?,
+        Some(version) => repo
+            .update_book_if(id, version, changes)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     };
     Ok(tagged(StatusCode::OK, book.version, book))
 }
 
+/// Delete a book; with `If-Match`, only at that version.
+#[utoipa::path(
+    delete,
+    path = "/books/{id}",
+    tag = "books",
+    params(
+        ("id" = i64, Path, description = "The book's id."),
+        ("If-Match" = Option<String>, Header, description = "One strong entity tag (`\"3\"`): delete only at that version, else 412. Absent or `*`: at any version. Anything else (a weak tag, a list) matches no version: 412, once the row is found."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, response = openapi::NotFound),
+        (status = 412, response = openapi::PreconditionFailed),
+        (status = 422, response = openapi::Unprocessable),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
 async fn delete_book(
     State(state): State<AppState>,
     Path(id): Path<BookId>,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
     let repo = state.repo();
-    match if_match {
-        IfMatch::Any => repo.delete_book(id).await?,
-        IfMatch::Version(version) => repo.delete_book_if(id, version).await?,
+    match if_match.expected() {
+        None => repo.delete_book(id).await?,
+        Some(version) => repo
+            .delete_book_if(id, version)
+            .await
+            .map_err(|error| if_match.refused(error))?,
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -29,19 +29,26 @@
 //! | `GET`, `DELETE /books/{id}`; `PATCH` `{"title"?, "isbn"?, "published_year"?}` | the book; in a `PATCH` an absent field stays, `null` clears it |
 //! | `GET /books?title=&author_id=&year_from=&year_to=&order=&direction=&limit=&offset=` | `{"items", "next_offset"}`; `order` is `id`, `title` or `published_year`, `direction` `ascending` or `descending` |
 //! | `GET /health` | pool state, statement count, applied migrations |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of these routes |
 //!
 //! Lists return 100 rows unless `limit` says otherwise, and at most 1,000: a larger
 //! `limit` is a 422, not silently cut. Unknown query parameters and unknown body fields
 //! are 422 too, so a misspelt filter never silently matches everything.
 //!
-//! Every error is `{"error": {"kind": ..., "message": ...}}`: 404 `not_found`, 409
-//! `conflict`, 422 `validation` (rejected by the data model, or an `author_id` that does
-//! not exist) or `invalid_request` (malformed JSON, wrong types, unknown fields, bad
-//! query or path parameters), 413 `payload_too_large` (bodies over 64 KiB; with
-//! `Connection: close`), 415 without `Content-Type: application/json`, 401
-//! `unauthorized`, 503 `unavailable` (no database connection in time; with
-//! `Retry-After`), and 500 `internal`, whose message never carries SQL or file paths
-//! (those go to the log).
+//! Every error is RFC 9457 problem details, `application/problem+json`: `{"type":
+//! "https://bookshelf.example/problems/not_found", "title", "status", "detail", "kind"}`,
+//! with `kind` one of 404 `not_found`, 405 `method_not_allowed`, 409 `conflict`, 412
+//! `precondition_failed`, 422 `validation` (rejected by the data model, or an
+//! `author_id` that does not exist) or `invalid_request` (malformed JSON, a body that
+//! is not an object, wrong types, unknown fields, bad query or path parameters), 413
+//! `payload_too_large` (bodies over 64 KiB; with `Connection: close`), 415 without
+//! `Content-Type: application/json`, 401 `unauthorized`, 503 `unavailable` (no
+//! database connection in time; with `Retry-After`), and 500 `internal`, whose detail
+//! never carries SQL or file paths (those go to the log). List answers link their next
+//! page with `Link: <...>; rel="next"`.
+//!
+//! `GET /openapi.json` serves the OpenAPI 3.1 document of every route;
+//! `web_api --print-openapi` prints it (`docs/openapi.json` is a copy).
 //!
 //! # Read replicas and `Consistency-Token`
 //!
@@ -99,6 +106,9 @@ const DB_CONNECTIONS: u32 = 16;
 const WAIT_FOR_DATABASE: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--print-openapi") {
+        return print_openapi();
+    }
     match serve() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -109,6 +119,21 @@ fn main() -> std::process::ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `web_api --print-openapi`: the OpenAPI document on stdout, as `docs/openapi.json`
+/// holds it.
+fn print_openapi() -> std::process::ExitCode {
+    match bookshelf_web::openapi_json() {
+        Ok(text) => {
+            print!("{text}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: the OpenAPI document does not serialize: {error}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -86,6 +86,11 @@ web_tests! {
         let author = server
             .create("/authors", json!({ "name": "Author 000001" }))
             .await?;
+        let book = server
+            .create("/books", json!({ "author_id": author, "title": "Title" }))
+            .await?;
+        assert_eq!(book, 1);
+        let author_path = format!("/authors/{author}");
         let bodies = [
             ("POST", "/authors", r#"{"name": "#),
             ("POST", "/authors", "not json"),
@@ -105,6 +110,17 @@ web_tests! {
                 "/books",
                 r#"{"author_id": 99999999999999999999, "title": "x"}"#,
             ),
+            // Serde reads a struct from an array too, by position; the API takes objects.
+            ("POST", "/authors", r#"["Positional"]"#),
+            ("POST", "/books", r#"[1, "Positional"]"#),
+            ("PATCH", "/books/1", "[null, null]"),
+            (
+                "PATCH",
+                &author_path,
+                r#"["Positional"]"#,
+            ),
+            ("POST", "/authors", r#""Ann""#),
+            ("POST", "/authors", "5"),
             ("PATCH", "/books/1", r#"{"published_year": "1965"}"#),
             ("PATCH", "/books/1", r#"{"author_id": 2}"#),
         ];
@@ -153,8 +169,9 @@ web_tests! {
         put.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")?;
         assert_eq!(
             (server.repo.count_authors()?, server.repo.count_books()?),
-            (1, 0)
+            (1, 1)
         );
+        assert_eq!(name_of(&server.repo, author)?.as_deref(), Some("Author 000001"));
         server.stop().await
     }
 }
@@ -355,7 +372,12 @@ web_tests! {
         Server::call(post(Some("bearer s3cret-token"))?)
             .await?
             .ok(CREATED)?;
-        // Reads need no token; writes are refused before their body is even parsed.
+        // The token is the first thing a write is checked for: before its
+        // `Consistency-Token`, and before its body is even parsed.
+        let bad_token = post(None)?.header(crate::app::TOKEN_HEADER, "yesterday");
+        let bad_token = Server::call(bad_token).await?;
+        bad_token.error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+        // Reads need no token.
         server.get(&format!("/authors/{id}")).await?.ok(OK)?;
         let malformed = server.raw("POST", "/authors", "{").await?;
         malformed.error(StatusCode::UNAUTHORIZED, "unauthorized")?;

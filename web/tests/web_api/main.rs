@@ -10,6 +10,7 @@ mod common;
 
 mod concurrency;
 mod errors;
+mod openapi;
 #[cfg(feature = "postgres")]
 #[path = "../../../tests/common/pg_pair.rs"]
 mod pg_pair;

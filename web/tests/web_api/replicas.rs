@@ -83,7 +83,7 @@ async fn a_client_carrying_the_token_sees_its_write_on_another_instance() -> Tes
     )
     .await?;
     assert_eq!(bad.status, 400);
-    assert_eq!(bad.body["error"]["kind"], "invalid_token");
+    assert_eq!(bad.body["kind"], "invalid_token");
     writer.stop().await?;
     reader.stop().await
 }

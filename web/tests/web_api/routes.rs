@@ -386,9 +386,166 @@ web_tests! {
         assert_eq!(read.ok(OK)?["name"], "Tokenless");
         for bad in ["16B3748", "0/16B3748/1", "0/xyz", ""] {
             let reply = Server::call(server.request("GET", &path)?.header(crate::app::TOKEN_HEADER, bad)).await?;
-            assert_eq!(reply.status, 400, "{bad:?}");
-            assert_eq!(reply.body["error"]["kind"], "invalid_token");
+            reply
+                .error(StatusCode::BAD_REQUEST, "invalid_token")
+                .map_err(|e| format!("{bad:?}: {e}"))?;
         }
+        // Routing comes first: a method the path does not take is 405, a path that is no
+        // route 404, whatever the headers say.
+        for method in ["PUT", "TRACE", "OPTIONS"] {
+            let reply = Server::call(server.request(method, &path)?.header(crate::app::TOKEN_HEADER, "bad")).await?;
+            reply.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")?;
+        }
+        let nowhere = Server::call(server.request("GET", "/nowhere")?.header(crate::app::TOKEN_HEADER, "bad")).await?;
+        nowhere.error(StatusCode::NOT_FOUND, "not_found")?;
+        server.stop().await
+    }
+}
+
+web_tests! {
+    /// Preconditions are evaluated last (RFC 9110, section 13.2.1): an `If-Match` that
+    /// names no version is 412 only for a request that would otherwise succeed; a body
+    /// that is not JSON stays 415, a malformed or invalid one 422, a missing row 404.
+    async fn an_if_match_naming_no_version_is_checked_last(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let author = server.create("/authors", json!({ "name": "Frank Herbert" })).await?;
+        let book = server
+            .create("/books", json!({ "author_id": author, "title": "Dune" }))
+            .await?;
+        let (author_path, book_path) = (format!("/authors/{author}"), format!("/books/{book}"));
+        for path in [&author_path, &book_path] {
+            for tag in ["", "W/\"1\"", "\"1\", \"2\"", "two"] {
+                let patch = || -> TestResult<_> { Ok(server.request("PATCH", path)?.header("if-match", tag)) };
+                let untyped = Server::call(patch()?.body("{}")).await?;
+                untyped.error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")?;
+                let broken = Server::call(patch()?.header("content-type", "application/json").body("{")).await?;
+                broken.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")?;
+                let field = if path == &author_path { "name" } else { "title" };
+                let empty = Server::call(patch()?.json(&json!({ field: " " }))).await?;
+                empty.error(StatusCode::UNPROCESSABLE_ENTITY, "validation")?;
+                let good = Server::call(patch()?.json(&json!({ field: "Renamed" }))).await?;
+                let message = good.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+                assert!(message.contains("matches no version"), "{message}");
+                let delete = Server::call(server.request("DELETE", path)?.header("if-match", tag)).await?;
+                delete.error(StatusCode::PRECONDITION_FAILED, "precondition_failed")?;
+            }
+        }
+        // A missing row is 404, whatever the tag.
+        for path in ["/authors/999", "/books/999"] {
+            let field = if path.starts_with("/authors") { "name" } else { "title" };
+            let patch = server.request("PATCH", path)?.header("if-match", "W/\"1\"").json(&json!({ field: "x" }));
+            Server::call(patch).await?.error(StatusCode::NOT_FOUND, "not_found")?;
+            let delete = server.request("DELETE", path)?.header("if-match", "nonsense");
+            Server::call(delete).await?.error(StatusCode::NOT_FOUND, "not_found")?;
+        }
+        assert_eq!(name_of(&server.repo, author)?.as_deref(), Some("Frank Herbert"));
+        assert_eq!(server.repo.book(BookId(book))?.map(|b| b.title).as_deref(), Some("Dune"));
+        server.stop().await
+    }
+}
+
+/// The target of a `Link: <target>; rel="next"` header, if the reply has one.
+fn next_link(reply: &crate::support::Reply) -> TestResult<Option<String>> {
+    let Some(link) = reply.header("link") else {
+        return Ok(None);
+    };
+    let target = link
+        .strip_prefix('<')
+        .and_then(|rest| rest.strip_suffix(">; rel=\"next\""))
+        .ok_or_else(|| format!("not a next link: {link}"))?;
+    Ok(Some(target.to_owned()))
+}
+
+/// Every page of a list from `first`, following `Link` headers resolved against each
+/// request's URL (as RFC 8288 says), checking that each agrees with the body's
+/// `next_after` or `next_offset`; the items of all pages, and the links followed.
+async fn follow(
+    server: &Server,
+    first: &str,
+    cursor: &str,
+) -> TestResult<(Vec<Value>, Vec<String>)> {
+    let mut url = reqwest::Url::parse(&format!("{}{first}", server.base))?;
+    let (mut items, mut links) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let reply = Server::call(server.client.get(url.clone())).await?;
+        let link = next_link(&reply)?;
+        let page = reply.ok(OK)?;
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        let Some(link) = link else {
+            assert_eq!(page[cursor], Value::Null, "{url}: no Link, but {page}");
+            return Ok((items, links));
+        };
+        let next = url.join(&link)?;
+        let cursor_in_link = next
+            .query_pairs()
+            .find(|(key, _)| key == cursor.trim_start_matches("next_"))
+            .map(|(_, value)| value.into_owned());
+        assert_eq!(
+            cursor_in_link,
+            Some(page[cursor].to_string()),
+            "{url}: {link} and {page}"
+        );
+        links.push(link);
+        url = next;
+    }
+    Err("more than 20 pages".into())
+}
+
+web_tests! {
+    /// List answers send `Link: <...>; rel="next"` (RFC 8288) while there is a next page:
+    /// a relative reference, the request's query with the cursor moved on and `limit`
+    /// said, which resolves against the request's URL (under a proxy's prefix too).
+    async fn list_answers_link_their_next_page(backend: Backend) -> TestResult {
+        let server = Server::start(backend).await?;
+        let mut authors = Vec::new();
+        for i in 1..=5 {
+            authors.push(server.create("/authors", json!({ "name": format!("Author {i}") })).await?);
+        }
+        let first = authors[0];
+        for title in ["a b 1", "a b 2", "a b 3", "other", "a b+4"] {
+            server.create("/books", json!({ "author_id": first, "title": title })).await?;
+        }
+
+        let (items, links) = follow(&server, "/authors?limit=2", "next_after").await?;
+        let ids: Vec<i64> = items.iter().filter_map(|author| author["id"].as_i64()).collect();
+        assert_eq!(ids, authors);
+        assert_eq!(
+            links,
+            [
+                format!("authors?after={}&limit=2", authors[1]),
+                format!("authors?after={}&limit=2", authors[3]),
+            ]
+        );
+        let (shelf, links) = follow(&server, "/authors?include=books&limit=3", "next_after").await?;
+        assert_eq!(shelf.len(), 5);
+        assert_eq!(titles(&shelf[0]["books"]).len(), 5);
+        assert_eq!(links, [format!("authors?after={}&limit=3&include=books", authors[2])]);
+
+        let (books, links) = follow(&server, "/books?title=a%20b&order=title&limit=2", "next_offset").await?;
+        assert_eq!(titles(&Value::from(books)), ["a b 1", "a b 2", "a b 3", "a b+4"]);
+        assert_eq!(
+            links,
+            [
+                "books?title=a%20b&order=title&limit=2&offset=2",
+                "books?title=a%20b&order=title&limit=2&offset=4",
+            ]
+        );
+        let of_first = format!("/authors/{first}/books?limit=3");
+        let (books, links) = follow(&server, &of_first, "next_offset").await?;
+        assert_eq!(books.len(), 5);
+        assert_eq!(links, ["books?limit=3&offset=3"]);
+
+        // One page holds them all: no link. Behind a proxy that serves the API under
+        // `/api/`, the link names the next page under `/api/` too.
+        let all = server.get("/books?limit=100").await?;
+        assert_eq!(next_link(&all)?, None);
+        let page = server.get(&format!("/authors/{first}/books?limit=1&offset=1")).await?;
+        let link = next_link(&page)?.ok_or("no link")?;
+        let proxied = reqwest::Url::parse(&format!("https://proxy.example/api/authors/{first}/books?limit=1&offset=1"))?;
+        assert_eq!(
+            proxied.join(&link)?.as_str(),
+            format!("https://proxy.example/api/authors/{first}/books?limit=1&offset=2")
+        );
         server.stop().await
     }
 }

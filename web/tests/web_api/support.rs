@@ -251,15 +251,29 @@ impl Reply {
         }
     }
 
-    /// The error message, if the status, the kind and the shape are right and the body
-    /// shows nothing of the server's insides.
+    /// The problem's `detail`, if the status, the kind and the shape are right (RFC 9457
+    /// problem details as `application/problem+json`: `type`, `title`, `status`,
+    /// `detail` and `kind`, nothing else) and the body shows nothing of the server's
+    /// insides.
     pub(crate) fn error(self, status: StatusCode, kind: &str) -> TestResult<String> {
         let body = &self.body;
-        let shape_ok = body.as_object().is_some_and(|o| o.len() == 1)
-            && body["error"].as_object().is_some_and(|o| o.len() == 2)
-            && body["error"]["message"].is_string();
-        if self.status != status || body["error"]["kind"] != kind || !shape_ok {
+        let content_type = self.header("content-type").unwrap_or_default();
+        let members: Vec<&str> = body
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let shape_ok = members.len() == 5
+            && body["type"] == format!("{}{kind}", app::PROBLEM_TYPE_BASE)
+            && body["title"]
+                .as_str()
+                .is_some_and(|title| !title.is_empty())
+            && body["status"] == status.as_u16()
+            && body["detail"].is_string();
+        if self.status != status || body["kind"] != kind || !shape_ok {
             return Err(format!("expected {status} {kind}, got {} {body}", self.status).into());
+        }
+        if content_type != app::PROBLEM_JSON {
+            return Err(format!("{status} {kind} sent as {content_type:?}").into());
         }
         let text = body.to_string();
         let temp = std::env::temp_dir().to_string_lossy().into_owned();
@@ -282,10 +296,7 @@ impl Reply {
                 return Err(format!("{body} shows `{leak}`").into());
             }
         }
-        Ok(body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        Ok(body["detail"].as_str().unwrap_or_default().to_owned())
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
