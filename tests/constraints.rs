@@ -37,7 +37,7 @@ backend_tests! {
         // The backends spell "501 times x" differently.
         let long_name = match backend {
             Backend::Sqlite => "INSERT INTO authors (name) VALUES (printf('%.501c', 'x'))",
-            Backend::Postgres => "INSERT INTO authors (name) VALUES (repeat('x', 501))",
+            Backend::Postgres | Backend::Mysql => "INSERT INTO authors (name) VALUES (repeat('x', 501))",
         };
         // Each statement must be refused by the named kind of constraint (both backends
         // say "CHECK constraint", "UNIQUE constraint" or "FOREIGN KEY constraint"), not

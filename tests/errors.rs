@@ -208,6 +208,7 @@ backend_tests! {
         let name = match backend {
             Backend::Sqlite => "backend: \"sqlite\"",
             Backend::Postgres => "backend: \"postgres\"",
+            Backend::Mysql => "backend: \"mysql\"",
         };
         assert!(debug.contains(name), "{debug}");
 

@@ -62,7 +62,7 @@ const SECRET_NAME: &str = "Secret Name 8419";
 /// `"authors"` on PostgreSQL.
 fn quoted(backend: Backend, name: &str) -> String {
     match backend {
-        Backend::Sqlite => format!("`{name}`"),
+        Backend::Sqlite | Backend::Mysql => format!("`{name}`"),
         Backend::Postgres => format!("\"{name}\""),
     }
 }
@@ -88,7 +88,7 @@ backend_tests! {
         );
         // The value is bound, not inlined: the SQL holds the backend's placeholder.
         let placeholder = match backend {
-            Backend::Sqlite => "VALUES (?)",
+            Backend::Sqlite | Backend::Mysql => "VALUES (?)",
             Backend::Postgres => "VALUES ($1)",
         };
         assert!(
@@ -205,6 +205,8 @@ backend_tests! {
             #[cfg(feature = "postgres")]
             Backend::Postgres if common::postgres::pooled() => 0,
             Backend::Postgres => 1,
+            // The session's settings, in one batch.
+            Backend::Mysql => 1,
         };
         assert!(after.setup_statements >= per_connection * after.connections_opened);
         Ok(())

@@ -53,7 +53,7 @@ const WRITERS: usize = 8;
 fn books_per_writer(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 2_000,
-        Backend::Postgres => 300,
+        Backend::Postgres | Backend::Mysql => 300,
     }
 }
 
@@ -294,7 +294,7 @@ const CONTENDERS: usize = 6;
 fn rounds(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 150,
-        Backend::Postgres => 50,
+        Backend::Postgres | Backend::Mysql => 50,
     }
 }
 

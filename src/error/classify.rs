@@ -60,6 +60,16 @@ impl From<diesel::result::Error> for Error {
                 let (_, field) = conflict_target(info.as_ref());
                 Error::validation(field, "rejected by a database CHECK constraint")
             }
+            // MariaDB's CHECK failure (4025, "CONSTRAINT `books_isbn_check` failed for
+            // `db`.`books`"), which diesel, knowing MySQL's number (3819) only, leaves
+            // without a kind.
+            E::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("CONSTRAINT `")
+                    && info.message().contains("` failed for ") =>
+            {
+                let (_, field) = conflict_target(info.as_ref());
+                Error::validation(field, "rejected by a database CHECK constraint")
+            }
             other => Error::Database(other),
         }
     }
@@ -143,7 +153,10 @@ impl DatabaseErrorInformation for CopiedInfo {
 /// constraint's name; SQLite only a message such as `UNIQUE constraint failed: books.isbn`,
 /// so both are searched, most specific column first.
 fn conflict_target(info: &dyn DatabaseErrorInformation) -> (Entity, &'static str) {
-    let text = info.constraint_name().unwrap_or_else(|| info.message());
+    let text = info
+        .constraint_name()
+        .or_else(|| mysql_key(info.message()))
+        .unwrap_or_else(|| info.message());
     let entity = if text.contains("authors") {
         Entity::Author
     } else {
@@ -156,4 +169,44 @@ fn conflict_target(info: &dyn DatabaseErrorInformation) -> (Entity, &'static str
         .find(|field| text.contains(field))
         .unwrap_or("id");
     (entity, field)
+}
+
+/// The key or constraint a MySQL message names, so that the values it quotes (a title
+/// holding "isbn", say) are not searched: `… for key 'books_isbn_key'` (MySQL 8 writes
+/// `'books.books_isbn_key'`), or `CONSTRAINT `books_isbn_check` failed for …`.
+fn mysql_key(message: &str) -> Option<&str> {
+    if let Some((_, key)) = message.rsplit_once(" for key '") {
+        return key.strip_suffix('\'');
+    }
+    message
+        .strip_prefix("CONSTRAINT `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_messages_name_their_key_not_the_values() {
+        let cases = [
+            (
+                "Duplicate entry '7-isbn of authors' for key 'books_author_id_title_key'",
+                Some("books_author_id_title_key"),
+            ),
+            (
+                "Duplicate entry '9780306406157' for key 'books.books_isbn_key'",
+                Some("books.books_isbn_key"),
+            ),
+            (
+                "CONSTRAINT `authors_name_check` failed for `db`.`authors`",
+                Some("authors_name_check"),
+            ),
+            ("UNIQUE constraint failed: books.isbn", None),
+        ];
+        for (message, key) in cases {
+            assert_eq!(mysql_key(message), key, "{message}");
+        }
+    }
 }

@@ -56,7 +56,10 @@ impl MysqlTarget {
             None => (rest, None),
         };
         if base.contains('#') || query.is_some_and(|query| query.contains('#')) {
-            return Err(refused(url, "has a #fragment, which MySQL URLs do not take"));
+            return Err(refused(
+                url,
+                "has a #fragment, which MySQL URLs do not take",
+            ));
         }
         let database = match base.split_once('/') {
             Some((_, path)) if path.contains('/') => {
@@ -83,10 +86,7 @@ impl MysqlTarget {
             {
                 return Err(refused(
                     url,
-                    &format!(
-                        "sets ssl_mode={value:?}; it takes {}",
-                        SSL_MODES.join(", ")
-                    ),
+                    &format!("sets ssl_mode={value:?}; it takes {}", SSL_MODES.join(", ")),
                 ));
             }
             if !KNOWN_PARAMS.contains(&key) {
@@ -120,7 +120,11 @@ mod tests {
     #[test]
     fn both_schemes_name_the_server_and_its_database() -> crate::Result<()> {
         let cases = [
-            ("mysql://root@127.0.0.1/test", "mysql://root@127.0.0.1/test", "test"),
+            (
+                "mysql://root@127.0.0.1/test",
+                "mysql://root@127.0.0.1/test",
+                "test",
+            ),
             (
                 "mariadb://ann:pw@db:3307/app?ssl_mode=REQUIRED",
                 "mysql://ann:pw@db:3307/app?ssl_mode=REQUIRED",

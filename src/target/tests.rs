@@ -156,7 +156,10 @@ fn postgres_urls_need_the_feature() -> std::result::Result<(), String> {
 
 #[test]
 fn mysql_urls_need_the_feature() -> std::result::Result<(), String> {
-    for url in ["mysql://root@127.0.0.1/test", "mariadb://root@127.0.0.1/test"] {
+    for url in [
+        "mysql://root@127.0.0.1/test",
+        "mariadb://root@127.0.0.1/test",
+    ] {
         #[cfg(not(feature = "mysql"))]
         if !refusal(url)?.contains("`mysql` cargo feature") {
             return Err(format!("{url}: the refusal does not name the feature"));
