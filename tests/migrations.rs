@@ -524,7 +524,7 @@ backend_tests! {
                 )?;
                 Some(conn)
             }
-            Backend::Sqlite => None,
+            Backend::Sqlite | Backend::Mysql => None,
         };
         for config in [db.config(), db.config().run_migrations(false)] {
             match config.busy_timeout(std::time::Duration::from_secs(2)).open() {
