@@ -75,6 +75,44 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
+impl Error {
+    /// This error, with a clash on an unnamed primary key placed on `entity`: the kind
+    /// of row of the one table the failed statement wrote. MariaDB's duplicate-entry
+    /// message names every table's primary key alike (`for key 'PRIMARY'`), so the
+    /// message alone cannot tell an author's id from a book's; the operation that ran
+    /// the statement can. Any other error is returned as it is.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn in_table(self, entity: Entity) -> Error {
+        match self {
+            Error::Conflict {
+                field: "id",
+                source: Some(source),
+                ..
+            } if names_unqualified_primary_key(&source) => Error::Conflict {
+                entity,
+                field: "id",
+                source: Some(source),
+            },
+            Error::InvalidRow { index, error } => Error::InvalidRow {
+                index,
+                error: Box::new(error.in_table(entity)),
+            },
+            other => other,
+        }
+    }
+}
+
+/// True for a duplicate-entry error on a primary key that the message does not place
+/// in a table (MariaDB's `… for key 'PRIMARY'`; MySQL 8 writes `'authors.PRIMARY'`).
+fn names_unqualified_primary_key(error: &diesel::result::Error) -> bool {
+    match error {
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            mysql_key(info.message()) == Some("PRIMARY")
+        }
+        _ => false,
+    }
+}
+
 impl From<r2d2::Error> for Error {
     fn from(error: r2d2::Error) -> Self {
         Error::Pool(error)
@@ -208,5 +246,52 @@ mod tests {
         for (message, key) in cases {
             assert_eq!(mysql_key(message), key, "{message}");
         }
+    }
+
+    fn duplicate(message: &str) -> Error {
+        Error::from(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn an_unnamed_primary_key_clash_is_placed_on_the_table_written() {
+        let entity_of = |error: Error| match error {
+            Error::Conflict { entity, field, .. } => Some((entity, field)),
+            Error::InvalidRow { error, .. } => match *error {
+                Error::Conflict { entity, field, .. } => Some((entity, field)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let primary = "Duplicate entry '1' for key 'PRIMARY'";
+        assert_eq!(
+            entity_of(duplicate(primary).in_table(Entity::Author)),
+            Some((Entity::Author, "id"))
+        );
+        assert_eq!(
+            entity_of(duplicate(primary).in_table(Entity::Book)),
+            Some((Entity::Book, "id"))
+        );
+        let in_a_row = Error::InvalidRow {
+            index: 2,
+            error: Box::new(duplicate(primary)),
+        };
+        assert_eq!(
+            entity_of(in_a_row.in_table(Entity::Author)),
+            Some((Entity::Author, "id"))
+        );
+        // A key the message names keeps the table it names.
+        let isbn = "Duplicate entry '9780306406157' for key 'books_isbn_key'";
+        assert_eq!(
+            entity_of(duplicate(isbn).in_table(Entity::Author)),
+            Some((Entity::Book, "isbn"))
+        );
+        let qualified = "Duplicate entry '1' for key 'authors.PRIMARY'";
+        assert_eq!(
+            entity_of(duplicate(qualified).in_table(Entity::Book)),
+            Some((Entity::Author, "id"))
+        );
     }
 }

@@ -29,7 +29,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 pub(crate) use self::pool::{open, MysqlPool};
 use crate::backend::{Access, Backend, BooksPredicate, IdTable, Inserted};
-use crate::error::{Error, Result};
+use crate::error::{Entity, Error, Result};
 use crate::models::{Author, AuthorRow, Book, BookRow, DbTime};
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
@@ -94,12 +94,17 @@ impl Backend for MysqlConnection {
     }
 
     /// In a write transaction (or a savepoint): see [`insert`].
+    ///
+    /// A clash on the primary key is placed on the table written
+    /// ([`Error::in_table`]: MariaDB names every table's primary key `PRIMARY`).
     fn insert_new_authors(&mut self, rows: &[AuthorRow]) -> Result<Inserted> {
         transaction::write(self, |conn| insert::authors(conn, rows))
+            .map_err(|error| error.in_table(Entity::Author))
     }
 
     fn insert_new_books(&mut self, rows: &[BookRow]) -> Result<Inserted> {
         transaction::write(self, |conn| insert::books(conn, rows))
+            .map_err(|error| error.in_table(Entity::Book))
     }
 
     /// InnoDB's auto-increment counter is moved past every id a row is inserted with,
@@ -155,7 +160,8 @@ impl Backend for MysqlConnection {
 
     /// The insert, then the row by `LAST_INSERT_ID()` (the connection's own, whatever
     /// others insert meanwhile), in one transaction, so that the row read is the row as
-    /// inserted.
+    /// inserted. A clash on the primary key is placed on the table written, as in
+    /// [`insert_new_authors`](Backend::insert_new_authors).
     fn insert_author(&mut self, row: &AuthorRow) -> Result<Option<Author>> {
         transaction::write(self, |conn| {
             diesel::insert_into(authors::table)
@@ -167,6 +173,7 @@ impl Backend for MysqlConnection {
                 .get_result(conn)
                 .optional()?)
         })
+        .map_err(|error| error.in_table(Entity::Author))
     }
 
     fn insert_book(&mut self, row: &BookRow) -> Result<Option<Book>> {
@@ -180,6 +187,7 @@ impl Backend for MysqlConnection {
                 .get_result(conn)
                 .optional()?)
         })
+        .map_err(|error| error.in_table(Entity::Book))
     }
 
     /// The update, and if it matched a row, `reread`, in one transaction. The
