@@ -141,7 +141,11 @@ fn tables(db: &TestDb) -> Result<Vec<String>, BoxError> {
         #[cfg(not(feature = "mysql"))]
         Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
     };
-    Ok(rows.into_iter().map(|row| row.name).collect())
+    // Sorted here, in byte order: MySQL's information_schema sorts by a case-insensitive
+    // collation, which puts `_` after the letters.
+    let mut names: Vec<String> = rows.into_iter().map(|row| row.name).collect();
+    names.sort();
+    Ok(names)
 }
 
 backend_tests! {
