@@ -11,7 +11,7 @@ use diesel::sql_types::Bool;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{Entity, Error, Result};
-use crate::models::{AuthorRow, BookRow, DbTime};
+use crate::models::{Author, AuthorRow, Book, BookRow, DbTime};
 use crate::raw::RawConnection;
 use crate::schema::books;
 
@@ -84,8 +84,14 @@ pub(crate) trait Backend:
     const MIGRATIONS: EmbeddedMigrations;
 
     /// True when a failed constraint makes the whole transaction refuse later statements
-    /// (PostgreSQL), false when it undoes just the failed statement (SQLite).
+    /// (PostgreSQL), false when it undoes just the failed statement (SQLite, MySQL).
     const CONSTRAINT_ERRORS_ABORT: bool;
+
+    /// True when schema changes (`CREATE`, `ALTER`, `DROP`) are transactional, so that a
+    /// migration run in a transaction is all or nothing (SQLite, PostgreSQL); false when
+    /// each one commits by itself (MySQL's implicit commit), so that migrations run
+    /// outside any transaction, under [`Self::lock_migrations`] alone.
+    const TRANSACTIONAL_DDL: bool = true;
 
     /// The database's current time as an SQL expression of diesel's `Timestamp` type,
     /// in UTC, as the migrations' defaults and triggers write it: one value for the
@@ -150,9 +156,98 @@ pub(crate) trait Backend:
     /// True when the table `name` exists, as the open transaction's snapshot sees it.
     fn has_table(&mut self, name: &str) -> Result<bool>;
 
-    /// Makes a transaction that changes migrations the only one doing so until it ends.
+    /// Makes a transaction that changes migrations the only one doing so until it ends;
+    /// without [`Self::TRANSACTIONAL_DDL`], makes this session the only one changing or
+    /// checking migrations until [`Self::unlock_migrations`].
     fn lock_migrations(&mut self) -> Result<()>;
+
+    /// Lets go of what [`Self::lock_migrations`] took, where a transaction's end does not
+    /// (without [`Self::TRANSACTIONAL_DDL`]).
+    fn unlock_migrations(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Inserts `row` as a new author (its id from the table's id generator) and returns
+    /// it as stored; `None` when the id the generator gave is taken (PostgreSQL after an
+    /// import with explicit ids), having inserted nothing, for
+    /// [`Self::with_fresh_ids`] to try again.
+    fn insert_author(&mut self, row: &AuthorRow) -> Result<Option<Author>>;
+
+    /// Inserts `row` as a new book and returns it as stored; `None` when the database
+    /// stored no row. A failure leaves an open transaction as
+    /// [`transaction::recoverable`](crate::transaction::recoverable) says.
+    fn insert_book(&mut self, row: &BookRow) -> Result<Option<Book>>;
+
+    /// Runs `update`, an `UPDATE` of at most one row (by its id), and returns that row as
+    /// the update left it, or `None` when it matched no row. By default with `RETURNING`,
+    /// in the statement itself; a backend without it runs the update and then `reread`
+    /// (the row by its id) in one transaction, which the update's row lock keeps every
+    /// other writer out of until it ends.
+    fn update_returning<'q, U, T>(
+        &mut self,
+        update: U,
+        reread: impl FnOnce(&mut Self) -> diesel::QueryResult<Option<T>>,
+    ) -> Result<Option<T>>
+    where
+        U: diesel::query_dsl::methods::ExecuteDsl<Self> + 'q,
+        T: diesel::Selectable<Self::Backend> + 'q,
+        crate::sql::WithReturning<U, diesel::helper_types::AsSelect<T, Self::Backend>>:
+            diesel::query_dsl::LoadQuery<'q, Self, T>,
+    {
+        use diesel::{RunQueryDsl, SelectableHelper};
+        let _ = reread;
+        // `get_results` runs the statement to its end: see `insert_author`.
+        Ok(crate::sql::returning(update, T::as_returning())
+            .get_results(self)?
+            .pop())
+    }
 }
+
+/// The bodies of [`Backend::insert_author`] and [`Backend::insert_book`] on the backends
+/// with `RETURNING` (SQLite, PostgreSQL): one statement each, the row back from it.
+macro_rules! returning_inserts {
+    () => {
+        fn insert_author(
+            &mut self,
+            row: &$crate::models::AuthorRow,
+        ) -> $crate::error::Result<Option<$crate::models::Author>> {
+            use diesel::prelude::*;
+            use $crate::schema::authors;
+            // `get_results` steps the statement to its end, which is where SQLite runs its
+            // automatic WAL checkpoint; `get_result` would stop at the row and leave the
+            // checkpoint to whichever statement next runs to completion.
+            // `ON CONFLICT (id) DO NOTHING`: an id the generator handed out that a row
+            // already holds (after an import) inserts nothing instead of failing, so the
+            // retry needs no savepoint around the insert.
+            // The statement's SQL never changes: cached by type (`sql::cached`).
+            struct CreateAuthor;
+            Ok($crate::sql::cached::<CreateAuthor, _>(
+                diesel::insert_into(authors::table)
+                    .values(row)
+                    .on_conflict(authors::id)
+                    .do_nothing()
+                    .returning($crate::models::Author::as_returning()),
+            )
+            .get_results(self)?
+            .pop())
+        }
+
+        fn insert_book(
+            &mut self,
+            row: &$crate::models::BookRow,
+        ) -> $crate::error::Result<Option<$crate::models::Book>> {
+            use diesel::prelude::*;
+            use $crate::schema::books;
+            // `get_results` runs the statement to its end: see `insert_author`.
+            Ok(diesel::insert_into(books::table)
+                .values(row)
+                .returning($crate::models::Book::as_returning())
+                .get_results(self)?
+                .pop())
+        }
+    };
+}
+pub(crate) use returning_inserts;
 
 /// The database's current time in `C`'s SQL: see [`Backend::CLOCK_SQL`].
 pub(crate) fn clock<C: Backend>() -> crate::sql::DatabaseTime {
@@ -166,6 +261,8 @@ macro_rules! for_each_backend {
         $stamp!(::diesel::SqliteConnection);
         #[cfg(feature = "postgres")]
         $stamp!(::diesel::PgConnection);
+        #[cfg(feature = "mysql")]
+        $stamp!(::diesel::MysqlConnection);
     };
 }
 pub(crate) use for_each_backend;

@@ -109,20 +109,54 @@ where
     C: Backend,
     for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
 {
-    transaction::read(conn, check)
+    if C::TRANSACTIONAL_DDL {
+        transaction::read(conn, check)
+    } else {
+        // Another process migrating right now has committed some tables and not yet
+        // their versions: under the lock, the check waits for it to finish.
+        locked(conn, check)
+    }
+}
+
+/// Runs `f` holding the migration lock of a backend whose schema changes commit by
+/// themselves ([`Backend::TRANSACTIONAL_DDL`] false), outside any transaction, and
+/// lets go of the lock whatever `f` returns.
+fn locked<C: Backend, T>(conn: &mut C, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+    conn.lock_migrations()?;
+    let result = f(conn);
+    let unlocked = conn.unlock_migrations();
+    let value = result?;
+    unlocked?;
+    Ok(value)
+}
+
+/// Runs `f`, a step that changes migrations, as the backend allows: in one write
+/// transaction that holds the migration lock (all or nothing), or, where schema changes
+/// commit by themselves, under the migration lock alone (each migration then commits as
+/// it goes, and one that fails half-way leaves what it did).
+fn migrating<C: Backend, T>(conn: &mut C, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+    if C::TRANSACTIONAL_DDL {
+        transaction::write(conn, |conn| {
+            conn.lock_migrations()?;
+            f(conn)
+        })
+    } else {
+        locked(conn, f)
+    }
 }
 
 /// Applies what is pending and returns the versions applied. It holds the write lock
-/// (the migration lock on PostgreSQL) and checks again under it, so processes opening
-/// one new database at the same moment apply each migration once; on any error nothing
-/// is changed.
+/// (the migration lock on PostgreSQL and MySQL) and checks again under it, so processes
+/// opening one new database at the same moment apply each migration once; on any error
+/// nothing is changed (on MySQL, whose schema changes commit by themselves, the
+/// migrations before the failing one stay applied, and the failing one's statements
+/// before the failure stay done).
 pub(crate) fn run_pending<C>(conn: &mut C) -> Result<Vec<String>>
 where
     C: Backend,
     for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
 {
-    transaction::write(conn, |conn| {
-        conn.lock_migrations()?;
+    migrating(conn, |conn| {
         if check(conn)?.is_empty() {
             return Ok(Vec::new());
         }
@@ -137,8 +171,7 @@ where
     C: Backend,
     for<'a> applied_versions: diesel::query_dsl::LoadQuery<'a, C, String>,
 {
-    transaction::write(conn, |conn| {
-        conn.lock_migrations()?;
+    migrating(conn, |conn| {
         if applied(conn)?.is_empty() {
             return Err(MigrationError::NothingToRevert.into());
         }

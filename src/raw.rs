@@ -14,6 +14,9 @@ pub enum RawConnection<'a> {
     /// A PostgreSQL connection (with the `postgres` feature).
     #[cfg(feature = "postgres")]
     Postgres(&'a mut diesel::pg::PgConnection),
+    /// A MySQL or MariaDB connection (with the `mysql` feature).
+    #[cfg(feature = "mysql")]
+    Mysql(&'a mut diesel::mysql::MysqlConnection),
 }
 
 impl std::fmt::Debug for RawConnection<'_> {
@@ -22,6 +25,8 @@ impl std::fmt::Debug for RawConnection<'_> {
             RawConnection::Sqlite(_) => "sqlite",
             #[cfg(feature = "postgres")]
             RawConnection::Postgres(_) => "postgres",
+            #[cfg(feature = "mysql")]
+            RawConnection::Mysql(_) => "mysql",
         };
         f.debug_tuple("RawConnection").field(&backend).finish()
     }

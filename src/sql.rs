@@ -208,14 +208,13 @@ impl<Q, Id, Conn> RunQueryDsl<Conn> for Cached<Q, Id> {}
 /// one SQL text, so this node walks the same typed pieces diesel's `UPDATE` does,
 /// without marking itself uncacheable. Use a distinct `Id` for each such statement.
 ///
-/// With [`CachedUpdate::returning`] it is a query whose rows are the updated rows'
-/// `RETURNING` columns.
+/// With [`returning`] it is a query whose rows are the updated rows' `RETURNING`
+/// columns.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CachedUpdate<Tab, Set, Filter, Id, Ret = ()> {
+pub(crate) struct CachedUpdate<Tab, Set, Filter, Id> {
     table: Tab,
     set: Set,
     filter: Filter,
-    returning: Ret,
     id: PhantomData<fn() -> Id>,
 }
 
@@ -232,60 +231,65 @@ where
         table,
         set: set.as_changeset(),
         filter,
-        returning: (),
         id: PhantomData,
     }
 }
 
-impl<Tab, Set, Filter, Id> CachedUpdate<Tab, Set, Filter, Id> {
-    /// The same update, returning `selection` of every row it updated.
-    pub(crate) fn returning<Sel>(
-        self,
-        selection: Sel,
-    ) -> CachedUpdate<Tab, Set, Filter, Id, Returning<Sel>> {
-        CachedUpdate {
-            table: self.table,
-            set: self.set,
-            filter: self.filter,
-            returning: Returning(selection),
-            id: PhantomData,
-        }
-    }
-}
-
-/// ` RETURNING selection`.
+/// `statement RETURNING selection`: a write whose rows are `selection` of every row it
+/// wrote ([`Backend::update_returning`](crate::backend::Backend::update_returning)).
+/// Written for any diesel backend; only those with `RETURNING` run it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Returning<Sel>(Sel);
+pub(crate) struct WithReturning<Q, Sel> {
+    statement: Q,
+    selection: Sel,
+}
 
-impl<Sel, DB> QueryFragment<DB> for Returning<Sel>
-where
-    Sel: QueryFragment<DB>,
-    DB: Backend,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(" RETURNING ");
-        self.0.walk_ast(out.reborrow())
+/// `statement` returning `selection` of the rows it writes.
+pub(crate) fn returning<Q, Sel>(statement: Q, selection: Sel) -> WithReturning<Q, Sel> {
+    WithReturning {
+        statement,
+        selection,
     }
 }
 
-impl<Tab, Set, Filter, Id, Sel> Query for CachedUpdate<Tab, Set, Filter, Id, Returning<Sel>>
+impl<Q, Sel> Query for WithReturning<Q, Sel>
 where
     Sel: diesel::Expression,
 {
     type SqlType = Sel::SqlType;
 }
 
-impl<Tab, Set, Filter, Id: 'static, Ret> QueryId for CachedUpdate<Tab, Set, Filter, Id, Ret> {
+impl<Q: QueryId, Sel: QueryId> QueryId for WithReturning<Q, Sel> {
+    type QueryId = WithReturning<Q::QueryId, Sel::QueryId>;
+    // Cached exactly when the statement is (a `CachedUpdate` is, diesel's `UPDATE` not).
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID && Sel::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q, Sel, DB> QueryFragment<DB> for WithReturning<Q, Sel>
+where
+    Q: QueryFragment<DB>,
+    Sel: QueryFragment<DB>,
+    DB: Backend,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.statement.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING ");
+        self.selection.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q, Sel, Conn> RunQueryDsl<Conn> for WithReturning<Q, Sel> {}
+
+impl<Tab, Set, Filter, Id: 'static> QueryId for CachedUpdate<Tab, Set, Filter, Id> {
     type QueryId = Id;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<Tab, Set, Filter, Id, Ret, DB> QueryFragment<DB> for CachedUpdate<Tab, Set, Filter, Id, Ret>
+impl<Tab, Set, Filter, Id, DB> QueryFragment<DB> for CachedUpdate<Tab, Set, Filter, Id>
 where
     Tab: QueryFragment<DB>,
     Set: QueryFragment<DB>,
     Filter: QueryFragment<DB>,
-    Ret: QueryFragment<DB>,
     DB: Backend,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -294,15 +298,11 @@ where
         out.push_sql(" SET ");
         self.set.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
-        self.filter.walk_ast(out.reborrow())?;
-        self.returning.walk_ast(out.reborrow())
+        self.filter.walk_ast(out.reborrow())
     }
 }
 
-impl<Tab, Set, Filter, Id, Ret, Conn> RunQueryDsl<Conn>
-    for CachedUpdate<Tab, Set, Filter, Id, Ret>
-{
-}
+impl<Tab, Set, Filter, Id, Conn> RunQueryDsl<Conn> for CachedUpdate<Tab, Set, Filter, Id> {}
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -177,6 +177,8 @@ mod async_face {
                             RawConnection::Sqlite(conn) => query.execute(conn),
                             #[cfg(feature = "postgres")]
                             RawConnection::Postgres(conn) => query.execute(conn),
+                            #[cfg(feature = "mysql")]
+                            RawConnection::Mysql(conn) => query.execute(conn),
                             #[allow(unreachable_patterns)]
                             _ => Err(diesel::result::Error::NotFound),
                         }
@@ -630,7 +632,7 @@ mod async_face {
             let reopened = bookshelf::Config::for_path(&path).open_async().await?;
             assert_eq!(reopened.count_authors().await?, 1);
             expect_err!(
-                AsyncRepository::open("mysql://nowhere/db").await,
+                AsyncRepository::open("mongodb://nowhere/db").await,
                 Error::UnsupportedUrl(_)
             );
             expect_err!(

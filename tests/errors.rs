@@ -143,7 +143,7 @@ backend_tests! {
 
 backend_tests! {
     fn pool_and_url_errors_are_well_formed(backend: Backend) -> TestResult {
-        let error = Repository::open("mysql://localhost/books")
+        let error = Repository::open("mongodb://localhost/books")
             .err()
             .ok_or("opened")?;
         assert!(matches!(error, Error::UnsupportedUrl(_)), "{error:?}");
@@ -208,6 +208,7 @@ backend_tests! {
         let name = match backend {
             Backend::Sqlite => "backend: \"sqlite\"",
             Backend::Postgres => "backend: \"postgres\"",
+            Backend::Mysql => "backend: \"mysql\"",
         };
         assert!(debug.contains(name), "{debug}");
 

@@ -62,7 +62,7 @@ const SECRET_NAME: &str = "Secret Name 8419";
 /// `"authors"` on PostgreSQL.
 fn quoted(backend: Backend, name: &str) -> String {
     match backend {
-        Backend::Sqlite => format!("`{name}`"),
+        Backend::Sqlite | Backend::Mysql => format!("`{name}`"),
         Backend::Postgres => format!("\"{name}\""),
     }
 }
@@ -88,7 +88,7 @@ backend_tests! {
         );
         // The value is bound, not inlined: the SQL holds the backend's placeholder.
         let placeholder = match backend {
-            Backend::Sqlite => "VALUES (?)",
+            Backend::Sqlite | Backend::Mysql => "VALUES (?)",
             Backend::Postgres => "VALUES ($1)",
         };
         assert!(
@@ -97,8 +97,13 @@ backend_tests! {
                 .any(|line| line.contains(&insert) && line.contains(placeholder)),
             "{log}"
         );
+        // MySQL spells BEGIN `START TRANSACTION`.
+        let begin = match backend {
+            Backend::Sqlite | Backend::Postgres => "BEGIN",
+            Backend::Mysql => "START TRANSACTION",
+        };
         assert!(
-            statements.iter().any(|line| line.contains("BEGIN")),
+            statements.iter().any(|line| line.contains(begin)),
             "{log}"
         );
         let from_books = format!("FROM {}", quoted(backend, "books"));
@@ -190,11 +195,23 @@ backend_tests! {
             tx.transaction(|tx| tx.count_authors())
         })?;
         let after = repo.stats();
-        assert_eq!(after.statements - before.statements, 3);
-        // BEGIN (IMMEDIATE on SQLite), SAVEPOINT, RELEASE, COMMIT.
+        // Two creates and a count; on MySQL, which has no RETURNING, each create is an
+        // INSERT and the SELECT that reads the row back.
+        let data_statements = match backend {
+            Backend::Sqlite | Backend::Postgres => 3,
+            Backend::Mysql => 5,
+        };
+        assert_eq!(after.statements - before.statements, data_statements);
+        // BEGIN (IMMEDIATE on SQLite), SAVEPOINT, RELEASE, COMMIT; on MySQL each create's
+        // INSERT and SELECT run in a savepoint of their own too (so that a failed
+        // read-back leaves no row behind in the open transaction): two more each.
+        let transaction_statements = match backend {
+            Backend::Sqlite | Backend::Postgres => 4,
+            Backend::Mysql => 8,
+        };
         assert_eq!(
             after.transaction_statements - before.transaction_statements,
-            4
+            transaction_statements
         );
         assert!(after.connections_opened >= 1);
         // Each SQLite connection runs six PRAGMAs and reads `foreign_keys` back; each
@@ -205,6 +222,8 @@ backend_tests! {
             #[cfg(feature = "postgres")]
             Backend::Postgres if common::postgres::pooled() => 0,
             Backend::Postgres => 1,
+            // The session's settings, in one batch.
+            Backend::Mysql => 1,
         };
         assert!(after.setup_statements >= per_connection * after.connections_opened);
         Ok(())
@@ -224,8 +243,8 @@ backend_tests! {
             log.lines()
                 .any(|line| line.contains("ignores it") && line.contains(setting))
         };
-        // An SQLite file takes both; PostgreSQL has neither.
-        let expected = backend == Backend::Postgres;
+        // An SQLite file takes both; PostgreSQL and MySQL have neither.
+        let expected = backend != Backend::Sqlite;
         assert_eq!(ignored("page_cache_size"), expected, "{log}");
         assert_eq!(ignored("mmap_size"), expected, "{log}");
         Ok(())

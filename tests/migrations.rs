@@ -99,7 +99,65 @@ const POSTGRES_SCHEMA: &str = "\
         AND name != '__diesel_schema_migrations' \
     ORDER BY name, kind";
 
-/// The schema of `db`, as [`SQLITE_SCHEMA`] or [`POSTGRES_SCHEMA`] lists it.
+/// The same for the test's database on MySQL or MariaDB (`DATABASE()`), read from
+/// `information_schema`, without diesel's table: each table with its engine and
+/// collation and its columns (name, full type, collation, nullability, default, extra:
+/// auto-increment, generated) in order, each index (its columns in order, uniqueness
+/// and kind), constraint (a CHECK with its clause, a foreign key with what it references
+/// and its rules, a unique or primary key) and trigger (when, on what, its body). Each
+/// table's `PRIMARY` index and key are named after it, since MySQL names them all alike.
+/// The table's auto-increment counter is left out: it is data, not schema.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+const MYSQL_SCHEMA: &str = "\
+    SELECT kind, name, tbl_name, `sql` FROM ( \
+        SELECT 'table' AS kind, t.table_name AS name, t.table_name AS tbl_name, \
+            CONCAT_WS(' / ', t.engine, t.table_collation, \
+                (SELECT GROUP_CONCAT(CONCAT_WS(' ', c.column_name, c.column_type, \
+                        COALESCE(c.collation_name, '-'), c.is_nullable, \
+                        COALESCE(c.column_default, '-'), COALESCE(NULLIF(c.extra, ''), '-'), \
+                        COALESCE(c.generation_expression, '-')) \
+                    ORDER BY c.ordinal_position SEPARATOR ', ') \
+                 FROM information_schema.columns c \
+                 WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name)) \
+                AS `sql` \
+        FROM information_schema.tables t \
+        WHERE t.table_schema = DATABASE() \
+        UNION ALL \
+        SELECT 'index', IF(s.index_name = 'PRIMARY', CONCAT(s.table_name, '.PRIMARY'), \
+                s.index_name), s.table_name, \
+            CONCAT(IF(s.non_unique = 0, 'UNIQUE ', ''), s.index_type, ' (', \
+                GROUP_CONCAT(s.column_name ORDER BY s.seq_in_index SEPARATOR ', '), ')') \
+        FROM information_schema.statistics s \
+        WHERE s.table_schema = DATABASE() \
+        GROUP BY s.table_name, s.index_name, s.non_unique, s.index_type \
+        UNION ALL \
+        SELECT 'constraint', IF(tc.constraint_name = 'PRIMARY', \
+                CONCAT(tc.table_name, '.PRIMARY'), tc.constraint_name), tc.table_name, \
+            CONCAT_WS(' ', tc.constraint_type, \
+                (SELECT cc.check_clause FROM information_schema.check_constraints cc \
+                 WHERE cc.constraint_schema = tc.constraint_schema \
+                     AND cc.table_name = tc.table_name \
+                     AND cc.constraint_name = tc.constraint_name), \
+                (SELECT CONCAT_WS(' ', rc.referenced_table_name, rc.update_rule, \
+                        rc.delete_rule) \
+                 FROM information_schema.referential_constraints rc \
+                 WHERE rc.constraint_schema = tc.constraint_schema \
+                     AND rc.table_name = tc.table_name \
+                     AND rc.constraint_name = tc.constraint_name)) \
+        FROM information_schema.table_constraints tc \
+        WHERE tc.constraint_schema = DATABASE() \
+        UNION ALL \
+        SELECT 'trigger', tg.trigger_name, tg.event_object_table, \
+            CONCAT_WS(' ', tg.action_timing, tg.event_manipulation, tg.action_orientation, \
+                tg.action_statement) \
+        FROM information_schema.triggers tg \
+        WHERE tg.trigger_schema = DATABASE() \
+    ) AS objects \
+    WHERE tbl_name != '__diesel_schema_migrations' \
+    ORDER BY name, kind";
+
+/// The schema of `db`, as [`SQLITE_SCHEMA`], [`POSTGRES_SCHEMA`] or [`MYSQL_SCHEMA`]
+/// lists it.
 fn schema_dump(db: &TestDb) -> Result<Vec<SchemaObject>, BoxError> {
     match db.backend {
         Backend::Sqlite => Ok(diesel::sql_query(SQLITE_SCHEMA).load(&mut raw(db.url())?)?),
@@ -110,6 +168,12 @@ fn schema_dump(db: &TestDb) -> Result<Vec<SchemaObject>, BoxError> {
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => Err("PostgreSQL tests need the `postgres` feature".into()),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => {
+            Ok(diesel::sql_query(MYSQL_SCHEMA).load(&mut common::mysql::connect(db.url())?)?)
+        }
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => Err("MySQL tests need the `mysql` feature".into()),
     }
 }
 
@@ -137,6 +201,10 @@ fn recorded_versions(db: &TestDb) -> Result<Vec<String>, BoxError> {
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => diesel::sql_query(SQL).load(&mut common::mysql::connect(db.url())?)?,
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
     };
     Ok(rows.into_iter().map(|row| row.version).collect())
 }
@@ -353,6 +421,7 @@ fn next_migration(db: &TestDb) -> Result<String, BoxError> {
     let dir = match db.backend {
         Backend::Sqlite => "migrations/sqlite",
         Backend::Postgres => "migrations/postgres",
+        Backend::Mysql => "migrations/mysql",
     };
     let migrations =
         FileBasedMigrations::from_path(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))?;
@@ -368,6 +437,13 @@ fn next_migration(db: &TestDb) -> Result<String, BoxError> {
             .map_err(|error| error.to_string())?,
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => common::mysql::connect(db.url())?
+            .run_next_migration(migrations)
+            .map(|version| version.to_string())
+            .map_err(|error| error.to_string())?,
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
     };
     Ok(version)
 }
@@ -384,7 +460,7 @@ fn tables(backend: Backend) -> Vec<&'static str> {
             "books_fts_docsize",
             "books_fts_idx",
         ],
-        Backend::Postgres => vec!["authors", "books"],
+        Backend::Postgres | Backend::Mysql => vec!["authors", "books"],
     }
 }
 
@@ -461,6 +537,17 @@ fn raw_rows(db: &TestDb) -> Result<Vec<String>, BoxError> {
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        // MySQL's `||` is OR: the same lines with CONCAT.
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => diesel::sql_query(
+            "SELECT CONCAT('author ', id, ' ', name) AS line FROM authors \
+             UNION ALL SELECT CONCAT('book ', id, ' ', title, ' ', author_id, ' ', \
+                 coalesce(isbn, '-'), ' ', coalesce(published_year, 0)) FROM books \
+             ORDER BY line",
+        )
+        .load(&mut common::mysql::connect(db.url())?)?,
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
     };
     Ok(lines.into_iter().map(|line| line.line).collect())
 }
@@ -486,7 +573,9 @@ backend_tests! {
     /// the schema, the rows and the recorded versions stay as they were. On PostgreSQL
     /// another session holds the three tables in EXCLUSIVE mode meanwhile, which lets
     /// reads through and makes any write wait, so a write would surface as a lock
-    /// timeout instead of the expected error.
+    /// timeout instead of the expected error. On MySQL another session holds every row
+    /// (and the gaps between them) of the three tables locked FOR UPDATE, to the same
+    /// end: plain reads pass, a write waits for the lock timeout.
     fn a_database_from_a_newer_build_is_refused_unchanged(backend: Backend) -> TestResult {
         let db = TestDb::open_with(backend, small_pool)?;
         let author = db.repo.create_author(&NewAuthor::new("Author 000001"))?;
@@ -509,7 +598,32 @@ backend_tests! {
                 )?;
                 Some(conn)
             }
-            Backend::Sqlite => None,
+            Backend::Sqlite | Backend::Mysql => None,
+        };
+        #[cfg(feature = "mysql")]
+        let mysql_lock_holder = match backend {
+            Backend::Mysql => {
+                #[derive(QueryableByName)]
+                struct Locked {
+                    #[diesel(sql_type = Text)]
+                    #[allow(dead_code)]
+                    locked: String,
+                }
+                let mut conn = common::mysql::connect(db.url())?;
+                conn.batch_execute("START TRANSACTION")?;
+                for table in ["authors", "books"] {
+                    diesel::sql_query(format!(
+                        "SELECT CAST(id AS CHAR) AS locked FROM {table} FOR UPDATE"
+                    ))
+                    .load::<Locked>(&mut conn)?;
+                }
+                diesel::sql_query(
+                    "SELECT version AS locked FROM __diesel_schema_migrations FOR UPDATE",
+                )
+                .load::<Locked>(&mut conn)?;
+                Some(conn)
+            }
+            Backend::Sqlite | Backend::Postgres => None,
         };
         for config in [db.config(), db.config().run_migrations(false)] {
             match config.busy_timeout(std::time::Duration::from_secs(2)).open() {
@@ -525,6 +639,8 @@ backend_tests! {
         assert!(error.to_string().contains(UNKNOWN), "{error}");
         #[cfg(feature = "postgres")]
         drop(lock_holder);
+        #[cfg(feature = "mysql")]
+        drop(mysql_lock_holder);
 
         // Still the old schema and data, and the unknown version, as they were.
         assert_eq!(schema_dump(&db)?, schema);

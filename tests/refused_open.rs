@@ -121,6 +121,10 @@ fn tables(db: &TestDb) -> Result<Vec<String>, BoxError> {
             "SELECT table_name::text AS name FROM information_schema.tables \
              WHERE table_schema = current_schema() ORDER BY name"
         }
+        Backend::Mysql => {
+            "SELECT CAST(table_name AS CHAR) AS name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() ORDER BY name"
+        }
     };
     let rows: Vec<Name> = match db.backend {
         Backend::Sqlite => {
@@ -132,8 +136,16 @@ fn tables(db: &TestDb) -> Result<Vec<String>, BoxError> {
         }
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => diesel::sql_query(sql).load(&mut common::mysql::connect(db.url())?)?,
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
     };
-    Ok(rows.into_iter().map(|row| row.name).collect())
+    // Sorted here, in byte order: MySQL's information_schema sorts by a case-insensitive
+    // collation, which puts `_` after the letters.
+    let mut names: Vec<String> = rows.into_iter().map(|row| row.name).collect();
+    names.sort();
+    Ok(names)
 }
 
 backend_tests! {

@@ -106,6 +106,26 @@ fn dump(db: &TestDb) -> Result<Vec<String>, BoxError> {
         .load(&mut common::postgres::connect(db.url())?)?,
         #[cfg(not(feature = "postgres"))]
         Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+        // Every part converted to one character set and collation, so that the union's
+        // parts compare.
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => diesel::sql_query(
+            "SELECT CONVERT(CONCAT('author ', id, ' ', name) USING utf8mb4) AS line FROM authors \
+             UNION ALL SELECT CONVERT(CONCAT('book ', id, ' ', author_id, ' ', title, ' ', \
+                 IFNULL(isbn, '-'), ' ', IFNULL(published_year, '-')) USING utf8mb4) FROM books \
+             UNION ALL SELECT CONVERT(CONCAT('migration ', version) USING utf8mb4) \
+                 FROM __diesel_schema_migrations \
+             UNION ALL SELECT CONVERT(CONCAT('column ', table_name, '.', column_name, ' ', \
+                 column_type, ' ', is_nullable, ' ', IFNULL(column_default, '-')) USING utf8mb4) \
+                 FROM information_schema.columns WHERE table_schema = DATABASE() \
+             UNION ALL SELECT CONVERT(CONCAT('index ', table_name, '.', index_name, ' ', \
+                 column_name, ' ', seq_in_index) USING utf8mb4) \
+                 FROM information_schema.statistics WHERE table_schema = DATABASE() \
+             ORDER BY 1",
+        )
+        .load(&mut common::mysql::connect(db.url())?)?,
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
     };
     Ok(rows.into_iter().map(|row| row.line).collect())
 }
@@ -306,9 +326,9 @@ backend_tests! {
         // SQLite: the main file's bytes, with everything checkpointed into it first.
         let before = match backend {
             Backend::Sqlite => vec![format!("{:?}", checkpointed_bytes(&db.path())?)],
-            Backend::Postgres => dump(&db)?,
+            Backend::Postgres | Backend::Mysql => dump(&db)?,
         };
-        if backend == Backend::Postgres {
+        if backend != Backend::Sqlite {
             assert!(before.iter().any(|line| line.contains(NEWER)), "{before:?}");
         }
         for config in [db.config(), db.config().run_migrations(false)] {
@@ -325,7 +345,7 @@ backend_tests! {
             let after = match backend {
                 // The bytes as they are now, without a checkpoint.
                 Backend::Sqlite => vec![format!("{:?}", std::fs::read(db.path())?)],
-                Backend::Postgres => dump(&db)?,
+                Backend::Postgres | Backend::Mysql => dump(&db)?,
             };
             assert_eq!(after, before, "the database is unchanged");
         }

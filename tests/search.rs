@@ -52,6 +52,8 @@ backend_tests! {
         match backend {
             Backend::Postgres => assert_eq!(strasse, ["Die Straße"]),
             Backend::Sqlite => assert!(strasse.is_empty(), "{strasse:?}"),
+            // utf8mb4_unicode_520_ci compares "ß" equal to "ss", as unaccent folds it.
+            Backend::Mysql => assert_eq!(strasse, ["Die Straße"]),
         }
         Ok(())
     }

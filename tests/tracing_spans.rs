@@ -94,6 +94,7 @@ fn db_system(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgresql",
+        Backend::Mysql => "mysql",
     }
 }
 

@@ -350,12 +350,18 @@ backend_tests! {
                             "the writer's commits are visible"
                         );
                     }
+                    Backend::Mysql => {
+                        // Nothing blocks the writer either, but REPEATABLE READ keeps the
+                        // snapshot of the first read: its commits stay out of sight.
+                        assert!(done_rx.recv().is_ok(), "the writer failed");
+                        assert_eq!(tx.count_authors()?, before, "the snapshot holds");
+                    }
                 }
                 tx.create_author(&NewAuthor::new(format!("Reader {round}")))?;
                 Ok((before, tx.count_authors()?))
             })?;
             let written_meanwhile = match backend {
-                Backend::Sqlite => 0,
+                Backend::Sqlite | Backend::Mysql => 0,
                 Backend::Postgres => 5,
             };
             assert_eq!(after, before + written_meanwhile + 1);

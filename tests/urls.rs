@@ -116,7 +116,7 @@ fn forms_sqlite_would_misread_are_refused_before_creating_anything() -> TestResu
         (format!("file:{path}#v2"), "fragment"),
         (format!("file:{path}%00.old"), "%00"),
         (format!("file://elsewhere{path}"), "host"),
-        (format!("mysql://{path}"), "scheme"),
+        (format!("mongodb://{path}"), "scheme"),
     ] {
         match Config::new(&url).open() {
             Err(Error::UnsupportedUrl(message)) => {

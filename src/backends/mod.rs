@@ -1,7 +1,7 @@
 //! The backends, and the pool of whichever one a repository runs on.
 //!
-//! Each backend is one module here: [`sqlite`] (the embedded default) and `postgres`
-//! (the `postgres` feature). A backend's module holds everything of it: connection
+//! Each backend is one module here: [`sqlite`] (the embedded default), `postgres`
+//! (the `postgres` feature) and `mysql` (the `mysql` feature, MySQL and MariaDB). A backend's module holds everything of it: connection
 //! set-up (pragmas, session settings), its pool, the SQL only it uses, its embedded
 //! migrations, and its implementation of [`Backend`], the one trait that says how
 //! backends differ. Every operation is written once in [`ops`](crate::ops) and compiled
@@ -18,6 +18,8 @@
 //! hatch hands out the concrete connection); a variant of [`Target`] with its URL
 //! scheme; and its migrations under `migrations/`.
 
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
@@ -39,6 +41,8 @@ pub(crate) enum AnyPool {
     Sqlite(sqlite::Pool),
     #[cfg(feature = "postgres")]
     Postgres(postgres::PgCluster),
+    #[cfg(feature = "mysql")]
+    Mysql(mysql::MysqlPool),
 }
 
 impl AnyPool {
@@ -52,6 +56,8 @@ impl AnyPool {
             Target::Postgres(server) => {
                 AnyPool::Postgres(postgres::open(server, config, counters)?)
             }
+            #[cfg(feature = "mysql")]
+            Target::Mysql(server) => AnyPool::Mysql(mysql::open(server, config, counters)?),
         })
     }
 
@@ -71,6 +77,8 @@ impl AnyPool {
             AnyPool::Sqlite(pool) => f(&mut **pool.pool.checkout(wait).map_err(Error::from)?),
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(cluster) => cluster.write(wait, f),
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(pool) => f(&mut pool.checkout(wait).map_err(Error::from)?.conn),
         }
     }
 
@@ -93,6 +101,8 @@ impl AnyPool {
             AnyPool::Sqlite(pool) => f(&mut **pool.pool.checkout(wait).map_err(Error::from)?),
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(cluster) => cluster.read(consistency, wait, f),
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(pool) => f(&mut pool.checkout(wait).map_err(Error::from)?.conn),
         }
     }
 
@@ -102,6 +112,8 @@ impl AnyPool {
             AnyPool::Sqlite(_) => None,
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(cluster) => cluster.write_token(),
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(_) => None,
         }
     }
 
@@ -111,6 +123,8 @@ impl AnyPool {
             AnyPool::Sqlite(_) => Vec::new(),
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(cluster) => cluster.endpoints(),
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(_) => Vec::new(),
         }
     }
 
@@ -120,6 +134,8 @@ impl AnyPool {
             AnyPool::Sqlite(pool) => pool.pool.state(),
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(pool) => pool.state(),
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(pool) => pool.state(),
         }
     }
 
@@ -130,6 +146,8 @@ impl AnyPool {
             AnyPool::Sqlite(_) => diesel::SqliteConnection::NAME,
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(_) => diesel::PgConnection::NAME,
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(_) => diesel::MysqlConnection::NAME,
         }
     }
 
@@ -139,6 +157,8 @@ impl AnyPool {
             AnyPool::Sqlite(pool) => pool.in_memory(),
             #[cfg(feature = "postgres")]
             AnyPool::Postgres(_) => false,
+            #[cfg(feature = "mysql")]
+            AnyPool::Mysql(_) => false,
         }
     }
 }

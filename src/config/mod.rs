@@ -3,7 +3,7 @@
 mod location;
 mod sqlite;
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) use self::location::redacted;
 pub(crate) use self::location::{Location, ServerUrl};
 pub(crate) use self::sqlite::page_cache_kib;
@@ -499,12 +499,21 @@ impl Config {
                 Target::SqliteMemory => Some("applies to database files, not to :memory:"),
                 #[cfg(feature = "postgres")]
                 Target::Postgres(_) => Some("applies to SQLite files, not to PostgreSQL"),
+                #[cfg(feature = "mysql")]
+                Target::Mysql(_) => Some("applies to SQLite files, not to MySQL"),
             };
             if let Some(refusal) = refusal {
                 return Err(invalid("process_exclusive", refusal.to_owned()));
             }
         }
         self.check_replicas(target)?;
+        #[cfg(feature = "mysql")]
+        if self.transaction_pooler && matches!(target, Target::Mysql(_)) {
+            return Err(invalid(
+                "transaction_pooler",
+                "applies to PostgreSQL behind PgBouncer, not to MySQL".to_owned(),
+            ));
+        }
         self.note_sqlite_settings(target);
         let server_only = [
             ("statement_timeout", self.statement_timeout.is_some()),
@@ -543,6 +552,13 @@ impl Config {
             return Err(invalid(
                 "read_replica",
                 "applies to PostgreSQL; SQLite reads its own file".to_owned(),
+            ));
+        }
+        #[cfg(feature = "mysql")]
+        if matches!(target, Target::Mysql(_)) {
+            return Err(invalid(
+                "read_replica",
+                "applies to PostgreSQL; bookshelf reads MySQL from its primary only".to_owned(),
             ));
         }
         for ServerUrl(url) in &self.read_replicas {

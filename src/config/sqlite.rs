@@ -157,6 +157,14 @@ impl Config {
                 ),
                 ("mmap_size", self.mmap_size != DEFAULT_MMAP_SIZE),
             ],
+            #[cfg(feature = "mysql")]
+            Target::Mysql(_) => &[
+                (
+                    "page_cache_size",
+                    self.page_cache_size != DEFAULT_PAGE_CACHE_SIZE,
+                ),
+                ("mmap_size", self.mmap_size != DEFAULT_MMAP_SIZE),
+            ],
         };
         for (setting, _) in ignored.iter().filter(|(_, set)| *set) {
             tracing::debug!(

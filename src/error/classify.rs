@@ -60,8 +60,56 @@ impl From<diesel::result::Error> for Error {
                 let (_, field) = conflict_target(info.as_ref());
                 Error::validation(field, "rejected by a database CHECK constraint")
             }
+            // MariaDB's CHECK failure (4025, "CONSTRAINT `books_isbn_check` failed for
+            // `db`.`books`"), which diesel, knowing MySQL's number (3819) only, leaves
+            // without a kind.
+            E::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("CONSTRAINT `")
+                    && info.message().contains("` failed for ") =>
+            {
+                let (_, field) = conflict_target(info.as_ref());
+                Error::validation(field, "rejected by a database CHECK constraint")
+            }
             other => Error::Database(other),
         }
+    }
+}
+
+impl Error {
+    /// This error, with a clash on an unnamed primary key placed on `entity`: the kind
+    /// of row of the one table the failed statement wrote. MariaDB's duplicate-entry
+    /// message names every table's primary key alike (`for key 'PRIMARY'`), so the
+    /// message alone cannot tell an author's id from a book's; the operation that ran
+    /// the statement can. Any other error is returned as it is.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn in_table(self, entity: Entity) -> Error {
+        match self {
+            Error::Conflict {
+                field: "id",
+                source: Some(source),
+                ..
+            } if names_unqualified_primary_key(&source) => Error::Conflict {
+                entity,
+                field: "id",
+                source: Some(source),
+            },
+            Error::InvalidRow { index, error } => Error::InvalidRow {
+                index,
+                error: Box::new(error.in_table(entity)),
+            },
+            other => other,
+        }
+    }
+}
+
+/// True for a duplicate-entry error on a primary key that the message does not place
+/// in a table (MariaDB's `… for key 'PRIMARY'`; MySQL 8 writes `'authors.PRIMARY'`).
+fn names_unqualified_primary_key(error: &diesel::result::Error) -> bool {
+    match error {
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            mysql_key(info.message()) == Some("PRIMARY")
+        }
+        _ => false,
     }
 }
 
@@ -143,7 +191,10 @@ impl DatabaseErrorInformation for CopiedInfo {
 /// constraint's name; SQLite only a message such as `UNIQUE constraint failed: books.isbn`,
 /// so both are searched, most specific column first.
 fn conflict_target(info: &dyn DatabaseErrorInformation) -> (Entity, &'static str) {
-    let text = info.constraint_name().unwrap_or_else(|| info.message());
+    let text = info
+        .constraint_name()
+        .or_else(|| mysql_key(info.message()))
+        .unwrap_or_else(|| info.message());
     let entity = if text.contains("authors") {
         Entity::Author
     } else {
@@ -156,4 +207,91 @@ fn conflict_target(info: &dyn DatabaseErrorInformation) -> (Entity, &'static str
         .find(|field| text.contains(field))
         .unwrap_or("id");
     (entity, field)
+}
+
+/// The key or constraint a MySQL message names, so that the values it quotes (a title
+/// holding "isbn", say) are not searched: `… for key 'books_isbn_key'` (MySQL 8 writes
+/// `'books.books_isbn_key'`), or `CONSTRAINT `books_isbn_check` failed for …`.
+fn mysql_key(message: &str) -> Option<&str> {
+    if let Some((_, key)) = message.rsplit_once(" for key '") {
+        return key.strip_suffix('\'');
+    }
+    message
+        .strip_prefix("CONSTRAINT `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_messages_name_their_key_not_the_values() {
+        let cases = [
+            (
+                "Duplicate entry '7-isbn of authors' for key 'books_author_id_title_key'",
+                Some("books_author_id_title_key"),
+            ),
+            (
+                "Duplicate entry '9780306406157' for key 'books.books_isbn_key'",
+                Some("books.books_isbn_key"),
+            ),
+            (
+                "CONSTRAINT `authors_name_check` failed for `db`.`authors`",
+                Some("authors_name_check"),
+            ),
+            ("UNIQUE constraint failed: books.isbn", None),
+        ];
+        for (message, key) in cases {
+            assert_eq!(mysql_key(message), key, "{message}");
+        }
+    }
+
+    fn duplicate(message: &str) -> Error {
+        Error::from(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn an_unnamed_primary_key_clash_is_placed_on_the_table_written() {
+        let entity_of = |error: Error| match error {
+            Error::Conflict { entity, field, .. } => Some((entity, field)),
+            Error::InvalidRow { error, .. } => match *error {
+                Error::Conflict { entity, field, .. } => Some((entity, field)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let primary = "Duplicate entry '1' for key 'PRIMARY'";
+        assert_eq!(
+            entity_of(duplicate(primary).in_table(Entity::Author)),
+            Some((Entity::Author, "id"))
+        );
+        assert_eq!(
+            entity_of(duplicate(primary).in_table(Entity::Book)),
+            Some((Entity::Book, "id"))
+        );
+        let in_a_row = Error::InvalidRow {
+            index: 2,
+            error: Box::new(duplicate(primary)),
+        };
+        assert_eq!(
+            entity_of(in_a_row.in_table(Entity::Author)),
+            Some((Entity::Author, "id"))
+        );
+        // A key the message names keeps the table it names.
+        let isbn = "Duplicate entry '9780306406157' for key 'books_isbn_key'";
+        assert_eq!(
+            entity_of(duplicate(isbn).in_table(Entity::Author)),
+            Some((Entity::Book, "isbn"))
+        );
+        let qualified = "Duplicate entry '1' for key 'authors.PRIMARY'";
+        assert_eq!(
+            entity_of(duplicate(qualified).in_table(Entity::Book)),
+            Some((Entity::Author, "id"))
+        );
+    }
 }

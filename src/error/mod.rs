@@ -291,7 +291,7 @@ impl Error {
 
     /// True when the database gave up waiting for another connection's lock: SQLite's
     /// `database is locked` after the busy timeout; on PostgreSQL a lock timeout, a
-    /// deadlock, or a serialization failure. The operation may succeed if retried.
+    /// deadlock, or a serialization failure; on MySQL a lock wait timeout or a deadlock. The operation may succeed if retried.
     pub fn is_busy(&self) -> bool {
         if let Error::Database(diesel::result::Error::DatabaseError(
             DatabaseErrorKind::SerializationFailure,
@@ -305,6 +305,9 @@ impl Error {
                 "database is locked",
                 "due to lock timeout",
                 "deadlock detected",
+                // MySQL's lock wait timeout (1205); its deadlock (1213) is diesel's
+                // SerializationFailure.
+                "Lock wait timeout exceeded",
             ]
             .iter()
             .any(|busy| message.contains(busy))

@@ -17,6 +17,7 @@ use crate::schema::books;
 #[diesel(belongs_to(Author))]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 #[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
 #[diesel(treat_none_as_default_value = false)]
 pub struct Book {
     /// Assigned by the database.

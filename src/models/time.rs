@@ -159,6 +159,13 @@ impl TimeText for diesel::pg::Pg {
     }
 }
 
+#[cfg(feature = "mysql")]
+impl TimeText for diesel::mysql::Mysql {
+    fn read_time(bytes: Self::RawValue<'_>) -> deserialize::Result<DbTime> {
+        <NaiveDateTime as FromSql<Timestamp, Self>>::from_sql(bytes).map(DbTime)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;

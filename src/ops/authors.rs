@@ -40,25 +40,8 @@ macro_rules! author_ops {
         impl AuthorOps for $conn {
             fn create_author(&mut self, new: &NewAuthor) -> Result<Author> {
                 let row = validate::author(new)?;
-                // `get_results` steps the statement to its end, which is where SQLite runs its
-                // automatic WAL checkpoint; `get_result` would stop at the row and leave the
-                // checkpoint to whichever statement next runs to completion.
-                // `ON CONFLICT (id) DO NOTHING`: an id the generator handed out that a row
-                // already holds (after an import) inserts nothing instead of failing, so the
-                // retry needs no savepoint around the insert.
-                // The statement's SQL never changes: cached by type (`sql::cached`).
-                struct CreateAuthor;
                 self.with_fresh_ids(IdTable::Authors, |conn| {
-                    sql::cached::<CreateAuthor, _>(
-                        diesel::insert_into(authors::table)
-                            .values(&row)
-                            .on_conflict(authors::id)
-                            .do_nothing()
-                            .returning(Author::as_returning()),
-                    )
-                    .get_results(conn)?
-                    .pop()
-                    .ok_or(Error::Conflict {
+                    conn.insert_author(&row)?.ok_or(Error::Conflict {
                         entity: Entity::Author,
                         field: "id",
                         source: None,
@@ -107,7 +90,7 @@ macro_rules! author_ops {
                 /// The cache key of the rename statement.
                 struct Rename;
                 let name = validate::text("name", name)?;
-                let renamed = sql::update::<Rename, _, _, _>(
+                let update = sql::update::<Rename, _, _, _>(
                     authors::table,
                     (
                         authors::name.eq(name),
@@ -115,13 +98,15 @@ macro_rules! author_ops {
                         authors::updated_at.eq(clock::<Self>()),
                     ),
                     authors::id.eq(id),
-                )
-                .returning(Author::as_returning())
-                .get_results(self)?;
-                renamed
-                    .into_iter()
-                    .next()
-                    .ok_or(Error::NotFound(Missing::Author(id)))
+                );
+                self.update_returning(update, |conn| {
+                    authors::table
+                        .find(id)
+                        .select(Author::as_select())
+                        .get_result(conn)
+                        .optional()
+                })?
+                .ok_or(Error::NotFound(Missing::Author(id)))
             }
 
             fn rename_author_if(
@@ -133,7 +118,7 @@ macro_rules! author_ops {
                 /// The cache key of the conditional rename statement.
                 struct RenameIf;
                 let name = validate::text("name", name)?;
-                let renamed = sql::update::<RenameIf, _, _, _>(
+                let update = sql::update::<RenameIf, _, _, _>(
                     authors::table,
                     (
                         authors::name.eq(name),
@@ -141,10 +126,14 @@ macro_rules! author_ops {
                         authors::updated_at.eq(clock::<Self>()),
                     ),
                     authors::id.eq(id).and(authors::version.eq(expected)),
-                )
-                .returning(Author::as_returning())
-                .get_results(self)?;
-                match renamed.into_iter().next() {
+                );
+                match self.update_returning(update, |conn| {
+                    authors::table
+                        .find(id)
+                        .select(Author::as_select())
+                        .get_result(conn)
+                        .optional()
+                })? {
                     Some(author) => Ok(author),
                     None => Err(self.author_not_at(id, expected)?),
                 }

@@ -58,17 +58,11 @@ macro_rules! book_ops {
         impl BookOps for $conn {
             fn create_book(&mut self, new: &NewBook) -> Result<Book> {
                 let row = validate::book(new)?;
-                // `get_results` runs the statement to its end: see `create_author`.
                 let created = self.with_fresh_ids(IdTable::Books, |conn| {
-                    transaction::recoverable(conn, |conn| {
-                        Ok(diesel::insert_into(books::table)
-                            .values(&row)
-                            .returning(Book::as_returning())
-                            .get_results(conn)?)
-                    })
+                    transaction::recoverable(conn, |conn| conn.insert_book(&row))
                 });
                 match created {
-                    Ok(mut created) => created.pop().ok_or(Error::NotWritten(Entity::Book)),
+                    Ok(created) => created.ok_or(Error::NotWritten(Entity::Book)),
                     Err(error) => Err(missing_author(error, new.author_id)),
                 }
             }
@@ -161,18 +155,21 @@ macro_rules! book_ops {
                 if changes.is_empty() {
                     return self.book(id)?.ok_or(not_found);
                 }
-                // `get_results` runs the statement to its end: see `create_author`.
                 transaction::recoverable(self, |conn| {
-                    Ok(diesel::update(books::table.find(id))
-                        .set((
-                            &changeset,
-                            books::version.eq(books::version + 1),
-                            books::updated_at.eq(clock::<Self>()),
-                        ))
-                        .returning(Book::as_returning())
-                        .get_results(conn)?)
+                    let update = diesel::update(books::table.find(id)).set((
+                        &changeset,
+                        books::version.eq(books::version + 1),
+                        books::updated_at.eq(clock::<Self>()),
+                    ));
+                    conn.update_returning(update, |conn| {
+                        books::table
+                            .find(id)
+                            .select(Book::as_select())
+                            .get_result(conn)
+                            .optional()
+                    })
                 })
-                .and_then(|mut updated| updated.pop().ok_or(not_found))
+                .and_then(|updated| updated.ok_or(not_found))
             }
 
             fn update_book_if(
@@ -194,7 +191,7 @@ macro_rules! book_ops {
                     };
                 }
                 let updated = transaction::recoverable(self, |conn| {
-                    Ok(diesel::update(
+                    let update = diesel::update(
                         books::table
                             .filter(books::id.eq(id))
                             .filter(books::version.eq(expected)),
@@ -203,11 +200,16 @@ macro_rules! book_ops {
                         &changeset,
                         books::version.eq(books::version + 1),
                         books::updated_at.eq(clock::<Self>()),
-                    ))
-                    .returning(Book::as_returning())
-                    .get_results(conn)?)
+                    ));
+                    conn.update_returning(update, |conn| {
+                        books::table
+                            .find(id)
+                            .select(Book::as_select())
+                            .get_result(conn)
+                            .optional()
+                    })
                 })?;
-                match updated.into_iter().next() {
+                match updated {
                     Some(book) => Ok(book),
                     None => Err(self.book_not_at(id, expected)?),
                 }

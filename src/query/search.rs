@@ -55,6 +55,12 @@ impl Search {
         query
     }
 
+    /// The words, in the order of the text, each once.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn words(&self) -> &[String] {
+        &self.words
+    }
+
     /// The words as plain text, one space between them (PostgreSQL's
     /// `plainto_tsquery` requires every word it finds in it).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]

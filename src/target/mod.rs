@@ -5,6 +5,8 @@
 //! writes from the decoded name, so a path, `sqlite://path` and `file:path` that name one
 //! file open that file whatever the other settings are.
 
+#[cfg(feature = "mysql")]
+mod mysql;
 mod path;
 #[cfg(feature = "postgres")]
 mod server;
@@ -13,6 +15,8 @@ mod uri;
 use std::path::PathBuf;
 
 use crate::error::Result;
+#[cfg(feature = "mysql")]
+pub(crate) use mysql::MysqlTarget;
 #[cfg(feature = "postgres")]
 pub(crate) use server::ServerTarget;
 use uri::{refused, Uri};
@@ -28,6 +32,9 @@ pub(crate) enum Target {
     /// and the crate's own `pooler` parameter).
     #[cfg(feature = "postgres")]
     Postgres(ServerTarget),
+    /// A MySQL or MariaDB server (a `mysql://` or `mariadb://` URL).
+    #[cfg(feature = "mysql")]
+    Mysql(MysqlTarget),
 }
 
 /// An SQLite database file, and how the URL asks SQLite to open it.
@@ -56,8 +63,9 @@ const KNOWN_PARAMS: [&str; 7] = [
 impl Target {
     /// Reads `url`: `:memory:`, a path, `sqlite://…` or `sqlite:…` (both the `file:` URI
     /// with the same text after `file:`, as diesel and sqlx read them), a `file:` URI, or
-    /// with the `postgres` feature a `postgres://` or `postgresql://` URL. Surrounding
-    /// whitespace is ignored.
+    /// with the `postgres` feature a `postgres://` or `postgresql://` URL, or with the
+    /// `mysql` feature a `mysql://` or `mariadb://` URL. Surrounding whitespace is
+    /// ignored.
     ///
     /// # Errors
     ///
@@ -66,7 +74,8 @@ impl Target {
     /// would give each connection a temporary database), `mode=memory` or `vfs=memdb` (a
     /// private database per connection), and URI forms SQLite reads otherwise than they
     /// look; [`Error::Config`](crate::Error::Config) for a PostgreSQL URL whose `pooler`
-    /// parameter is not `transaction`.
+    /// parameter is not `transaction`. A MySQL URL is checked as
+    /// [`MysqlTarget::parse`](mysql::MysqlTarget::parse) says.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let url = url.trim();
         if url.contains('\0') {
@@ -88,6 +97,16 @@ impl Target {
             return Err(crate::error::Error::UnsupportedUrl(
                 "a PostgreSQL URL needs bookshelf's `postgres` cargo feature \
                  (bookshelf = { features = [\"postgres\"] })"
+                    .to_owned(),
+            ));
+        }
+        if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            #[cfg(feature = "mysql")]
+            return Ok(Target::Mysql(MysqlTarget::parse(url)?));
+            #[cfg(not(feature = "mysql"))]
+            return Err(crate::error::Error::UnsupportedUrl(
+                "a MySQL or MariaDB URL needs bookshelf's `mysql` cargo feature \
+                 (bookshelf = { features = [\"mysql\"] })"
                     .to_owned(),
             ));
         }

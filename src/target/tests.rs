@@ -92,7 +92,7 @@ fn forms_without_exactly_one_database_are_refused() -> std::result::Result<(), S
         ("file:x.db?mode=memory", "`:memory:`"),
         ("file:x.db?mode=memory&cache=shared", "`:memory:`"),
         ("file:/x.db?vfs=memdb", "`:memory:`"),
-        ("mysql://localhost/db", "scheme"),
+        ("mongodb://localhost/db", "scheme"),
         ("file://server/x.db", "host"),
         ("file:x.db#frag", "fragment"),
         ("x\0.db", "NUL"),
@@ -151,6 +151,27 @@ fn postgres_urls_need_the_feature() -> std::result::Result<(), String> {
             transaction_pooler: false
         }))
     );
+    Ok(())
+}
+
+#[test]
+fn mysql_urls_need_the_feature() -> std::result::Result<(), String> {
+    for url in [
+        "mysql://root@127.0.0.1/test",
+        "mariadb://root@127.0.0.1/test",
+    ] {
+        #[cfg(not(feature = "mysql"))]
+        if !refusal(url)?.contains("`mysql` cargo feature") {
+            return Err(format!("{url}: the refusal does not name the feature"));
+        }
+        #[cfg(feature = "mysql")]
+        match Target::parse(url) {
+            Ok(Target::Mysql(target)) => {
+                assert_eq!(target.url, "mysql://root@127.0.0.1/test", "{url}");
+            }
+            other => return Err(format!("{url}: expected a MySQL target, got {other:?}")),
+        }
+    }
     Ok(())
 }
 

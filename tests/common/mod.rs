@@ -3,6 +3,11 @@
 //! backend ([`backend_tests!`]), and seed data in the workload's naming
 //! (`Author 000001`, `Title 000001-01`).
 
+// The web example's tests include this module too, and their crate has no `mysql`
+// feature: there the MySQL half is compiled out, and its `cfg`s name a feature that
+// crate does not declare.
+#![allow(unexpected_cfgs)]
+
 use bookshelf::{Author, Config, NewAuthor, NewBook, Repository};
 use tempfile::TempDir;
 
@@ -21,6 +26,11 @@ const DB_FILE: &str = "bookshelf.db";
 #[allow(dead_code)]
 pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
 
+/// The variable naming the MySQL or MariaDB server the tests may use; without it, the
+/// MySQL half of each per-backend test says it is skipped.
+#[allow(dead_code)]
+pub const MYSQL_URL_VAR: &str = "BOOKSHELF_TEST_MYSQL_URL";
+
 /// Says that a test, or part of one, did not run and why, where a plain `cargo test`
 /// shows it: libtest captures what `eprintln!` prints and shows it only for failing
 /// tests, so a skip would look like a pass. This writes to stderr itself.
@@ -38,6 +48,8 @@ pub enum Backend {
     Sqlite,
     /// A fresh database on the server named by [`POSTGRES_URL_VAR`].
     Postgres,
+    /// A fresh database on the server named by [`MYSQL_URL_VAR`].
+    Mysql,
 }
 
 /// Where a [`TestDb`] keeps its data; removed on drop (held for that alone).
@@ -47,6 +59,8 @@ enum Place {
     Dir(TempDir),
     #[cfg(feature = "postgres")]
     Database(postgres::Database),
+    #[cfg(feature = "mysql")]
+    MysqlDatabase(mysql::Database),
 }
 
 /// A [`Repository`] on a database of its own: a fresh SQLite file in a temporary
@@ -125,6 +139,13 @@ impl TestDb {
             }
             #[cfg(not(feature = "postgres"))]
             Backend::Postgres => Err("PostgreSQL tests need the `postgres` feature".into()),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => {
+                let database = mysql::Database::create()?;
+                Ok((database.url().to_owned(), Place::MysqlDatabase(database)))
+            }
+            #[cfg(not(feature = "mysql"))]
+            Backend::Mysql => Err("MySQL tests need the `mysql` feature".into()),
         }
     }
 
@@ -144,6 +165,8 @@ impl TestDb {
             Place::Dir(dir) => dir.path().join(DB_FILE),
             #[cfg(feature = "postgres")]
             Place::Database(_) => std::path::PathBuf::new(),
+            #[cfg(feature = "mysql")]
+            Place::MysqlDatabase(_) => std::path::PathBuf::new(),
         }
     }
 
@@ -163,6 +186,13 @@ impl TestDb {
             }
             #[cfg(not(feature = "postgres"))]
             Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => {
+                let mut conn = mysql::connect(&self.url)?;
+                conn.batch_execute(sql)?;
+            }
+            #[cfg(not(feature = "mysql"))]
+            Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
         }
         Ok(())
     }
@@ -185,6 +215,13 @@ impl TestDb {
             }
             #[cfg(not(feature = "postgres"))]
             Backend::Postgres => return Err("PostgreSQL tests need the `postgres` feature".into()),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => {
+                let mut conn = mysql::connect(&self.url)?;
+                diesel::sql_query(sql).get_result(&mut conn)?
+            }
+            #[cfg(not(feature = "mysql"))]
+            Backend::Mysql => return Err("MySQL tests need the `mysql` feature".into()),
         };
         Ok(row.n)
     }
@@ -403,9 +440,105 @@ pub mod postgres {
     }
 }
 
+/// The MySQL or MariaDB server of the tests: one database per test.
+#[cfg(feature = "mysql")]
+pub mod mysql {
+    use super::{BoxError, MYSQL_URL_VAR};
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    /// The server's URL, when the tests are to use one (an empty one is an error, so a
+    /// misconfigured CI cannot pass silently).
+    pub fn server_url() -> Result<Option<String>, BoxError> {
+        match std::env::var(MYSQL_URL_VAR) {
+            Ok(url) if url.trim().is_empty() => Err(format!("{MYSQL_URL_VAR} is empty").into()),
+            Ok(url) => Ok(Some(url)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A raw diesel connection to `url` (`mariadb://` read as `mysql://`), outside the
+    /// crate.
+    pub fn connect(url: &str) -> Result<diesel::MysqlConnection, BoxError> {
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        Ok(diesel::MysqlConnection::establish(&url)?)
+    }
+
+    /// A database of its own on the server (`CREATE DATABASE bookshelf_test_…`),
+    /// dropped with everything in it on drop.
+    #[derive(Debug)]
+    pub struct Database {
+        server: String,
+        name: String,
+        url: String,
+    }
+
+    impl Database {
+        /// Creates a new database, and a URL whose connections use it.
+        pub fn create() -> Result<Self, BoxError> {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let server = server_url()?.ok_or_else(|| format!("{MYSQL_URL_VAR} is not set"))?;
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .subsec_nanos();
+            let name = format!(
+                "bookshelf_test_{}_{}_{nanos}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let url = super::postgres_like_with_database(&server, &name)?;
+            connect(&server)?.batch_execute(&format!(
+                "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
+            ))?;
+            Ok(Self { server, name, url })
+        }
+
+        /// The URL of a connection to this database.
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+    }
+
+    impl Drop for Database {
+        fn drop(&mut self) {
+            let dropped = connect(&self.server).and_then(|mut conn| {
+                conn.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name))
+                    .map_err(BoxError::from)
+            });
+            if let Err(error) = dropped {
+                eprintln!("could not drop test database {}: {error}", self.name);
+            }
+        }
+    }
+}
+
+/// `url` with its database (the path) replaced by `name`; the query is kept.
+#[allow(dead_code)]
+pub fn postgres_like_with_database(url: &str, name: &str) -> Result<String, BoxError> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_at = base.find("://").ok_or("not a server URL")? + 3;
+    let authority = match base[authority_at..].find('/') {
+        Some(slash) => &base[..authority_at + slash],
+        None => base,
+    };
+    Ok(match query {
+        Some(query) => format!("{authority}/{name}?{query}"),
+        None => format!("{authority}/{name}"),
+    })
+}
+
 /// Defines each test once and runs it on every backend: `mod name { fn sqlite; fn
-/// postgres }`. The PostgreSQL half needs the `postgres` feature and runs when
-/// [`POSTGRES_URL_VAR`] is set; without it, it says so on stderr and passes.
+/// postgres; fn mysql }`. The PostgreSQL half needs the `postgres` feature and runs when
+/// [`POSTGRES_URL_VAR`] is set, the MySQL half the `mysql` feature and
+/// [`MYSQL_URL_VAR`]; without its variable, a half says so on stderr and passes.
 ///
 /// ```ignore
 /// backend_tests! {
@@ -444,6 +577,20 @@ macro_rules! backend_tests {
                     return Ok(());
                 }
                 run($crate::common::Backend::Postgres)
+            }
+
+            #[cfg(feature = "mysql")]
+            #[test]
+            fn mysql() -> $crate::common::TestResult {
+                if $crate::common::mysql::server_url()?.is_none() {
+                    $crate::common::say_skipped(format_args!(
+                        "{} not set: the MySQL run of {} is skipped",
+                        $crate::common::MYSQL_URL_VAR,
+                        stringify!($name)
+                    ));
+                    return Ok(());
+                }
+                run($crate::common::Backend::Mysql)
             }
         }
     )*};

@@ -127,6 +127,8 @@ impl Backend for PgConnection {
         .get_result(self)?)
     }
 
+    crate::backend::returning_inserts!();
+
     fn lock_migrations(&mut self) -> Result<()> {
         // Serializes migrating sessions (two servers starting at once, say) until the
         // transaction ends; the key is an arbitrary constant of this crate.

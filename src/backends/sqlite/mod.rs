@@ -116,6 +116,8 @@ impl Backend for SqliteConnection {
         Ok(tables > 0)
     }
 
+    crate::backend::returning_inserts!();
+
     fn lock_migrations(&mut self) -> Result<()> {
         // `BEGIN IMMEDIATE` took the write lock already.
         Ok(())
