@@ -72,11 +72,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The file an SQLite URL names: a plain path, or the name part of a `file:`,
 /// `sqlite:` or `sqlite://` URI with its `%HH` escapes decoded. `None` for URLs that
-/// name no file (`:memory:`, `postgres://…`); a URL the crate refuses is left for
-/// `open` to report.
+/// name no file (`:memory:`, a server's `postgres://…` or `mysql://…`: any
+/// `scheme://` URL but `sqlite://`); a URL the crate refuses is left for `open` to
+/// report.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
     let url = url.trim();
-    if url == ":memory:" || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    let server = url.contains("://") && !url.starts_with("sqlite://");
+    if url == ":memory:" || server {
         return None;
     }
     let Some(rest) = url

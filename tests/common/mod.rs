@@ -1,12 +1,7 @@
 //! Shared fixture: a repository on a database of its own (a temporary SQLite file, or a
-//! temporary database on the PostgreSQL test server), tests defined once for every
+//! temporary database on the PostgreSQL or MySQL test server), tests defined once for every
 //! backend ([`backend_tests!`]), and seed data in the workload's naming
 //! (`Author 000001`, `Title 000001-01`).
-
-// The web example's tests include this module too, and their crate has no `mysql`
-// feature: there the MySQL half is compiled out, and its `cfg`s name a feature that
-// crate does not declare.
-#![allow(unexpected_cfgs)]
 
 use bookshelf::{Author, Config, NewAuthor, NewBook, Repository};
 use tempfile::TempDir;
