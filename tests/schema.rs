@@ -474,3 +474,120 @@ mod postgres {
         Ok(())
     }
 }
+
+/// The drift check on MySQL/MariaDB: `src/schema/mysql.rs` (what `diesel print-schema`
+/// writes with diesel-mysql.toml) against a database the MySQL migrations built.
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+    use common::{Backend, TestDb};
+
+    fn schema_rs() -> TestResult<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema/mysql.rs");
+        Ok(std::fs::read_to_string(path)?)
+    }
+
+    #[derive(QueryableByName)]
+    struct MysqlColumn {
+        #[diesel(sql_type = Text)]
+        table_name: String,
+        #[diesel(sql_type = Text)]
+        column_name: String,
+        #[diesel(sql_type = Text)]
+        data_type: String,
+        #[diesel(sql_type = Text)]
+        is_nullable: String,
+    }
+
+    /// The tables of the test's database (apart from diesel's own), with the diesel type
+    /// `diesel print-schema` gives each column.
+    fn database_tables(db: &TestDb) -> TestResult<Tables> {
+        let mut conn = common::mysql::connect(db.url())?;
+        let columns: Vec<MysqlColumn> = diesel::sql_query(
+            "SELECT CAST(table_name AS CHAR) AS table_name, \
+             CAST(column_name AS CHAR) AS column_name, \
+             CAST(data_type AS CHAR) AS data_type, CAST(is_nullable AS CHAR) AS is_nullable \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() \
+             AND table_name != '__diesel_schema_migrations' \
+             ORDER BY table_name, ordinal_position",
+        )
+        .load(&mut conn)?;
+        let mut tables: Tables = Vec::new();
+        for column in columns {
+            let base = match column.data_type.as_str() {
+                "bigint" => "Bigint".to_owned(),
+                "int" => "Integer".to_owned(),
+                "varchar" => "Varchar".to_owned(),
+                "datetime" => "Datetime".to_owned(),
+                other => format!("Unmapped({other})"),
+            };
+            let ty = if column.is_nullable == "YES" {
+                format!("Nullable<{base}>")
+            } else {
+                base
+            };
+            match tables.last_mut() {
+                Some((name, columns)) if *name == column.table_name => {
+                    columns.push((column.column_name, ty));
+                }
+                _ => tables.push((column.table_name, vec![(column.column_name, ty)])),
+            }
+        }
+        // information_schema sorts names without regard to case; the schema file's order
+        // is Rust's.
+        tables.sort();
+        Ok(tables)
+    }
+
+    /// Opens a migrated database, or says why the test does not run.
+    fn migrated() -> TestResult<Option<TestDb>> {
+        if common::mysql::server_url()?.is_none() {
+            common::say_skipped(format_args!(
+                "{} not set: the MySQL schema check is skipped",
+                common::MYSQL_URL_VAR
+            ));
+            return Ok(None);
+        }
+        Ok(Some(TestDb::open(Backend::Mysql)?))
+    }
+
+    #[test]
+    fn schema_rs_matches_the_migrated_database() -> TestResult {
+        let Some(db) = migrated()? else {
+            return Ok(());
+        };
+        let declared = parse_schema_rs(&schema_rs()?)?;
+        let actual = database_tables(&db)?;
+        assert_eq!(
+            declared, actual,
+            "src/schema/mysql.rs has drifted from migrations/mysql: regenerate it with \
+             diesel --config-file diesel-mysql.toml migration run"
+        );
+        let names: Vec<&str> = actual.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["authors", "books"]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_drift_check_notices_a_change_in_the_database() -> TestResult {
+        let Some(_server) = migrated()? else {
+            return Ok(());
+        };
+        let declared = parse_schema_rs(&schema_rs()?)?;
+        for change in [
+            "ALTER TABLE books ADD COLUMN extra TEXT",
+            "ALTER TABLE books RENAME COLUMN isbn TO isbn13",
+            "ALTER TABLE books DROP COLUMN published_year",
+            "ALTER TABLE books MODIFY COLUMN published_year BIGINT",
+            "ALTER TABLE books MODIFY COLUMN isbn VARCHAR(13) NOT NULL",
+            "CREATE TABLE shelves (id BIGINT PRIMARY KEY)",
+        ] {
+            let db = TestDb::open(Backend::Mysql)?;
+            assert_eq!(database_tables(&db)?, declared);
+            db.execute_raw(change)?;
+            assert_ne!(database_tables(&db)?, declared, "{change} went unnoticed");
+        }
+        Ok(())
+    }
+}

@@ -2,7 +2,9 @@
 //! the repository's.
 //!
 //! Each backend's `diesel print-schema` output is committed as it is generated:
-//! `sqlite.rs` (with `diesel.toml`) and `postgres.rs` (with `diesel-postgres.toml`).
+//! `sqlite.rs` (with `diesel.toml`), `postgres.rs` (with `diesel-postgres.toml`) and
+//! `mysql.rs` (with `diesel-mysql.toml`; compiled with the `mysql` feature, whose diesel
+//! types it names).
 //! The crate and this module use the SQLite one: diesel's `table!` types are not tied
 //! to a backend, so the same tables build queries for either. The two files differ only
 //! in how each backend spells a type (`BigInt` and `Integer` on SQLite are the
@@ -29,6 +31,11 @@ mod sqlite;
 #[rustfmt::skip]
 #[allow(dead_code, missing_docs, unreachable_pub, missing_debug_implementations)]
 mod postgres;
+
+#[cfg(feature = "mysql")]
+#[rustfmt::skip]
+#[allow(dead_code, missing_docs, unreachable_pub, missing_debug_implementations)]
+mod mysql;
 
 pub use sqlite::*;
 
@@ -69,6 +76,30 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
+    /// MySQL's generated file names the same tables and columns as SQLite's, in the same
+    /// order, and the same types but for MySQL's spellings (`Bigint` and `Varchar` are
+    /// diesel's `BigInt` and `Text`; `Datetime` is MySQL's `DATETIME(6)`, read as the
+    /// shared schema's `Timestamp`), its `max_length` notes, and the search column of its
+    /// FULLTEXT index, its one column of its own.
+    #[test]
+    fn the_mysql_schema_names_the_same_columns() {
+        let mysql: Vec<String> = include_str!("mysql.rs")
+            .replace("Bigint", "BigInt")
+            .replace("Varchar", "Text")
+            .replace("Datetime", "Timestamp")
+            .lines()
+            .map(|line| line.trim().to_owned())
+            .filter(|line| !line.is_empty() && !line.starts_with("#[max_length"))
+            .filter(|line| line != "title_search -> Nullable<Text>,")
+            .collect();
+        let sqlite: Vec<String> = include_str!("sqlite.rs")
+            .lines()
+            .map(|line| line.trim().to_owned())
+            .filter(|line| !line.is_empty())
+            .collect();
+        assert_eq!(mysql, sqlite);
+    }
+
     /// The column names (and types, up to each backend's spelling) of the two generated
     /// files agree but for PostgreSQL's search vector, its one column of its own (and the
     /// SQL type diesel_cli declares for it); the compile-time check above covers types
