@@ -1,5 +1,5 @@
-//! Reliability across processes: four processes opening one new database at once, a
-//! writer killed with SIGKILL at random moments, and a process killed while it applies
+//! Reliability across processes: four processes opening one new database at once (an
+//! SQLite file, and a database on each configured server), a writer killed with SIGKILL at random moments, and a process killed while it applies
 //! migrations. The test binary re-runs itself as the child process: the parent starts
 //! `current_exe() --exact child_process_entry`, and that test does the child's work when
 //! `BOOKSHELF_CHILD_MODE` is set (and returns at once in a normal run).
@@ -19,6 +19,8 @@ use bookshelf::{Config, NewAuthor, NewBook, Page, Repository};
 use checks::{assert_sound, fingerprint, first_schema, full_schema, once, raw, schema};
 use checks::{versions, write_locked};
 use child::{say, ChildProcess, SplitMix};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use common::Backend;
 use common::TestResult;
 
 const CHILD_TEST: &str = "child_process_entry";
@@ -119,6 +121,84 @@ fn four_processes_open_one_new_database_at_once() -> TestResult {
         );
         assert_eq!(schema(&db)?, full_schema(), "round {round}");
         assert_sound(&db)?;
+    }
+    Ok(())
+}
+
+/// Rounds of [`processes_open_one_new_server_database_at_once`]: each starts four
+/// processes and makes a database on the server.
+const SERVER_OPEN_ROUNDS: usize = 10;
+
+/// The same race on a PostgreSQL server: the migration lock is a transaction-scoped
+/// advisory lock, and the whole migration one transaction.
+#[cfg(feature = "postgres")]
+#[test]
+fn four_processes_open_one_new_postgres_database_at_once() -> TestResult {
+    if common::postgres::server_url()?.is_none() {
+        common::say_skipped(format_args!(
+            "{} not set: the PostgreSQL run of four_processes_open_one_new_postgres_database_at_once is skipped",
+            common::POSTGRES_URL_VAR
+        ));
+        return Ok(());
+    }
+    processes_open_one_new_server_database_at_once(Backend::Postgres)
+}
+
+/// The same race on a MySQL/MariaDB server, whose DDL commits itself, so that no
+/// transaction can make the migration atomic: the processes take turns by the
+/// session-scoped named lock (`GET_LOCK`), and each after the first finds nothing pending.
+#[cfg(feature = "mysql")]
+#[test]
+fn four_processes_open_one_new_mysql_database_at_once() -> TestResult {
+    if common::mysql::server_url()?.is_none() {
+        common::say_skipped(format_args!(
+            "{} not set: the MySQL run of four_processes_open_one_new_mysql_database_at_once is skipped",
+            common::MYSQL_URL_VAR
+        ));
+        return Ok(());
+    }
+    processes_open_one_new_server_database_at_once(Backend::Mysql)
+}
+
+/// Four processes, released at once, open one new, empty database on `backend`'s
+/// server, [`SERVER_OPEN_ROUNDS`] times: every process opens it, every migration is
+/// applied once, and a repository opened afterwards finds nothing pending.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn processes_open_one_new_server_database_at_once(backend: Backend) -> TestResult {
+    for round in 0..SERVER_OPEN_ROUNDS {
+        // A database of its own, dropped at the end of the round; nothing is migrated
+        // (the one repository held on it opens without running migrations).
+        let db =
+            common::TestDb::open_with(backend, |config| config.run_migrations(false).max_size(1))?;
+        assert_eq!(db.repo.pending_migrations()?.len(), 3, "round {round}");
+        let signal_dir = tempfile::tempdir()?;
+        let go = signal_dir.path().join("go");
+        let mut children = (0..4)
+            .map(|_| ChildProcess::spawn("open", Path::new(db.url()), Some(&go)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for child in &mut children {
+            child.wait_for("ready")?;
+        }
+        std::fs::write(&go, b"go")?;
+        for child in &mut children {
+            let (status, messages) = child.finish()?;
+            assert!(
+                status.success() && messages.iter().any(|m| m == "opened"),
+                "round {round}: a child failed to open: {status}\n{}",
+                child.stderr()
+            );
+        }
+        assert_eq!(
+            db.query_i64("SELECT count(*) AS n FROM __diesel_schema_migrations")?,
+            3,
+            "round {round}: each migration recorded once"
+        );
+        let repo = db.config().run_migrations(false).open()?;
+        assert_eq!(repo.applied_migrations()?, [FIRST, SECOND, THIRD]);
+        assert!(repo.pending_migrations()?.is_empty(), "round {round}");
+        let author = repo.create_author(&NewAuthor::new("After the race"))?;
+        repo.create_book(&NewBook::new(author.id, "A book"))?;
+        assert_eq!(repo.count_books()?, 1, "round {round}: the schema works");
     }
     Ok(())
 }
