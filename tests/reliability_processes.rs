@@ -127,6 +127,7 @@ fn four_processes_open_one_new_database_at_once() -> TestResult {
 
 /// Rounds of [`processes_open_one_new_server_database_at_once`]: each starts four
 /// processes and makes a database on the server.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 const SERVER_OPEN_ROUNDS: usize = 10;
 
 /// The same race on a PostgreSQL server: the migration lock is a transaction-scoped
