@@ -300,6 +300,104 @@ backend_tests! {
     }
 }
 
+/// MySQL/MariaDB: a bulk insert's ids follow the session's `auto_increment_increment`
+/// and `auto_increment_offset` (multi-primary set-ups such as Galera give each server
+/// its own step): every returned id steps by 3, and every returned row, id for id, is
+/// the stored one.
+#[cfg(feature = "mysql")]
+#[test]
+fn bulk_insert_ids_follow_the_sessions_auto_increment_step_on_mysql() -> TestResult {
+    use diesel::connection::SimpleConnection;
+    if common::mysql::server_url()?.is_none() {
+        common::say_skipped(format_args!(
+            "{} not set: bulk_insert_ids_follow_the_sessions_auto_increment_step_on_mysql is skipped",
+            common::MYSQL_URL_VAR
+        ));
+        return Ok(());
+    }
+    // One pooled connection: the session setting below is the one every call meets.
+    let db = TestDb::open_with(Backend::Mysql, |config| config.max_size(1))?;
+    db.repo.with_connection(|raw| match raw {
+        bookshelf::RawConnection::Mysql(conn) => conn
+            .batch_execute("SET SESSION auto_increment_increment = 3, auto_increment_offset = 2"),
+        _ => Err(diesel::result::Error::NotFound),
+    })?;
+    let input: Vec<NewAuthor> = (0..40)
+        .map(|n| NewAuthor::new(format!("Stepped {n:02}")))
+        .collect();
+    let authors = db.repo.create_authors(&input)?;
+    let new_books: Vec<NewBook> = authors
+        .iter()
+        .map(|author| NewBook::new(author.id, format!("Book of {}", author.name)))
+        .collect();
+    let books = db.repo.create_books(&new_books)?;
+    assert!(
+        authors
+            .windows(2)
+            .all(|pair| pair[1].id.0 - pair[0].id.0 == 3),
+        "{:?}",
+        authors.iter().map(|a| a.id.0).collect::<Vec<_>>()
+    );
+    assert!(books
+        .windows(2)
+        .all(|pair| pair[1].id.0 - pair[0].id.0 == 3));
+    same_rows("authors", &db.repo.list_authors(Page::all())?, &authors)?;
+    same_rows("books", &db.repo.list_books(Page::all())?, &books)?;
+    Ok(())
+}
+
+/// MySQL/MariaDB: how a bulk insert learns its ids follows the server's
+/// `innodb_autoinc_lock_mode`. In modes 0 and 1 a multi-row `INSERT` gets consecutive
+/// ids, so 30 rows take as many statements as 10; in mode 2 (interleaved, MySQL 8's
+/// default) nothing is promised, so each row is a statement of its own (its `INSERT`
+/// and its `LAST_INSERT_ID()`). CI runs this on a server of each kind.
+#[cfg(feature = "mysql")]
+#[test]
+fn bulk_inserts_follow_the_servers_auto_increment_lock_mode_on_mysql() -> TestResult {
+    if common::mysql::server_url()?.is_none() {
+        common::say_skipped(format_args!(
+            "{} not set: bulk_inserts_follow_the_servers_auto_increment_lock_mode_on_mysql is skipped",
+            common::MYSQL_URL_VAR
+        ));
+        return Ok(());
+    }
+    let db = TestDb::open(Backend::Mysql)?;
+    let mode = db.query_i64("SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS n")?;
+    let statements_for = |rows: usize| -> Result<(u64, u64), common::BoxError> {
+        let input: Vec<NewAuthor> = (0..rows)
+            .map(|n| NewAuthor::new(format!("Mode {rows}-{n:02}")))
+            .collect();
+        let before = db.repo.stats().statements;
+        let authors = db.repo.create_authors(&input)?;
+        let after_authors = db.repo.stats().statements;
+        let new_books: Vec<NewBook> = authors
+            .iter()
+            .map(|author| NewBook::new(author.id, format!("Book of {}", author.name)))
+            .collect();
+        db.repo.create_books(&new_books)?;
+        Ok((
+            after_authors - before,
+            db.repo.stats().statements - after_authors,
+        ))
+    };
+    let (authors_10, books_10) = statements_for(10)?;
+    let (authors_30, books_30) = statements_for(30)?;
+    println!("innodb_autoinc_lock_mode = {mode}: 10 rows {authors_10}/{books_10} statements, 30 rows {authors_30}/{books_30}");
+    if mode == 2 {
+        assert_eq!(
+            authors_30 - authors_10,
+            2 * 20,
+            "authors: two statements a row"
+        );
+        assert_eq!(books_30 - books_10, 2 * 20, "books: two statements a row");
+    } else {
+        assert_eq!(authors_30, authors_10, "authors: one multi-row statement");
+        assert_eq!(books_30, books_10, "books: one multi-row statement");
+    }
+    assert_eq!((db.repo.count_authors()?, db.repo.count_books()?), (40, 40));
+    Ok(())
+}
+
 /// Fails naming the first row where `stored` and `returned` differ (not printing
 /// thousands of rows).
 fn same_rows<T: PartialEq + Debug>(what: &str, stored: &[T], returned: &[T]) -> TestResult {
