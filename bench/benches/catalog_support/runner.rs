@@ -43,10 +43,13 @@ pub const MIN_ROWS_PER_BULK_STATEMENT: u64 = 100;
 
 /// Statements a multi-row bulk insert may send per chunk on MySQL: the `INSERT` and
 /// bookshelf's read of its first id (`LAST_INSERT_ID()`), as MySQL has no `RETURNING`.
+#[cfg(feature = "mysql")]
 const MYSQL_STATEMENTS_PER_CHUNK: u64 = 2;
 
 /// How a stack's bulk inserts must send their rows, as its statement count shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Built without a server's feature, only `Unchecked` is ever made.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 enum BulkInserts {
     /// Not checked (SQLite: plain diesel inserts one row per statement by design).
     Unchecked,
