@@ -1,7 +1,7 @@
 //! The catalog benchmark: the workload of `WORKLOAD.md` (A authors, ten books each,
 //! twelve operations in a fixed order) run on four SQLite stacks (and up to four
-//! PostgreSQL stacks, see below) one after another, each on a fresh database file in its own
-//! temporary directory:
+//! PostgreSQL stacks and two MySQL/MariaDB stacks, see below) one after another, each on
+//! a fresh database file in its own temporary directory:
 //!
 //! - `bookshelf`: this crate's public API, as an application calls it;
 //! - `diesel`: plain, idiomatic Diesel on an r2d2 pool, no repository, on bookshelf's
@@ -29,10 +29,22 @@
 //!   `rusqlite-bs` on SQLite) and `sqlx-pg` (sqlx 0.8 on its own tokio runtime and a
 //!   `PgPool`), both on bookshelf's schema.
 //!
-//! Otherwise they are skipped, with a note on stderr. On PostgreSQL the run also fails
-//! unless the eager load takes 2 queries and the bulk inserts are multi-row, and each
-//! stack prints whether its connections use TLS (libpq's default `sslmode=prefer` takes
-//! it whenever the server offers it).
+//! With the `mysql` feature and `BOOKSHELF_TEST_MYSQL_URL` set to a server URL
+//! (`mysql://root@127.0.0.1/test`), two more run it on MySQL or MariaDB, each in a fresh
+//! database of its own (`CREATE DATABASE bench_<pid>_<n>` in bookshelf's character set
+//! and collation, the URL pointed at it, dropped after the run):
+//!
+//! - `bookshelf-mysql`: the `bookshelf` stack's code, opened on the server URL;
+//! - `diesel-mysql`: the `diesel` stack's code on an r2d2 pool of `MysqlConnection`, on
+//!   bookshelf's MySQL schema (`migrations/mysql`), its full-text search on the same
+//!   `FULLTEXT` index as bookshelf's.
+//!
+//! Otherwise they are skipped, with a note on stderr. On a server the run also fails
+//! unless the eager load takes 2 queries and the bulk inserts are multi-row (on MySQL,
+//! bookshelf's are multi-row only when the server's `innodb_autoinc_lock_mode` is 0 or 1,
+//! and are checked to be one row per statement otherwise; the header line says which),
+//! and each stack prints whether its connections use TLS (libpq's default
+//! `sslmode=prefer` takes it whenever the server offers it).
 //!
 //! Every stack gets the same random draws (SplitMix64, seed 42). Each operation's
 //! results are checked outside the timed region (the whole database after each write,
@@ -58,6 +70,9 @@
 mod chart;
 #[path = "catalog_support/database.rs"]
 mod database;
+#[cfg(feature = "mysql")]
+#[path = "catalog_support/mysql_server.rs"]
+mod mysql_server;
 #[cfg(feature = "postgres")]
 #[path = "catalog_support/pg_statements.rs"]
 mod pg_statements;
@@ -89,7 +104,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use database::{is_postgres_stack, peer_unavailable, postgres_base_url, Database};
+use database::{is_mysql_stack, is_postgres_stack, stack_unavailable, Database};
 use report::{Measurement, Summary, STACKS};
 use workload::{BenchResult, Stack, Workload};
 
@@ -98,12 +113,16 @@ usage: cargo bench --bench catalog -- [options]
 
   --authors N        scale A (authors; 10 books each). Default 2000.
   --stack NAME       bookshelf, diesel, rusqlite, rusqlite-bs, bookshelf-pg, diesel-pg,
-                     postgres-raw, sqlx-pg, all, or a comma-separated list. Default: all.
+                     postgres-raw, sqlx-pg, bookshelf-mysql, diesel-mysql, all, or a
+                     comma-separated list. Default: all.
                      The PostgreSQL stacks (bookshelf-pg, diesel-pg, postgres-raw, sqlx-pg)
                      run on the server named by BOOKSHELF_TEST_POSTGRES_URL and need
                      `--features postgres` (postgres-raw and sqlx-pg `--features
-                     pg-peers`); without them, `all` leaves them out and naming one is an
-                     error. Each prints on stderr whether its connections use TLS.
+                     pg-peers`); the MySQL/MariaDB stacks (bookshelf-mysql, diesel-mysql)
+                     run on the server named by BOOKSHELF_TEST_MYSQL_URL and need
+                     `--features mysql`. Without them, `all` leaves them out and naming
+                     one is an error. Each prints on stderr whether its connections use
+                     TLS.
   --runs N           run the whole workload N times, stacks interleaved; the table shows
                      medians. Default 1.
   --chart PATH       write an SVG bar chart (log scale) of the results to PATH.
@@ -152,11 +171,7 @@ fn parse_args() -> BenchResult<Option<Args>> {
                 for name in list.split(',').map(str::trim) {
                     match STACKS.iter().find(|&&s| s == name) {
                         Some(&stack) => {
-                            if is_postgres_stack(stack) {
-                                postgres_base_url()
-                                    .map_err(|why| format!("stack {stack} cannot run: {why}"))?;
-                            }
-                            if let Some(why) = peer_unavailable(stack) {
+                            if let Some(why) = stack_unavailable(stack) {
                                 return Err(why.into());
                             }
                             stacks.push(stack);
@@ -182,15 +197,13 @@ fn parse_args() -> BenchResult<Option<Args>> {
 }
 
 /// The stacks this build and environment can run: the SQLite ones, and the PostgreSQL
-/// ones when the feature is on and the server URL is set (the peer stacks with
-/// `pg-peers`).
+/// and MySQL ones when their feature is on and their server's URL is set (the peer
+/// stacks with `pg-peers`).
 fn available_stacks() -> Vec<&'static str> {
-    let postgres = postgres_base_url().is_ok();
     STACKS
         .iter()
         .copied()
-        .filter(|stack| postgres || !is_postgres_stack(stack))
-        .filter(|stack| peer_unavailable(stack).is_none())
+        .filter(|stack| stack_unavailable(stack).is_none())
         .collect()
 }
 
@@ -199,10 +212,16 @@ fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
     use stack_diesel::DieselStack;
     use stack_rusqlite::{RusqliteStack, Schema};
     Ok(match name {
-        "bookshelf" | "bookshelf-pg" => Box::new(stack_bookshelf::BookshelfStack::open(db.url())?),
+        "bookshelf" | "bookshelf-pg" | "bookshelf-mysql" => {
+            Box::new(stack_bookshelf::BookshelfStack::open(db.url())?)
+        }
         "diesel" => Box::new(DieselStack::<SqliteConnection>::open(db.url())?),
         #[cfg(feature = "postgres")]
         "diesel-pg" => Box::new(DieselStack::<diesel::pg::PgConnection>::open(db.url())?),
+        #[cfg(feature = "mysql")]
+        "diesel-mysql" => Box::new(DieselStack::<diesel::mysql::MysqlConnection>::open(
+            db.url(),
+        )?),
         #[cfg(feature = "pg-peers")]
         "postgres-raw" => Box::new(stack_postgres_raw::PostgresRawStack::open(db.url())?),
         #[cfg(feature = "pg-peers")]
@@ -214,7 +233,7 @@ fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
 }
 
 /// Runs one stack on a fresh database; `Err` for a failed check or any error. With
-/// `say_tls`, first prints whether the stack's connections are encrypted (PostgreSQL).
+/// `say_tls`, first prints whether the stack's connections are encrypted (a server).
 fn run_stack(
     name: &str,
     work: &Workload,
@@ -273,6 +292,33 @@ fn warm_up(stacks: &[&str], authors: usize) -> BenchResult<()> {
     Ok(())
 }
 
+/// Prints the servers the run's stacks use, as they report themselves, or why the
+/// server stacks are left out.
+fn describe_servers(stacks: &[&str]) -> BenchResult<()> {
+    match database::postgres_base_url() {
+        Ok(_) if !stacks.iter().any(|stack| is_postgres_stack(stack)) => {}
+        #[cfg(feature = "postgres")]
+        Ok(url) => eprintln!(
+            "catalog: {} (from {}, sslmode {}), a fresh schema per run",
+            database::pg::server_version(&url)?,
+            database::POSTGRES_URL_VAR,
+            database::pg::sslmode(&url)
+        ),
+        #[cfg(not(feature = "postgres"))]
+        Ok(_) => {}
+        Err(why) => eprintln!("catalog: PostgreSQL stacks not run: {why}"),
+    }
+    match database::mysql_base_url() {
+        Ok(_) if !stacks.iter().any(|stack| is_mysql_stack(stack)) => {}
+        #[cfg(feature = "mysql")]
+        Ok(url) => eprintln!("catalog: {}", mysql_server::describe_server(&url)?),
+        #[cfg(not(feature = "mysql"))]
+        Ok(_) => {}
+        Err(why) => eprintln!("catalog: MySQL/MariaDB stacks not run: {why}"),
+    }
+    Ok(())
+}
+
 /// Runs (or reads) the measurements; `Ok(false)` when a check failed.
 fn bench(args: &Args) -> BenchResult<bool> {
     let stacks = args.stacks.clone().unwrap_or_else(available_stacks);
@@ -280,19 +326,7 @@ fn bench(args: &Args) -> BenchResult<bool> {
     let mut passed = true;
     if args.from.is_empty() {
         eprintln!("catalog: {}", sqlite_build()?);
-        match postgres_base_url() {
-            Ok(_) if !stacks.iter().any(|stack| is_postgres_stack(stack)) => {}
-            #[cfg(feature = "postgres")]
-            Ok(url) => eprintln!(
-                "catalog: {} (from {}, sslmode {}), a fresh schema per run",
-                database::pg::server_version(&url)?,
-                database::POSTGRES_URL_VAR,
-                database::pg::sslmode(&url)
-            ),
-            #[cfg(not(feature = "postgres"))]
-            Ok(_) => {}
-            Err(why) => eprintln!("catalog: PostgreSQL stacks not run: {why}"),
-        }
+        describe_servers(&stacks)?;
         let started = Instant::now();
         let work = Workload::new(args.authors);
         eprintln!(

@@ -1,7 +1,8 @@
-//! The database one stack runs on: a file in a fresh temporary directory (SQLite), or a
+//! The database one stack runs on: a file in a fresh temporary directory (SQLite), a
 //! fresh schema of its own on the PostgreSQL server named by
-//! `BOOKSHELF_TEST_POSTGRES_URL` (with the `postgres` feature). Either is gone after the
-//! run.
+//! `BOOKSHELF_TEST_POSTGRES_URL` (with the `postgres` feature), or a fresh database of
+//! its own on the MySQL or MariaDB server named by `BOOKSHELF_TEST_MYSQL_URL` (with the
+//! `mysql` feature). Each is gone after the run.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +11,17 @@ use crate::workload::BenchResult;
 /// The variable naming the PostgreSQL server the `-pg` stacks run on.
 pub const POSTGRES_URL_VAR: &str = "BOOKSHELF_TEST_POSTGRES_URL";
 
+/// The variable naming the MySQL or MariaDB server the `-mysql` stacks run on.
+pub const MYSQL_URL_VAR: &str = "BOOKSHELF_TEST_MYSQL_URL";
+
 /// True for the stacks that run on PostgreSQL.
 pub fn is_postgres_stack(name: &str) -> bool {
     name.ends_with("-pg") || name == "postgres-raw"
+}
+
+/// True for the stacks that run on MySQL or MariaDB.
+pub fn is_mysql_stack(name: &str) -> bool {
+    name.ends_with("-mysql")
 }
 
 /// True for the PostgreSQL stacks of the `pg-peers` feature.
@@ -20,30 +29,74 @@ pub fn is_peer_stack(name: &str) -> bool {
     matches!(name, "postgres-raw" | "sqlx-pg")
 }
 
+/// The URL in the environment variable `var`, or why the stacks of `feature` cannot run
+/// on it in this build and environment (`built`: whether the feature is on).
+fn server_url(var: &str, feature: &str, built: bool) -> Result<String, String> {
+    let url = std::env::var(var).ok().filter(|url| !url.trim().is_empty());
+    if !built {
+        return Err(match url {
+            Some(_) => {
+                format!("{var} is set, but the bench was built without `--features {feature}`")
+            }
+            None => format!("built without `--features {feature}` (and {var} is not set)"),
+        });
+    }
+    url.ok_or_else(|| format!("{var} is not set"))
+}
+
 /// The server URL of the PostgreSQL stacks, or why they cannot run in this build and
 /// environment.
 pub fn postgres_base_url() -> Result<String, String> {
-    let url = std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|url| !url.trim().is_empty());
-    if cfg!(not(feature = "postgres")) {
-        return Err(match url {
-            Some(_) => format!(
-                "{POSTGRES_URL_VAR} is set, but the bench was built without \
-                 `--features postgres`"
-            ),
-            None => {
-                format!("built without `--features postgres` (and {POSTGRES_URL_VAR} is not set)")
-            }
-        });
-    }
-    url.ok_or_else(|| format!("{POSTGRES_URL_VAR} is not set"))
+    server_url(POSTGRES_URL_VAR, "postgres", cfg!(feature = "postgres"))
+}
+
+/// The server URL of the MySQL stacks, or why they cannot run in this build and
+/// environment.
+pub fn mysql_base_url() -> Result<String, String> {
+    server_url(MYSQL_URL_VAR, "mysql", cfg!(feature = "mysql"))
 }
 
 /// Why the peer stack `name` cannot run in this build, if it cannot.
 pub fn peer_unavailable(name: &str) -> Option<String> {
     (is_peer_stack(name) && cfg!(not(feature = "pg-peers")))
         .then(|| format!("stack {name} needs `--features pg-peers`"))
+}
+
+/// Why the stack `name` cannot run in this build and environment, if it cannot: its
+/// server's URL or feature is missing, or (a peer stack) its own feature.
+pub fn stack_unavailable(name: &str) -> Option<String> {
+    let server = if is_postgres_stack(name) {
+        postgres_base_url().err()
+    } else if is_mysql_stack(name) {
+        mysql_base_url().err()
+    } else {
+        None
+    };
+    server
+        .map(|why| format!("stack {name} cannot run: {why}"))
+        .or_else(|| peer_unavailable(name))
+}
+
+/// The name of the next schema or database this process creates on a server:
+/// `bench_<pid>_<n>`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn scratch_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    /// Schemas and databases created by this process so far.
+    static CREATED: AtomicU32 = AtomicU32::new(0);
+    let n = CREATED.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("bench_{}_{n}", std::process::id())
+}
+
+/// Whether a connection is encrypted, as every server stack prints it: `ssl`, and the
+/// protocol version the server names.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn describe_tls(ssl: bool, version: Option<&str>) -> String {
+    if ssl {
+        format!("TLS ({})", version.unwrap_or("version unknown"))
+    } else {
+        "plaintext (no TLS)".to_owned()
+    }
 }
 
 /// One stack's database, created empty.
@@ -55,17 +108,27 @@ pub enum Database {
     },
     #[cfg(feature = "postgres")]
     Postgres(pg::Scratch),
+    #[cfg(feature = "mysql")]
+    Mysql(crate::mysql_server::Scratch),
 }
 
 impl Database {
-    /// A new database for the stack `name`: a PostgreSQL schema for a `-pg` stack, an
-    /// SQLite file otherwise.
+    /// A new database for the stack `name`: a PostgreSQL schema for a `-pg` stack, a
+    /// MySQL database for a `-mysql` stack, an SQLite file otherwise.
     pub fn create(name: &str) -> BenchResult<Self> {
         if is_postgres_stack(name) {
             #[cfg(feature = "postgres")]
             return Ok(Self::Postgres(pg::Scratch::create(&postgres_base_url()?)?));
             #[cfg(not(feature = "postgres"))]
             return Err(postgres_base_url().err().unwrap_or_default().into());
+        }
+        if is_mysql_stack(name) {
+            #[cfg(feature = "mysql")]
+            return Ok(Self::Mysql(crate::mysql_server::Scratch::create(
+                &mysql_base_url()?,
+            )?));
+            #[cfg(not(feature = "mysql"))]
+            return Err(mysql_base_url().err().unwrap_or_default().into());
         }
         let dir = tempfile::Builder::new()
             .prefix(&format!("catalog-{name}-"))
@@ -78,12 +141,15 @@ impl Database {
         Ok(Self::Sqlite { dir, path, url })
     }
 
-    /// What a stack opens: the file's path, or the server URL with the schema set.
+    /// What a stack opens: the file's path, or the server URL with the schema or
+    /// database set.
     pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url, .. } => url,
             #[cfg(feature = "postgres")]
             Self::Postgres(scratch) => &scratch.url,
+            #[cfg(feature = "mysql")]
+            Self::Mysql(scratch) => &scratch.url,
         }
     }
 
@@ -91,8 +157,8 @@ impl Database {
     pub fn path(&self) -> BenchResult<&Path> {
         match self {
             Self::Sqlite { path, .. } => Ok(path),
-            #[cfg(feature = "postgres")]
-            Self::Postgres(_) => Err("this stack runs on SQLite files only".into()),
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            _ => Err("this stack runs on SQLite files only".into()),
         }
     }
 
@@ -102,22 +168,19 @@ impl Database {
             Self::Sqlite { dir, .. } => Ok(dir.close()?),
             #[cfg(feature = "postgres")]
             Self::Postgres(scratch) => scratch.drop_schema(),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(scratch) => scratch.drop_database(),
         }
     }
 }
 
 #[cfg(feature = "postgres")]
 pub mod pg {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
     use diesel::connection::SimpleConnection;
     use diesel::pg::PgConnection;
     use diesel::prelude::*;
 
     use crate::workload::BenchResult;
-
-    /// Schemas created by this process so far.
-    static CREATED: AtomicU32 = AtomicU32::new(0);
 
     /// `url` with `options=-csearch_path=<schema>` added, so that every connection
     /// opened with it (the stack's pool, the harness's checks) works in `schema` only.
@@ -148,8 +211,7 @@ pub mod pg {
 
     impl Scratch {
         pub fn create(base_url: &str) -> BenchResult<Self> {
-            let n = CREATED.fetch_add(1, Ordering::Relaxed) + 1;
-            let schema = format!("bench_{}_{n}", std::process::id());
+            let schema = super::scratch_name();
             let mut admin = PgConnection::establish(base_url)
                 .map_err(|error| format!("connecting to the PostgreSQL server: {error}"))?;
             admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;

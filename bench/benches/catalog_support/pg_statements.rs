@@ -113,11 +113,5 @@ pub const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ON
 /// Whether this session's connection is encrypted, and with which protocol.
 pub const TLS_QUERY: &str = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 
-/// What [`TLS_QUERY`] found, as the bench prints it.
-pub fn describe_tls(ssl: bool, version: Option<&str>) -> String {
-    if ssl {
-        format!("TLS ({})", version.unwrap_or("version unknown"))
-    } else {
-        "plaintext (no TLS)".to_owned()
-    }
-}
+/// What [`TLS_QUERY`] found, as the bench prints it (shared with the MySQL stacks).
+pub use crate::database::describe_tls;

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::workload::OPS;
 
-/// The stacks, in the order they run and are shown: SQLite's, then PostgreSQL's.
-pub const STACKS: [&str; 8] = [
+/// The stacks, in the order they run and are shown: SQLite's, then PostgreSQL's, then
+/// MySQL's.
+pub const STACKS: [&str; 10] = [
     "bookshelf",
     "diesel",
     "rusqlite",
@@ -15,9 +16,11 @@ pub const STACKS: [&str; 8] = [
     "diesel-pg",
     "postgres-raw",
     "sqlx-pg",
+    "bookshelf-mysql",
+    "diesel-mysql",
 ];
 /// Targets: bookshelf's ops/s at least this fraction of rusqlite's, and of diesel's
-/// (and bookshelf-pg's of diesel-pg's).
+/// (and bookshelf-pg's of diesel-pg's, bookshelf-mysql's of diesel-mysql's).
 pub const TARGET_VS_RUSQLITE: f64 = 0.8;
 pub const TARGET_VS_DIESEL: f64 = 1.0;
 /// Target: bookshelf-pg's ops/s at least this fraction of sqlx-pg's (and of
@@ -192,7 +195,7 @@ impl Summary {
     }
 
     /// The tables printed after the JSON lines: the SQLite stacks, then the PostgreSQL
-    /// stacks (when any ran), each with its own ratios.
+    /// and the MySQL stacks (when any ran), each with its own ratios.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let scale = self
@@ -203,10 +206,13 @@ impl Summary {
         } else {
             "one run".to_owned()
         };
-        let (pg, sqlite): (Vec<&String>, Vec<&String>) = self
+        let (pg, others): (Vec<&String>, Vec<&String>) = self
             .stacks
             .iter()
             .partition(|stack| crate::database::is_postgres_stack(stack));
+        let (mysql, sqlite): (Vec<&String>, Vec<&String>) = others
+            .into_iter()
+            .partition(|stack| crate::database::is_mysql_stack(stack));
         if !sqlite.is_empty() {
             out.push_str(&format!("\ncatalog workload: ops/s ({runs}{scale})\n\n"));
             out.push_str(&self.sqlite_table(&sqlite));
@@ -216,6 +222,12 @@ impl Summary {
                 "\ncatalog workload on PostgreSQL: ops/s ({runs}{scale})\n\n"
             ));
             out.push_str(&self.postgres_table(&pg));
+        }
+        if !mysql.is_empty() {
+            out.push_str(&format!(
+                "\ncatalog workload on MySQL/MariaDB: ops/s ({runs}{scale})\n\n"
+            ));
+            out.push_str(&self.mysql_table(&mysql));
         }
         let scaling: Vec<String> = self
             .stacks
@@ -288,6 +300,38 @@ impl Summary {
              postgres-raw (the sync postgres client sending bookshelf's statements) and >= \
              {TARGET_VS_SQLX}x sqlx-pg; '!' marks a miss ({misses} here).\n\
              bs-pg/bs: bookshelf-pg over bookshelf on SQLite, for reference.\n"
+        ));
+        out
+    }
+
+    /// The MySQL stacks' ops/s, with bookshelf-mysql's ratio to diesel-mysql and, for
+    /// reference, to bookshelf on SQLite and on PostgreSQL.
+    fn mysql_table(&self, stacks: &[&String]) -> String {
+        let reference = |header, to| RatioColumn {
+            header,
+            of: "bookshelf-mysql",
+            to,
+            target: None,
+            decimals: 3,
+        };
+        let (mut out, misses) = self.ratio_table(
+            stacks,
+            &[
+                RatioColumn::target(
+                    "bs-my/d-my",
+                    "bookshelf-mysql",
+                    "diesel-mysql",
+                    TARGET_VS_DIESEL,
+                ),
+                reference("bs-my/bs", "bookshelf"),
+                reference("bs-my/bs-pg", "bookshelf-pg"),
+            ],
+        );
+        out.push_str(&format!(
+            "targets: bookshelf-mysql >= {TARGET_VS_DIESEL}x diesel-mysql; '!' marks a miss \
+             ({misses} here).\n\
+             bs-my/bs, bs-my/bs-pg: bookshelf-mysql over bookshelf on SQLite and on \
+             PostgreSQL, for reference.\n"
         ));
         out
     }

@@ -1,7 +1,7 @@
-//! Runs the eleven operations on one stack, in order, checking each one's results
+//! Runs the twelve operations on one stack, in order, checking each one's results
 //! against the model before its line is printed.
 
-use crate::database::{is_postgres_stack, Database};
+use crate::database::Database;
 use crate::report::Measurement;
 use crate::verify::{self, Verifier};
 use crate::workload::{
@@ -36,33 +36,86 @@ impl Step<'_> {
     }
 }
 
-/// On PostgreSQL, a bulk insert must average at least this many rows per statement
-/// (one more statement is allowed, for an id reservation): multi-row `INSERT`s, not one
-/// round trip per row.
+/// On a server, a multi-row bulk insert must average at least this many rows per
+/// statement (one more statement is allowed, for an id reservation or a read of the
+/// server's settings): multi-row `INSERT`s, not one round trip per row.
 pub const MIN_ROWS_PER_BULK_STATEMENT: u64 = 100;
 
-/// The statement-count checks that fail a PostgreSQL run (on SQLite, plain diesel
-/// inserts one row per statement by design, and the eager load's count is only noted).
-fn check_postgres_counts(name: &str, m: &Measurement) -> BenchResult<()> {
-    if !is_postgres_stack(name) {
+/// Statements a multi-row bulk insert may send per chunk on MySQL: the `INSERT` and
+/// bookshelf's read of its first id (`LAST_INSERT_ID()`), as MySQL has no `RETURNING`.
+#[cfg(feature = "mysql")]
+const MYSQL_STATEMENTS_PER_CHUNK: u64 = 2;
+
+/// How a stack's bulk inserts must send their rows, as its statement count shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Built without a server's feature, only `Unchecked` is ever made.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+enum BulkInserts {
+    /// Not checked (SQLite: plain diesel inserts one row per statement by design).
+    Unchecked,
+    /// Multi-row statements, up to this many statements per chunk of
+    /// [`MIN_ROWS_PER_BULK_STATEMENT`] rows.
+    MultiRow { per_chunk: u64 },
+    /// One row per statement, or more statements than that: bookshelf on a MySQL
+    /// server whose `innodb_autoinc_lock_mode` (2) does not promise a multi-row
+    /// statement consecutive ids.
+    RowByRow,
+}
+
+/// The statement-count checks that apply to the stack `name` on `db`: whether its
+/// eager load must take 2 queries (on a server; on SQLite the count is only noted), and
+/// how its bulk inserts must send their rows.
+#[cfg_attr(not(feature = "mysql"), allow(unused_variables))]
+fn expected_counts(name: &str, db: &Database) -> (bool, BulkInserts) {
+    match db {
+        Database::Sqlite { .. } => (false, BulkInserts::Unchecked),
+        #[cfg(feature = "postgres")]
+        Database::Postgres(_) => (true, BulkInserts::MultiRow { per_chunk: 1 }),
+        #[cfg(feature = "mysql")]
+        Database::Mysql(scratch) => {
+            let consecutive = crate::mysql_server::consecutive_ids(scratch.autoinc_lock_mode);
+            let bulk = if name.starts_with("bookshelf") && !consecutive {
+                BulkInserts::RowByRow
+            } else {
+                BulkInserts::MultiRow {
+                    per_chunk: MYSQL_STATEMENTS_PER_CHUNK,
+                }
+            };
+            (true, bulk)
+        }
+    }
+}
+
+/// The statement-count checks that fail a run on a server (see [`expected_counts`]).
+fn check_counts(name: &str, db: &Database, m: &Measurement) -> BenchResult<()> {
+    let (eager_in_two, bulk) = expected_counts(name, db);
+    if !eager_in_two && bulk == BulkInserts::Unchecked {
         return Ok(());
     }
     let Some(queries) = m.queries else {
         return Err(format!("{name} {}: no statement count to check", m.op).into());
     };
-    match m.op.as_str() {
-        "authors_with_books_eager" if queries != 2 => {
+    match (m.op.as_str(), bulk) {
+        ("authors_with_books_eager", _) if eager_in_two && queries != 2 => {
             Err(format!("{name} {}: {queries} queries, expected 2 (no N+1)", m.op).into())
         }
-        "insert_authors_bulk" | "insert_books_bulk"
-            if queries > 1 + m.n.div_ceil(MIN_ROWS_PER_BULK_STATEMENT) =>
-        {
+        ("insert_authors_bulk" | "insert_books_bulk", BulkInserts::MultiRow { per_chunk }) => {
+            let most = 1 + per_chunk * m.n.div_ceil(MIN_ROWS_PER_BULK_STATEMENT);
+            if queries > most {
+                return Err(format!(
+                    "{name} {}: {queries} statements for {} rows, expected multi-row \
+                     inserts (at most {most} statements)",
+                    m.op, m.n
+                )
+                .into());
+            }
+            Ok(())
+        }
+        ("insert_authors_bulk" | "insert_books_bulk", BulkInserts::RowByRow) if queries < m.n => {
             Err(format!(
-                "{name} {}: {queries} statements for {} rows, expected multi-row inserts \
-                 (at most {} statements)",
-                m.op,
-                m.n,
-                1 + m.n.div_ceil(MIN_ROWS_PER_BULK_STATEMENT)
+                "{name} {}: {queries} statements for {} rows, expected one row per statement \
+                 (innodb_autoinc_lock_mode 2)",
+                m.op, m.n
             )
             .into())
         }
@@ -101,7 +154,7 @@ pub fn run(
     }
     verifier.matches(&model).map_err(context(op))?;
     let measured = s.done(stack, op, work.authors, elapsed);
-    check_postgres_counts(name, &measured)?;
+    check_counts(name, db, &measured)?;
     emit(measured);
 
     let op = OPS[1];
@@ -113,7 +166,7 @@ pub fn run(
     }
     verifier.matches(&model).map_err(context(op))?;
     let measured = s.done(stack, op, work.books.len(), elapsed);
-    check_postgres_counts(name, &measured)?;
+    check_counts(name, db, &measured)?;
     emit(measured);
 
     let op = OPS[2];
@@ -158,7 +211,7 @@ pub fn run(
     let (elapsed, shelf) = stack.authors_with_books_eager().map_err(context(op))?;
     verify::eager(&model, shelf).map_err(context(op))?;
     let measured = s.done(stack, op, work.authors, elapsed);
-    check_postgres_counts(name, &measured)?;
+    check_counts(name, db, &measured)?;
     if let Some(queries) = measured.queries.filter(|&q| q > 2) {
         eprintln!("note: {name} {op} took {queries} queries (2 expected at this size)");
     }

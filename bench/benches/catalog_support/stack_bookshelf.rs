@@ -1,7 +1,8 @@
-//! The `bookshelf` and `bookshelf-pg` stacks: the crate's public API only, called the
-//! way an application would, one [`Repository`] opened with its defaults on the URL of
-//! the run's database: an SQLite file, or (`bookshelf-pg`) a PostgreSQL server URL. The
-//! code is the same for both; only the URL differs.
+//! The `bookshelf`, `bookshelf-pg` and `bookshelf-mysql` stacks: the crate's public API
+//! only, called the way an application would, one [`Repository`] opened with its
+//! defaults on the URL of the run's database: an SQLite file, a PostgreSQL server URL
+//! (`bookshelf-pg`) or a MySQL one (`bookshelf-mysql`). The code is the same for all
+//! three; only the URL differs.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -32,7 +33,8 @@ pub struct BookshelfStack {
 }
 
 impl BookshelfStack {
-    /// Opens the repository at `url` (a file path or a `postgres://` URL).
+    /// Opens the repository at `url` (a file path, or a `postgres://` or `mysql://`
+    /// URL).
     ///
     /// With `BOOKSHELF_BENCH_PROCESS_EXCLUSIVE=1` in the environment, an SQLite file is
     /// opened with `Config::process_exclusive(true)` instead of the defaults: the
@@ -40,13 +42,16 @@ impl BookshelfStack {
     /// `BOOKSHELF_BENCH_PAGE_CACHE_SIZE` and `BOOKSHELF_BENCH_MMAP_SIZE` (bytes) replace
     /// the defaults of `Config::page_cache_size` and `Config::mmap_size` on SQLite.
     pub fn open(url: &str) -> BenchResult<Self> {
-        let exclusive = std::env::var_os(PROCESS_EXCLUSIVE_VAR).is_some_and(|value| value == "1")
-            && !url.starts_with("postgres");
+        // The run's SQLite databases are files in a temporary directory; a server's
+        // URL names its scheme.
+        let sqlite = !url.contains("://");
+        let exclusive =
+            std::env::var_os(PROCESS_EXCLUSIVE_VAR).is_some_and(|value| value == "1") && sqlite;
         if exclusive {
             eprintln!("   bookshelf: Config::process_exclusive(true) ({PROCESS_EXCLUSIVE_VAR}=1)");
         }
         let mut config = Config::new(url).process_exclusive(exclusive);
-        if !url.starts_with("postgres") {
+        if sqlite {
             if let Some(bytes) = bytes_var(PAGE_CACHE_SIZE_VAR)? {
                 eprintln!("   bookshelf: Config::page_cache_size({bytes}) ({PAGE_CACHE_SIZE_VAR})");
                 config = config.page_cache_size(bytes);
@@ -125,6 +130,10 @@ impl Stack for BookshelfStack {
             #[cfg(feature = "postgres")]
             bookshelf::RawConnection::Postgres(conn) => {
                 crate::database::pg::connection_security(conn).map(Some)
+            }
+            #[cfg(feature = "mysql")]
+            bookshelf::RawConnection::Mysql(conn) => {
+                crate::mysql_server::connection_security(conn).map(Some)
             }
             _ => Ok(None),
         })?)

@@ -1,9 +1,9 @@
-//! The `diesel` and `diesel-pg` stacks: plain, idiomatic Diesel on an r2d2 pool, as its
-//! documentation and examples write it, with no repository layer, on SQLite
-//! ([`SqliteConnection`]) and on PostgreSQL (`PgConnection`, with the `postgres`
-//! feature). Each operation call checks out a connection (as a request handler would),
-//! the same as `bookshelf` does, so that the difference between the two is the
-//! repository itself.
+//! The `diesel`, `diesel-pg` and `diesel-mysql` stacks: plain, idiomatic Diesel on an
+//! r2d2 pool, as its documentation and examples write it, with no repository layer, on
+//! SQLite ([`SqliteConnection`]), on PostgreSQL (`PgConnection`, with the `postgres`
+//! feature) and on MySQL or MariaDB (`MysqlConnection`, with the `mysql` feature). Each
+//! operation call checks out a connection (as a request handler would), the same as
+//! `bookshelf` does, so that the difference between the two is the repository itself.
 //!
 //! It runs on bookshelf's own schema, created by bookshelf's SQL migrations for the
 //! backend applied with plain `diesel_migrations` (`embed_migrations!` +
@@ -16,13 +16,20 @@
 //! that may be `DEFAULT`; SQLite has no `DEFAULT` keyword in `VALUES`, so diesel inserts
 //! a slice of such rows on SQLite one row per statement, inside a savepoint, for authors
 //! and books alike. That is what plain diesel does, and it is kept: the bulk inserts
-//! below send one `INSERT` per row on SQLite. PostgreSQL has the keyword, and there the
-//! same code sends one multi-row `INSERT` per chunk.
+//! below send one `INSERT` per row on SQLite. PostgreSQL and MySQL have the keyword, and
+//! there the same code sends one multi-row `INSERT` per chunk.
+//!
+//! The writes use `execute` and read nothing back, on every backend: the workload asks
+//! for no returned rows (the harness checks every write on its own connection), so a
+//! plain diesel user would not ask for them; this is also why MySQL's lack of
+//! `RETURNING` changes nothing here. (bookshelf's API returns the rows it writes, and
+//! pays for that on MySQL with a read in the write's transaction.)
 //!
 //! Each operation is written once, in [`diesel_stack!`], and compiled for each
 //! connection type: diesel's query types need a `LoadQuery`/`ExecuteDsl` bound per query
 //! to be written generically, which would triple the code for nothing. What differs by
-//! backend (migrations, bind limit, session set-up) is in [`DieselBackend`].
+//! backend (migrations, bind limit, session set-up, the full-text query) is in
+//! [`DieselBackend`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -32,6 +39,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::sql_types::Text;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -52,13 +60,10 @@ pub trait DieselBackend:
     /// The most authors one `belonging_to` query may name.
     const BELONGING_TO_AUTHORS: usize;
 
-    /// The full-text search of one word, best first, on bookshelf's full-text index,
-    /// written by hand as a plain diesel user would (`sql_query`), with its word bound
-    /// as the query text `fulltext_query` makes.
-    const FULLTEXT_SQL: &'static str;
-
-    /// The bound text for a search of `word`.
-    fn fulltext_query(word: &str) -> String;
+    /// The books whose titles hold `word`, best first (ties by id), on bookshelf's
+    /// full-text index: SQL written by hand, as a plain diesel user would
+    /// (`sql_query`), with the word bound.
+    fn search_titles(conn: &mut Self, word: &str) -> QueryResult<Vec<Book>>;
 
     /// Settings persistent in the database, set once on a new one.
     fn prepare_database(conn: &mut Self) -> QueryResult<()>;
@@ -66,7 +71,7 @@ pub trait DieselBackend:
     /// Settings of each pooled connection.
     fn session(conn: &mut Self) -> QueryResult<()>;
 
-    /// Whether `conn` is encrypted (PostgreSQL); `None` on SQLite.
+    /// Whether `conn` is encrypted (a server); `None` on SQLite.
     fn connection_security(conn: &mut Self) -> QueryResult<Option<String>>;
 }
 
@@ -76,15 +81,17 @@ impl DieselBackend for SqliteConnection {
     const MAX_BINDS: usize = 32_766;
     /// `belonging_to` binds one value per author.
     const BELONGING_TO_AUTHORS: usize = Self::MAX_BINDS;
-    const FULLTEXT_SQL: &'static str =
-        "SELECT books.id, books.title, books.author_id, books.isbn, books.published_year, \
-         books.version, books.created_at, books.updated_at \
-         FROM books JOIN books_fts ON books_fts.rowid = books.id \
-         WHERE books_fts MATCH ?1 ORDER BY books_fts.rank, books.id";
 
-    /// An FTS5 string, so that the word is never syntax.
-    fn fulltext_query(word: &str) -> String {
-        format!("\"{}\"", word.replace('"', "\"\""))
+    /// The word as an FTS5 string, so that it is never syntax.
+    fn search_titles(conn: &mut Self, word: &str) -> QueryResult<Vec<Book>> {
+        diesel::sql_query(
+            "SELECT books.id, books.title, books.author_id, books.isbn, books.published_year, \
+             books.version, books.created_at, books.updated_at \
+             FROM books JOIN books_fts ON books_fts.rowid = books.id \
+             WHERE books_fts MATCH ?1 ORDER BY books_fts.rank, books.id",
+        )
+        .bind::<Text, _>(format!("\"{}\"", word.replace('"', "\"\"")))
+        .load(conn)
     }
 
     fn prepare_database(conn: &mut Self) -> QueryResult<()> {
@@ -109,13 +116,16 @@ impl DieselBackend for diesel::pg::PgConnection {
     const MAX_BINDS: usize = 65_535;
     /// `belonging_to` binds the ids as one array (`= ANY($1)`): no limit.
     const BELONGING_TO_AUTHORS: usize = usize::MAX;
-    const FULLTEXT_SQL: &'static str =
-        "SELECT id, title, author_id, isbn, published_year, version, created_at, updated_at \
-         FROM books WHERE title_search @@ plainto_tsquery('bookshelf_search', $1) \
-         ORDER BY ts_rank(title_search, plainto_tsquery('bookshelf_search', $1)) DESC, id";
 
-    fn fulltext_query(word: &str) -> String {
-        word.to_owned()
+    fn search_titles(conn: &mut Self, word: &str) -> QueryResult<Vec<Book>> {
+        diesel::sql_query(
+            "SELECT id, title, author_id, isbn, published_year, version, created_at, \
+             updated_at FROM books \
+             WHERE title_search @@ plainto_tsquery('bookshelf_search', $1) \
+             ORDER BY ts_rank(title_search, plainto_tsquery('bookshelf_search', $1)) DESC, id",
+        )
+        .bind::<Text, _>(word)
+        .load(conn)
     }
 
     fn prepare_database(_: &mut Self) -> QueryResult<()> {
@@ -131,11 +141,52 @@ impl DieselBackend for diesel::pg::PgConnection {
     }
 }
 
+#[cfg(feature = "mysql")]
+impl DieselBackend for diesel::mysql::MysqlConnection {
+    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/mysql");
+    /// The protocol's limit: a prepared statement's placeholder count is 16 bits.
+    const MAX_BINDS: usize = 65_535;
+    /// `belonging_to` binds one value per author (`IN (?, ?, ..)`).
+    const BELONGING_TO_AUTHORS: usize = Self::MAX_BINDS;
+
+    /// InnoDB's `FULLTEXT` index on bookshelf's `title_search` column, in boolean mode
+    /// with the word as one required phrase (`+"word"`, so that nothing in it is an
+    /// operator), as bookshelf's MySQL search sends it; ranked by the same `MATCH`
+    /// (relevance, larger is better). A `?` is one value, so the query is bound twice.
+    fn search_titles(conn: &mut Self, word: &str) -> QueryResult<Vec<Book>> {
+        let query = format!("+\"{}\"", word.replace('"', " "));
+        diesel::sql_query(
+            "SELECT id, title, author_id, isbn, published_year, version, created_at, \
+             updated_at FROM books \
+             WHERE MATCH (title_search) AGAINST (? IN BOOLEAN MODE) \
+             ORDER BY MATCH (title_search) AGAINST (? IN BOOLEAN MODE) DESC, id",
+        )
+        .bind::<Text, _>(&query)
+        .bind::<Text, _>(&query)
+        .load(conn)
+    }
+
+    fn prepare_database(_: &mut Self) -> QueryResult<()> {
+        Ok(())
+    }
+
+    /// diesel's own set-up on connecting is what plain diesel runs with (UTC,
+    /// utf8mb4).
+    fn session(_: &mut Self) -> QueryResult<()> {
+        Ok(())
+    }
+
+    fn connection_security(conn: &mut Self) -> QueryResult<Option<String>> {
+        crate::mysql_server::connection_security(conn).map(Some)
+    }
+}
+
 /// An author row, every column (as `SELECT *` would read it, and as bookshelf returns it).
 #[derive(Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = authors)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 #[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
 struct Author {
     id: i64,
     name: String,
@@ -152,7 +203,8 @@ struct Author {
 #[diesel(belongs_to(Author))]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 #[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
-struct Book {
+#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
+pub struct Book {
     id: i64,
     title: String,
     author_id: i64,
@@ -569,13 +621,7 @@ macro_rules! diesel_stack {
                 let start = Instant::now();
                 for word in words {
                     let mut conn = self.pool.get()?;
-                    found.push(
-                        diesel::sql_query(<$conn as DieselBackend>::FULLTEXT_SQL)
-                            .bind::<diesel::sql_types::Text, _>(
-                                <$conn as DieselBackend>::fulltext_query(word),
-                            )
-                            .load::<Book>(&mut conn)?,
-                    );
+                    found.push(<$conn as DieselBackend>::search_titles(&mut conn, word)?);
                 }
                 let elapsed = start.elapsed();
                 let found = found
@@ -591,3 +637,5 @@ macro_rules! diesel_stack {
 diesel_stack!(SqliteConnection);
 #[cfg(feature = "postgres")]
 diesel_stack!(diesel::pg::PgConnection);
+#[cfg(feature = "mysql")]
+diesel_stack!(diesel::mysql::MysqlConnection);

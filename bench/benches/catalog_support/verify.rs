@@ -13,12 +13,14 @@ use crate::workload::{check_same, AuthorRec, BenchResult, BookRec, Model, Shelf,
 pub enum Verifier {
     Sqlite(Connection),
     #[cfg(feature = "postgres")]
-    Postgres(pg::PgVerifier),
+    Postgres(diesel::pg::PgConnection),
+    #[cfg(feature = "mysql")]
+    Mysql(diesel::mysql::MysqlConnection),
 }
 
 impl Verifier {
     /// Opens `db` read-only; for SQLite, checks that the stack switched it to WAL, for
-    /// PostgreSQL, that the stack's tables are in the run's own schema.
+    /// a server, that the stack's tables are in the run's own schema or database.
     pub fn open(db: &Database) -> BenchResult<Self> {
         match db {
             Database::Sqlite { path, .. } => {
@@ -32,7 +34,9 @@ impl Verifier {
                 Ok(Self::Sqlite(conn))
             }
             #[cfg(feature = "postgres")]
-            Database::Postgres(scratch) => Ok(Self::Postgres(pg::PgVerifier::open(scratch)?)),
+            Database::Postgres(scratch) => Ok(Self::Postgres(server::open_postgres(scratch)?)),
+            #[cfg(feature = "mysql")]
+            Database::Mysql(scratch) => Ok(Self::Mysql(server::open_mysql(scratch)?)),
         }
     }
 
@@ -41,10 +45,12 @@ impl Verifier {
         let conn = match self {
             Self::Sqlite(conn) => conn,
             #[cfg(feature = "postgres")]
-            Self::Postgres(verifier) => return verifier.dump(),
+            Self::Postgres(conn) => return server::dump(conn),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(conn) => return server::dump(conn),
         };
         let authors = conn
-            .prepare("SELECT id, name FROM authors ORDER BY id")?
+            .prepare(AUTHORS)?
             .query_map([], |row| {
                 Ok(AuthorRec {
                     id: row.get(0)?,
@@ -53,7 +59,7 @@ impl Verifier {
             })?
             .collect::<Result<_, _>>()?;
         let books = conn
-            .prepare("SELECT id, title, author_id FROM books ORDER BY id")?
+            .prepare(BOOKS)?
             .query_map([], |row| {
                 Ok(BookRec {
                     id: row.get(0)?,
@@ -79,22 +85,27 @@ impl Verifier {
     }
 }
 
-/// Books whose author is gone; the same SQL on both backends.
+/// Every author, by id; the same SQL on every backend.
+const AUTHORS: &str = "SELECT id, name FROM authors ORDER BY id";
+/// Every book, by id.
+const BOOKS: &str = "SELECT id, title, author_id FROM books ORDER BY id";
+/// Books whose author is gone.
 const ORPHANS: &str =
     "SELECT count(*) AS n FROM books WHERE author_id NOT IN (SELECT id FROM authors)";
 
-#[cfg(feature = "postgres")]
-mod pg {
-    use diesel::connection::SimpleConnection;
-    use diesel::pg::PgConnection;
+/// The server backends' verifiers: diesel connections, set up for each server, that
+/// read the database with the same queries.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod server {
+    use diesel::connection::{LoadConnection, SimpleConnection};
     use diesel::prelude::*;
-    use diesel::sql_types::{BigInt, Text};
+    use diesel::query_builder::{QueryFragment, SqlQuery};
+    use diesel::sql_types::{BigInt, Nullable, Text};
 
-    use crate::database::pg::Scratch;
     use crate::workload::{AuthorRec, BenchResult, BookRec};
 
     #[derive(QueryableByName)]
-    struct AuthorRow {
+    pub(super) struct AuthorRow {
         #[diesel(sql_type = BigInt)]
         id: i64,
         #[diesel(sql_type = Text)]
@@ -102,7 +113,7 @@ mod pg {
     }
 
     #[derive(QueryableByName)]
-    struct BookRow {
+    pub(super) struct BookRow {
         #[diesel(sql_type = BigInt)]
         id: i64,
         #[diesel(sql_type = Text)]
@@ -113,73 +124,103 @@ mod pg {
 
     #[derive(QueryableByName)]
     struct Name {
-        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        #[diesel(sql_type = Nullable<Text>)]
         name: Option<String>,
     }
 
     #[derive(QueryableByName)]
-    struct Count {
+    pub(super) struct Count {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
 
-    /// A read-only session in the run's schema.
-    pub struct PgVerifier {
-        conn: PgConnection,
+    /// Fails unless the session works in `expected` (its current schema or database,
+    /// `current`) and both of the stack's tables (`tables` of them found there) are in it.
+    fn check_place(
+        what: &str,
+        expected: &str,
+        current: Option<String>,
+        tables: i64,
+    ) -> BenchResult<()> {
+        if current.as_deref() != Some(expected) || tables != 2 {
+            return Err(format!(
+                "the stack's tables are not in {what} {expected} (current {what} \
+                 {current:?}, {tables} of its 2 tables there)"
+            )
+            .into());
+        }
+        Ok(())
     }
 
-    impl PgVerifier {
-        pub fn open(scratch: &Scratch) -> BenchResult<Self> {
-            let mut conn = PgConnection::establish(&scratch.url)?;
-            conn.batch_execute("SET default_transaction_read_only = on")?;
-            // The URL's search_path took effect, and the stack created its tables there
-            // (and nowhere else on the search path).
-            let tables: Count = diesel::sql_query(
-                "SELECT count(*) AS n FROM pg_tables \
-                 WHERE schemaname = current_schema() AND tablename IN ('authors', 'books')",
-            )
-            .get_result(&mut conn)?;
-            let current: Name =
-                diesel::sql_query("SELECT current_schema()::text AS name").get_result(&mut conn)?;
-            let current = current.name;
-            if current.as_deref() != Some(scratch.schema.as_str()) || tables.n != 2 {
-                return Err(format!(
-                    "the stack's tables are not in schema {} (current schema {current:?}, \
-                     {} of its 2 tables there)",
-                    scratch.schema, tables.n
-                )
-                .into());
-            }
-            Ok(Self { conn })
-        }
+    /// A read-only session in the run's schema.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(
+        scratch: &crate::database::pg::Scratch,
+    ) -> BenchResult<diesel::pg::PgConnection> {
+        let mut conn = diesel::pg::PgConnection::establish(&scratch.url)?;
+        conn.batch_execute("SET default_transaction_read_only = on")?;
+        // The URL's search_path took effect, and the stack created its tables there
+        // (and nowhere else on the search path).
+        let tables: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_tables \
+             WHERE schemaname = current_schema() AND tablename IN ('authors', 'books')",
+        )
+        .get_result(&mut conn)?;
+        let current: Name =
+            diesel::sql_query("SELECT current_schema()::text AS name").get_result(&mut conn)?;
+        check_place("schema", &scratch.schema, current.name, tables.n)?;
+        Ok(conn)
+    }
 
-        pub fn dump(&mut self) -> BenchResult<(Vec<AuthorRec>, Vec<BookRec>, i64)> {
-            let authors: Vec<AuthorRow> =
-                diesel::sql_query("SELECT id, name FROM authors ORDER BY id")
-                    .load(&mut self.conn)?;
-            let books: Vec<BookRow> =
-                diesel::sql_query("SELECT id, title, author_id FROM books ORDER BY id")
-                    .load(&mut self.conn)?;
-            let orphans: Count = diesel::sql_query(super::ORPHANS).get_result(&mut self.conn)?;
-            Ok((
-                authors
-                    .into_iter()
-                    .map(|row| AuthorRec {
-                        id: row.id,
-                        name: row.name,
-                    })
-                    .collect(),
-                books
-                    .into_iter()
-                    .map(|row| BookRec {
-                        id: row.id,
-                        title: row.title,
-                        author_id: row.author_id,
-                    })
-                    .collect(),
-                orphans.n,
-            ))
-        }
+    /// A read-only session in the run's database.
+    #[cfg(feature = "mysql")]
+    pub fn open_mysql(
+        scratch: &crate::mysql_server::Scratch,
+    ) -> BenchResult<diesel::mysql::MysqlConnection> {
+        let mut conn = diesel::mysql::MysqlConnection::establish(&scratch.url)?;
+        // Every transaction of the session, each autocommit statement included.
+        conn.batch_execute("SET SESSION TRANSACTION READ ONLY")?;
+        let tables: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name IN ('authors', 'books')",
+        )
+        .get_result(&mut conn)?;
+        let current: Name = diesel::sql_query("SELECT DATABASE() AS name").get_result(&mut conn)?;
+        check_place("database", &scratch.database, current.name, tables.n)?;
+        Ok(conn)
+    }
+
+    /// Every author and every book, by id, and the number of books without an author.
+    pub fn dump<C>(conn: &mut C) -> BenchResult<(Vec<AuthorRec>, Vec<BookRec>, i64)>
+    where
+        C: LoadConnection,
+        C::Backend: 'static,
+        SqlQuery: QueryFragment<C::Backend>,
+        AuthorRow: QueryableByName<C::Backend>,
+        BookRow: QueryableByName<C::Backend>,
+        Count: QueryableByName<C::Backend>,
+    {
+        let authors: Vec<AuthorRow> = diesel::sql_query(super::AUTHORS).load(conn)?;
+        let books: Vec<BookRow> = diesel::sql_query(super::BOOKS).load(conn)?;
+        let orphans: Count = diesel::sql_query(super::ORPHANS).get_result(conn)?;
+        Ok((
+            authors
+                .into_iter()
+                .map(|row| AuthorRec {
+                    id: row.id,
+                    name: row.name,
+                })
+                .collect(),
+            books
+                .into_iter()
+                .map(|row| BookRec {
+                    id: row.id,
+                    title: row.title,
+                    author_id: row.author_id,
+                })
+                .collect(),
+            orphans.n,
+        ))
     }
 }
 

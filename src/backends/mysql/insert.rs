@@ -20,13 +20,11 @@
 //! `tests/concurrency.rs` runs bulk inserts from several threads at once and checks
 //! every returned id against its row.
 
-use diesel::dsl::sql;
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamp};
 
-use super::LAST_INSERT_ID;
-use crate::backend::{IdTable, Inserted};
+use super::value::{fixed, AutoIncrementStep, AutoincLockMode, LastInsertId};
+use crate::backend::{clock, IdTable, Inserted};
 use crate::error::{Error, Result};
 use crate::models::{AuthorRow, BookRow, DbTime};
 use crate::schema::{authors, books};
@@ -48,9 +46,9 @@ struct Plan {
 impl Plan {
     fn read(conn: &mut MysqlConnection) -> Result<Self> {
         let (now, mode, step): (DbTime, i64, i64) = diesel::select((
-            sql::<Timestamp>("UTC_TIMESTAMP(6)"),
-            sql::<BigInt>("CAST(@@innodb_autoinc_lock_mode AS SIGNED)"),
-            sql::<BigInt>("CAST(@@auto_increment_increment AS SIGNED)"),
+            clock::<MysqlConnection>(),
+            fixed::<AutoincLockMode>(),
+            fixed::<AutoIncrementStep>(),
         ))
         .get_result(conn)?;
         Ok(Self {
@@ -101,7 +99,7 @@ impl Plan {
 
 /// The id of the connection's latest insert's first row.
 fn last_insert_id(conn: &mut MysqlConnection) -> Result<i64> {
-    Ok(diesel::select(sql::<BigInt>(LAST_INSERT_ID)).get_result(conn)?)
+    Ok(diesel::select(fixed::<LastInsertId>()).get_result(conn)?)
 }
 
 /// Inserts `rows` as authors (the caller holds a transaction): see the module.

@@ -1,6 +1,6 @@
 //! MySQL and MariaDB (the `mysql` feature): connection set-up and pool ([`pool`]), the
-//! bulk inserts ([`insert`]), full-text search ([`search`]), the migrations, and how the
-//! backend differs ([`Backend`]).
+//! bulk inserts ([`insert`]), full-text search ([`search`]), the server values they read
+//! ([`value`]), the migrations, and how the backend differs ([`Backend`]).
 //!
 //! What differs from the other backends, and how this module makes up for it:
 //! - No `RETURNING`: a single insert reads its row back by `LAST_INSERT_ID()`, an
@@ -17,6 +17,7 @@
 mod insert;
 mod pool;
 mod search;
+mod value;
 
 use std::borrow::Cow;
 
@@ -34,15 +35,12 @@ use crate::models::{Author, AuthorRow, Book, BookRow, DbTime};
 use crate::raw::RawConnection;
 use crate::schema::{authors, books};
 use crate::transaction;
+use value::{fixed, LastInsertId};
 
 diesel::define_sql_function! {
     /// MySQL's `LOWER`: the text in lower case (for all of Unicode).
     fn lower(text: Text) -> Text;
 }
-
-/// The id `LAST_INSERT_ID()` gives: the first of the connection's latest insert.
-/// (Unsigned on the server; every id of this crate's tables fits a signed one.)
-const LAST_INSERT_ID: &str = "CAST(LAST_INSERT_ID() AS SIGNED)";
 
 impl Backend for MysqlConnection {
     const NAME: &'static str = "mysql";
@@ -168,7 +166,7 @@ impl Backend for MysqlConnection {
                 .values(row)
                 .execute(conn)?;
             Ok(authors::table
-                .filter(authors::id.eq(sql::<BigInt>(LAST_INSERT_ID)))
+                .filter(authors::id.eq(fixed::<LastInsertId>()))
                 .select(Author::as_select())
                 .get_result(conn)
                 .optional()?)
@@ -182,7 +180,7 @@ impl Backend for MysqlConnection {
                 .values(row)
                 .execute(conn)?;
             Ok(books::table
-                .filter(books::id.eq(sql::<BigInt>(LAST_INSERT_ID)))
+                .filter(books::id.eq(fixed::<LastInsertId>()))
                 .select(Book::as_select())
                 .get_result(conn)
                 .optional()?)
