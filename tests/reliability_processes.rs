@@ -98,22 +98,7 @@ fn four_processes_open_one_new_database_at_once() -> TestResult {
     for round in 0..OPEN_ROUNDS {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("bookshelf.db");
-        let go = dir.path().join("go");
-        let mut children = (0..4)
-            .map(|_| ChildProcess::spawn("open", &db, Some(&go)))
-            .collect::<Result<Vec<_>, _>>()?;
-        for child in &mut children {
-            child.wait_for("ready")?;
-        }
-        std::fs::write(&go, b"go")?;
-        for child in &mut children {
-            let (status, messages) = child.finish()?;
-            assert!(
-                status.success() && messages.iter().any(|m| m == "opened"),
-                "round {round}: a child failed to open: {status}\n{}",
-                child.stderr()
-            );
-        }
+        four_processes_open(&db, &dir.path().join("go"), round)?;
         assert_eq!(
             versions(&db)?,
             once(&[FIRST, SECOND, THIRD]),
@@ -173,22 +158,7 @@ fn processes_open_one_new_server_database_at_once(backend: Backend) -> TestResul
             common::TestDb::open_with(backend, |config| config.run_migrations(false).max_size(1))?;
         assert_eq!(db.repo.pending_migrations()?.len(), 3, "round {round}");
         let signal_dir = tempfile::tempdir()?;
-        let go = signal_dir.path().join("go");
-        let mut children = (0..4)
-            .map(|_| ChildProcess::spawn("open", Path::new(db.url()), Some(&go)))
-            .collect::<Result<Vec<_>, _>>()?;
-        for child in &mut children {
-            child.wait_for("ready")?;
-        }
-        std::fs::write(&go, b"go")?;
-        for child in &mut children {
-            let (status, messages) = child.finish()?;
-            assert!(
-                status.success() && messages.iter().any(|m| m == "opened"),
-                "round {round}: a child failed to open: {status}\n{}",
-                child.stderr()
-            );
-        }
+        four_processes_open(Path::new(db.url()), &signal_dir.path().join("go"), round)?;
         assert_eq!(
             db.query_i64("SELECT count(*) AS n FROM __diesel_schema_migrations")?,
             3,
@@ -200,6 +170,27 @@ fn processes_open_one_new_server_database_at_once(backend: Backend) -> TestResul
         let author = repo.create_author(&NewAuthor::new("After the race"))?;
         repo.create_book(&NewBook::new(author.id, "A book"))?;
         assert_eq!(repo.count_books()?, 1, "round {round}: the schema works");
+    }
+    Ok(())
+}
+
+/// Starts four processes that open `db` (a file or a server URL) once `go` exists,
+/// releases them together, and fails unless every one opened it.
+fn four_processes_open(db: &Path, go: &Path, round: usize) -> TestResult {
+    let mut children = (0..4)
+        .map(|_| ChildProcess::spawn("open", db, Some(go)))
+        .collect::<Result<Vec<_>, _>>()?;
+    for child in &mut children {
+        child.wait_for("ready")?;
+    }
+    std::fs::write(go, b"go")?;
+    for child in &mut children {
+        let (status, messages) = child.finish()?;
+        assert!(
+            status.success() && messages.iter().any(|m| m == "opened"),
+            "round {round}: a child failed to open: {status}\n{}",
+            child.stderr()
+        );
     }
     Ok(())
 }
