@@ -57,6 +57,7 @@
 //! ```text
 //! cargo bench --bench catalog -- [--authors N] [--stack NAME[,NAME..]] [--runs N]
 //!                                [--chart PATH] [--json-only] [--no-warm-up]
+//!                                [--warm-connections]
 //! cargo bench --bench catalog -- --from FILE [--from FILE ..] [--chart PATH]
 //! ```
 //!
@@ -129,6 +130,11 @@ usage: cargo bench --bench catalog -- [options]
   --json-only        print only the JSON lines (no table).
   --no-warm-up       skip the unmeasured warm-up round (every stack once at A = 200,
                      so that no stack pays for the process's cold start).
+  --warm-connections PostgreSQL stacks only: before each measured run, run the workload
+                     once at A = 200 on the stack's own connections and schema, then
+                     empty the tables (TRUNCATE .. RESTART IDENTITY), so that no
+                     operation pays for its server backend's first use of a statement
+                     (catalog look-ups and parse) inside the timed region.
   --from FILE        do not run: read JSON lines saved from earlier runs (repeatable) and
                      print the table and chart of their medians.";
 
@@ -141,6 +147,9 @@ struct Args {
     json_only: bool,
     /// Run every stack once, unmeasured, before the measured runs.
     warm_up: bool,
+    /// Run each PostgreSQL stack's workload once on its own connections before its
+    /// measured run (see [`run_stack`]).
+    warm_connections: bool,
     from: Vec<PathBuf>,
 }
 
@@ -152,6 +161,7 @@ fn parse_args() -> BenchResult<Option<Args>> {
         chart: None,
         json_only: false,
         warm_up: true,
+        warm_connections: false,
         from: Vec::new(),
     };
     let mut argv = std::env::args().skip(1);
@@ -164,6 +174,7 @@ fn parse_args() -> BenchResult<Option<Args>> {
             "--from" => args.from.push(value()?.into()),
             "--json-only" => args.json_only = true,
             "--no-warm-up" => args.warm_up = false,
+            "--warm-connections" => args.warm_connections = true,
             "--stack" => {
                 let list = value()?;
                 let stacks = args.stacks.get_or_insert_with(Vec::new);
@@ -192,6 +203,16 @@ fn parse_args() -> BenchResult<Option<Args>> {
     }
     if args.authors == 0 || args.runs == 0 {
         return Err("--authors and --runs must be at least 1".into());
+    }
+    if args.warm_connections {
+        let stacks = args.stacks.clone().unwrap_or_else(available_stacks);
+        if let Some(other) = stacks.iter().find(|stack| !is_postgres_stack(stack)) {
+            return Err(format!(
+                "--warm-connections is for PostgreSQL stacks only, not {other} \
+                 (name them with --stack)"
+            )
+            .into());
+        }
     }
     Ok(Some(args))
 }
@@ -232,20 +253,35 @@ fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
     })
 }
 
-/// Runs one stack on a fresh database; `Err` for a failed check or any error. With
-/// `say_tls`, first prints whether the stack's connections are encrypted (a server).
+/// How [`run_stack`] runs a stack.
+#[derive(Clone, Copy)]
+struct RunMode {
+    /// Print first whether the stack's connections are encrypted (a server).
+    say_tls: bool,
+    /// Run the workload once at [`WARM_UP_AUTHORS`] on the stack's own connections,
+    /// then empty its tables, before the measured run (PostgreSQL only).
+    warm_connections: bool,
+}
+
+/// Runs one stack on a fresh database; `Err` for a failed check or any error.
 fn run_stack(
     name: &str,
     work: &Workload,
-    say_tls: bool,
+    mode: RunMode,
     emit: &mut dyn FnMut(Measurement),
 ) -> BenchResult<()> {
-    let db = Database::create(name)?;
+    let mut db = Database::create(name)?;
     let outcome = open_stack(name, &db).and_then(|mut stack| {
-        if say_tls {
+        if mode.say_tls {
             if let Some(security) = stack.connection_security()? {
                 eprintln!("   {name}: connections {security}");
             }
+        }
+        if mode.warm_connections {
+            let small = Workload::new(work.authors.min(WARM_UP_AUTHORS));
+            runner::run(name, stack.as_mut(), &db, &small, &mut |_| {})
+                .map_err(|error| format!("warming the connections: {error}"))?;
+            db.empty_tables()?;
         }
         runner::run(name, stack.as_mut(), &db, work, emit)
     });
@@ -282,7 +318,11 @@ fn warm_up(stacks: &[&str], authors: usize) -> BenchResult<()> {
     let started = Instant::now();
     let work = Workload::new(authors.min(WARM_UP_AUTHORS));
     for &name in stacks {
-        run_stack(name, &work, false, &mut |_| {}).map_err(|error| format!("warm-up: {error}"))?;
+        let mode = RunMode {
+            say_tls: false,
+            warm_connections: false,
+        };
+        run_stack(name, &work, mode, &mut |_| {}).map_err(|error| format!("warm-up: {error}"))?;
     }
     eprintln!(
         "catalog: warm-up (every stack once at A = {}) took {:.1?}",
@@ -349,7 +389,11 @@ fn bench(args: &Args) -> BenchResult<bool> {
                     let _ = out.flush();
                     measurements.push(m);
                 };
-                if let Err(error) = run_stack(name, &work, true, &mut emit) {
+                let mode = RunMode {
+                    say_tls: true,
+                    warm_connections: args.warm_connections,
+                };
+                if let Err(error) = run_stack(name, &work, mode, &mut emit) {
                     eprintln!("FAILED: {error}");
                     passed = false;
                 }

@@ -162,6 +162,17 @@ impl Database {
         }
     }
 
+    /// Empties the stack's tables and restarts their ids, keeping the stack's
+    /// connections (and what their server backends have prepared and cached).
+    /// PostgreSQL only.
+    pub fn empty_tables(&mut self) -> BenchResult<()> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(scratch) => scratch.empty_tables(),
+            _ => Err("emptying the tables between runs is for PostgreSQL only".into()),
+        }
+    }
+
     /// Removes the database; every connection to it must be closed first.
     pub fn close(self) -> BenchResult<()> {
         match self {
@@ -222,6 +233,17 @@ pub mod pg {
                 url,
                 dropped: false,
             })
+        }
+
+        /// `TRUNCATE` of the workload's tables, their identity sequences restarted.
+        /// The stack's connections are idle between operations, so the lock it takes
+        /// is granted at once; their prepared statements stay, and are planned again
+        /// on their next use (the tables' storage changed), on every stack alike.
+        pub fn empty_tables(&mut self) -> BenchResult<()> {
+            let schema = &self.schema;
+            Ok(self.admin.batch_execute(&format!(
+                "TRUNCATE {schema}.books, {schema}.authors RESTART IDENTITY CASCADE"
+            ))?)
         }
 
         pub fn drop_schema(mut self) -> BenchResult<()> {
