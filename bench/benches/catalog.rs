@@ -204,16 +204,6 @@ fn parse_args() -> BenchResult<Option<Args>> {
     if args.authors == 0 || args.runs == 0 {
         return Err("--authors and --runs must be at least 1".into());
     }
-    if args.warm_connections {
-        let stacks = args.stacks.clone().unwrap_or_else(available_stacks);
-        if let Some(other) = stacks.iter().find(|stack| !is_postgres_stack(stack)) {
-            return Err(format!(
-                "--warm-connections is for PostgreSQL stacks only, not {other} \
-                 (name them with --stack)"
-            )
-            .into());
-        }
-    }
     Ok(Some(args))
 }
 
@@ -255,19 +245,19 @@ fn open_stack(name: &str, db: &Database) -> BenchResult<Box<dyn Stack>> {
 
 /// How [`run_stack`] runs a stack.
 #[derive(Clone, Copy)]
-struct RunMode {
+struct RunMode<'w> {
     /// Print first whether the stack's connections are encrypted (a server).
     say_tls: bool,
-    /// Run the workload once at [`WARM_UP_AUTHORS`] on the stack's own connections,
-    /// then empty its tables, before the measured run (PostgreSQL only).
-    warm_connections: bool,
+    /// A workload to run once on the stack's own connections, its tables emptied
+    /// afterwards, before the measured run (PostgreSQL only).
+    warm_connections: Option<&'w Workload>,
 }
 
 /// Runs one stack on a fresh database; `Err` for a failed check or any error.
 fn run_stack(
     name: &str,
     work: &Workload,
-    mode: RunMode,
+    mode: RunMode<'_>,
     emit: &mut dyn FnMut(Measurement),
 ) -> BenchResult<()> {
     let mut db = Database::create(name)?;
@@ -277,9 +267,8 @@ fn run_stack(
                 eprintln!("   {name}: connections {security}");
             }
         }
-        if mode.warm_connections {
-            let small = Workload::new(work.authors.min(WARM_UP_AUTHORS));
-            runner::run(name, stack.as_mut(), &db, &small, &mut |_| {})
+        if let Some(small) = mode.warm_connections {
+            runner::run(name, stack.as_mut(), &db, small, &mut |_| {})
                 .map_err(|error| format!("warming the connections: {error}"))?;
             db.empty_tables()?;
         }
@@ -320,7 +309,7 @@ fn warm_up(stacks: &[&str], authors: usize) -> BenchResult<()> {
     for &name in stacks {
         let mode = RunMode {
             say_tls: false,
-            warm_connections: false,
+            warm_connections: None,
         };
         run_stack(name, &work, mode, &mut |_| {}).map_err(|error| format!("warm-up: {error}"))?;
     }
@@ -330,6 +319,20 @@ fn warm_up(stacks: &[&str], authors: usize) -> BenchResult<()> {
         started.elapsed()
     );
     Ok(())
+}
+
+/// The workload `--warm-connections` runs before each measured run: the warm-up
+/// round's size. Refused unless every stack is a PostgreSQL one (only there can the
+/// tables be emptied with the connections kept).
+fn warm_connections_work(stacks: &[&str], authors: usize) -> BenchResult<Workload> {
+    if let Some(other) = stacks.iter().find(|stack| !is_postgres_stack(stack)) {
+        return Err(format!(
+            "--warm-connections is for PostgreSQL stacks only, not {other} \
+             (name them with --stack)"
+        )
+        .into());
+    }
+    Ok(Workload::new(authors.min(WARM_UP_AUTHORS)))
 }
 
 /// Prints the servers the run's stacks use, as they report themselves, or why the
@@ -365,6 +368,10 @@ fn bench(args: &Args) -> BenchResult<bool> {
     let mut measurements = Vec::new();
     let mut passed = true;
     if args.from.is_empty() {
+        let warm_work = args
+            .warm_connections
+            .then(|| warm_connections_work(&stacks, args.authors))
+            .transpose()?;
         eprintln!("catalog: {}", sqlite_build()?);
         describe_servers(&stacks)?;
         let started = Instant::now();
@@ -391,7 +398,7 @@ fn bench(args: &Args) -> BenchResult<bool> {
                 };
                 let mode = RunMode {
                     say_tls: true,
-                    warm_connections: args.warm_connections,
+                    warm_connections: warm_work.as_ref(),
                 };
                 if let Err(error) = run_stack(name, &work, mode, &mut emit) {
                     eprintln!("FAILED: {error}");
