@@ -429,3 +429,68 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// A valid ISBN-13 (prefix 978) for `n` below 10^9.
+fn isbn_13(n: u64) -> String {
+    let digits = format!("978{n:09}");
+    let sum: u32 = digits
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { d } else { 3 * d })
+        .sum();
+    format!("{digits}{}", (10 - sum % 10) % 10)
+}
+
+backend_tests! {
+    fn create_books_keeps_each_rows_optional_fields_in_place(backend: Backend) -> TestResult {
+        let (db, author) = with_author(backend, "Optional")?;
+        let repo = &db.repo;
+        // ISBNs and years set in a few rows only, NULL runs at the start, the middle and
+        // the end (PostgreSQL binds each such column without its trailing NULLs), and
+        // titles of several bytes a character.
+        let rows = 600;
+        let input: Vec<NewBook> = (0..rows)
+            .map(|i| {
+                let mut book = NewBook::new(author, format!("Titre n° {i} — ünïcødé"));
+                if [3, 4, 299, 450].contains(&i) {
+                    book = book.isbn(isbn_13(i as u64));
+                }
+                if i % 7 == 5 && i < 500 {
+                    book = book.published_year(1900 + i as i32 / 7);
+                }
+                book
+            })
+            .collect();
+        let created = repo.create_books(&input)?;
+        assert_eq!(created.len(), rows);
+        for (new, book) in input.iter().zip(&created) {
+            assert_eq!(book.title, new.title);
+            assert_eq!(book.isbn, new.isbn, "{}", book.title);
+            assert_eq!(book.published_year, new.published_year, "{}", book.title);
+        }
+        assert_eq!(repo.list_books(Page::all())?, created);
+
+        // Every row without an ISBN or a year, and every row with both.
+        let none: Vec<NewBook> = (0..300)
+            .map(|i| NewBook::new(author, format!("Bare {i}")))
+            .collect();
+        let all: Vec<NewBook> = (0..300)
+            .map(|i| {
+                NewBook::new(author, format!("Full {i}"))
+                    .isbn(isbn_13(1_000 + i))
+                    .published_year(2000)
+            })
+            .collect();
+        for batch in [none, all] {
+            let created = repo.create_books(&batch)?;
+            for (new, book) in batch.iter().zip(&created) {
+                let stored = repo.book(book.id)?;
+                assert_eq!(stored.as_ref(), Some(book));
+                assert_eq!((&book.isbn, book.published_year), (&new.isbn, new.published_year));
+            }
+        }
+        assert_eq!(repo.count_books()?, 1_200);
+        Ok(())
+    }
+}

@@ -131,14 +131,13 @@ fn validate_all<'a, T, R>(
     inputs: &'a [T],
     validate: impl Fn(&'a T) -> Result<R>,
 ) -> Result<Vec<R>> {
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(index, input)| {
-            validate(input).map_err(|error| Error::InvalidRow {
-                index,
-                error: Box::new(error),
-            })
-        })
-        .collect()
+    // A loop, not `collect` into a `Result`, which cannot size the list in advance.
+    let mut valid = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        valid.push(validate(input).map_err(|error| Error::InvalidRow {
+            index,
+            error: Box::new(error),
+        })?);
+    }
+    Ok(valid)
 }

@@ -6,6 +6,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::array::Column;
 use crate::backend::Inserted;
 use crate::error::{Entity, Error, Result};
 use crate::models::{AuthorId, AuthorRow, BookRow, DbTime};
@@ -40,8 +41,10 @@ SELECT ARRAY(SELECT id FROM input ORDER BY ord) AS ids, \
 statement_timestamp() AT TIME ZONE 'UTC' AS now";
 
 /// The books' insert, built as [`INSERT_AUTHORS`] is: `$1` the author ids, `$2` the
-/// titles, `$3` the ISBNs, `$4` the years (`unnest` of several arrays walks them side by
-/// side).
+/// titles, `$3` the ISBNs, `$4` the years. `unnest` of several arrays walks them side by
+/// side and pads the shorter ones with NULL, so the ISBNs and years are bound without
+/// their trailing NULLs ([`Column::without_trailing_nulls`]); the ids and titles, one
+/// for every row, set the row count.
 const INSERT_BOOKS: &str = "\
 WITH sequence AS MATERIALIZED (\
 SELECT pg_get_serial_sequence('books', 'id')::regclass AS name), \
@@ -69,13 +72,13 @@ pub(crate) struct BulkInsert<'a> {
 /// The arrays a [`BulkInsert`] binds, one per column.
 enum Columns<'a> {
     Authors {
-        names: Vec<&'a str>,
+        names: Column<&'a str>,
     },
     Books {
-        author_ids: Vec<AuthorId>,
-        titles: Vec<&'a str>,
-        isbns: Vec<Option<&'a str>>,
-        years: Vec<Option<i32>>,
+        author_ids: Column<AuthorId>,
+        titles: Column<&'a str>,
+        isbns: Column<Option<&'a str>>,
+        years: Column<Option<i32>>,
     },
 }
 
@@ -89,7 +92,7 @@ impl<'a> BulkInsert<'a> {
     pub(crate) fn authors(rows: &'a [AuthorRow]) -> Self {
         Self {
             columns: Columns::Authors {
-                names: rows.iter().map(|row| row.name.as_str()).collect(),
+                names: Column::new(rows.iter().map(|row| row.name.as_str()).collect()),
             },
         }
     }
@@ -97,10 +100,14 @@ impl<'a> BulkInsert<'a> {
     pub(crate) fn books(rows: &'a [BookRow]) -> Self {
         Self {
             columns: Columns::Books {
-                author_ids: rows.iter().map(|row| row.author_id).collect(),
-                titles: rows.iter().map(|row| row.title.as_str()).collect(),
-                isbns: rows.iter().map(|row| row.isbn.as_deref()).collect(),
-                years: rows.iter().map(|row| row.published_year).collect(),
+                author_ids: Column::new(rows.iter().map(|row| row.author_id).collect()),
+                titles: Column::new(rows.iter().map(|row| row.title.as_str()).collect()),
+                isbns: Column::without_trailing_nulls(
+                    rows.iter().map(|row| row.isbn.as_deref()).collect(),
+                ),
+                years: Column::without_trailing_nulls(
+                    rows.iter().map(|row| row.published_year).collect(),
+                ),
             },
         }
     }
@@ -188,11 +195,21 @@ mod tests {
         let insert = BulkInsert::books(&books);
         let sql = diesel::debug_query::<Pg, _>(&insert).to_string();
         assert!(sql.starts_with(INSERT_BOOKS), "{sql}");
+        // No ISBN in any row: an empty array, which `unnest` pads with NULL.
         assert!(
             sql.ends_with(
                 "-- binds: [[AuthorId(1), AuthorId(1), AuthorId(1)], [\"T\", \"T\", \"T\"], \
-                 [None, None, None], [Some(2001), Some(2001), Some(2001)]]"
+                 [], [Some(2001), Some(2001), Some(2001)]]"
             ),
+            "{sql}"
+        );
+        let mut mixed = books;
+        mixed[0].isbn = Some("9780441013593".to_owned());
+        mixed[1].published_year = None;
+        mixed[2].published_year = None;
+        let sql = diesel::debug_query::<Pg, _>(&BulkInsert::books(&mixed)).to_string();
+        assert!(
+            sql.ends_with("[Some(\"9780441013593\")], [Some(2001)]]"),
             "{sql}"
         );
     }

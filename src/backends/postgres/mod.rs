@@ -2,6 +2,7 @@
 //! set-up and pool ([`pool`]), its read replicas ([`cluster`], [`replicas`]), its
 //! migrations, and how it differs ([`Backend`]).
 
+mod array;
 mod cluster;
 mod health;
 mod insert;
