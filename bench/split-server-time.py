@@ -136,8 +136,9 @@ def first_op_events(window):
 
 
 def split(stamped, events):
-    """(op, stack) -> [(op seconds, server seconds)] in run order."""
-    rows = {}
+    """(op, stack) -> [(op seconds, server seconds)] in run order. Exits when an op's
+    statements are not in the log (a log not written as `log_statements` sets it)."""
+    rows, unfound = {}, []
     times = [event[0] for event in events]
     start = datetime.min
     for arrived, m in stamped:
@@ -145,10 +146,16 @@ def split(stamped, events):
         start = arrived
         if m["op"] == "insert_authors_bulk":
             window = first_op_events(window)
-            if window is None:
-                continue
+        if not window:
+            unfound.append(f"{m['stack']} {m['op']}")
+            continue
         server = sum(e[2] for e in window) / 1000.0
         rows.setdefault((m["op"], m["stack"]), []).append((m["seconds"], server))
+    if unfound or not rows:
+        sys.exit(
+            "split-server-time.py: no statements in the server's log for "
+            + (", ".join(unfound) if unfound else "any op")
+        )
     return rows
 
 
