@@ -99,14 +99,45 @@ impl<E: Element> Column<E> {
     /// A column of nullable values without its trailing NULLs: `unnest` of several
     /// arrays pads the shorter ones with NULL up to the longest, so the rows read the
     /// same, and a column that is NULL for every row is bound as an empty array.
-    pub(crate) fn without_trailing_nulls(elements: Vec<E>) -> Self {
-        let mut elements = elements;
+    pub(crate) fn without_trailing_nulls(mut elements: Vec<E>) -> Self {
         let kept = elements
             .iter()
             .rposition(|element| element.size().is_some())
             .map_or(0, |last| last + 1);
         elements.truncate(kept);
         Self(elements)
+    }
+
+    /// The array's bytes in the binary format of PostgreSQL's `array_recv`: the number
+    /// of dimensions, a flag for NULLs, the element type's OID, then (for one dimension)
+    /// its length and lower bound, then each element as its length and bytes, or a
+    /// length of -1 for NULL. An empty array has no dimensions. Fails only for a column
+    /// or an element longer than `i32::MAX`, which the format cannot carry.
+    fn encode(&self, element_oid: u32) -> Result<Vec<u8>, TryFromIntError> {
+        let (payload, has_nulls) = self.0.iter().fold((0, false), |(total, nulls), element| {
+            let size = element.size();
+            (total + 4 + size.unwrap_or(0), nulls || size.is_none())
+        });
+        let mut bytes = Vec::with_capacity(20 + payload);
+        let dimensions: i32 = if self.0.is_empty() { 0 } else { 1 };
+        bytes.extend_from_slice(&dimensions.to_be_bytes());
+        bytes.extend_from_slice(&i32::from(has_nulls).to_be_bytes());
+        bytes.extend_from_slice(&element_oid.to_be_bytes());
+        if dimensions == 1 {
+            let lower_bound: i32 = 1;
+            bytes.extend_from_slice(&i32::try_from(self.0.len())?.to_be_bytes());
+            bytes.extend_from_slice(&lower_bound.to_be_bytes());
+        }
+        for element in &self.0 {
+            match element.size() {
+                Some(size) => {
+                    bytes.extend_from_slice(&i32::try_from(size)?.to_be_bytes());
+                    element.write(&mut bytes);
+                }
+                None => bytes.extend_from_slice(&(-1_i32).to_be_bytes()),
+            }
+        }
+        Ok(bytes)
     }
 }
 
@@ -127,42 +158,6 @@ where
         let element_oid = <Pg as HasSqlType<E::SqlType>>::metadata(out.metadata_lookup()).oid()?;
         out.write_all(&self.encode(element_oid)?)?;
         Ok(IsNull::No)
-    }
-}
-
-impl<E: Element> Column<E> {
-    /// The array's bytes in the binary format of PostgreSQL's `array_recv`: the number
-    /// of dimensions, a flag for NULLs, the element type's OID, then (for one dimension)
-    /// its length and lower bound, then each element as its length and bytes, or a
-    /// length of -1 for NULL. An empty array has no dimensions. Fails only for a column
-    /// or an element longer than `i32::MAX`, which the format cannot carry.
-    fn encode(&self, element_oid: u32) -> Result<Vec<u8>, TryFromIntError> {
-        let payload: usize = self
-            .0
-            .iter()
-            .map(|element| 4 + element.size().unwrap_or(0))
-            .sum();
-        let mut bytes = Vec::with_capacity(20 + payload);
-        let has_nulls = self.0.iter().any(|element| element.size().is_none());
-        let dimensions: i32 = if self.0.is_empty() { 0 } else { 1 };
-        bytes.extend_from_slice(&dimensions.to_be_bytes());
-        bytes.extend_from_slice(&i32::from(has_nulls).to_be_bytes());
-        bytes.extend_from_slice(&element_oid.to_be_bytes());
-        if dimensions == 1 {
-            let lower_bound: i32 = 1;
-            bytes.extend_from_slice(&i32::try_from(self.0.len())?.to_be_bytes());
-            bytes.extend_from_slice(&lower_bound.to_be_bytes());
-        }
-        for element in &self.0 {
-            match element.size() {
-                Some(size) => {
-                    bytes.extend_from_slice(&i32::try_from(size)?.to_be_bytes());
-                    element.write(&mut bytes);
-                }
-                None => bytes.extend_from_slice(&(-1_i32).to_be_bytes()),
-            }
-        }
-        Ok(bytes)
     }
 }
 
